@@ -1,0 +1,60 @@
+import { randomBytes } from 'node:crypto';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import type { Logger } from 'pino';
+import type { Sequelize } from 'sequelize';
+import type { Config } from './config.js';
+import type { KeyRing } from './crypto/key-ring.js';
+import { createSequelize } from './db/sequelize.js';
+import { createLogger } from './logger.js';
+import auth from './plugins/auth.js';
+import db from './plugins/db.js';
+import errorHandler from './plugins/error-handler.js';
+import openapi from './plugins/openapi.js';
+import services from './plugins/services.js';
+import apiV1 from './routes/api/v1/index.js';
+import health from './routes/health.js';
+import { packageVersion } from './version.js';
+
+export interface BuildOptions {
+  config: Readonly<Config>;
+  keyRing: KeyRing;
+  /** An existing (migrated) database; otherwise one is opened from config and closed with the app. */
+  sequelize?: Sequelize;
+  logger?: Logger;
+}
+
+const requestId = () => `req-${randomBytes(6).toString('base64url')}`;
+
+/** The whole app, not listening: server.ts listens, tests call inject(). */
+export async function buildApp(options: BuildOptions): Promise<FastifyInstance> {
+  const { config } = options;
+  const app = Fastify({
+    loggerInstance: options.logger ?? createLogger(config),
+    bodyLimit: config.bodyLimitBytes,
+    genReqId: requestId,
+    requestIdLogLabel: 'request_id',
+    disableRequestLogging: false,
+    // Ours are the snake_case codes of errors.ts; Fastify's route-level 404/errors go through the same handler.
+    return503OnClosing: true,
+  }).withTypeProvider<ZodTypeProvider>();
+
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+
+  const sequelize = options.sequelize ?? createSequelize(config.database);
+  await app.register(errorHandler);
+  await app.register(db, { sequelize, closeOnShutdown: !options.sequelize });
+  await app.register(services, { config, keyRing: options.keyRing });
+  await app.register(auth, {
+    authenticators: {
+      apiKey: (key) => app.services.accounts.authenticate(key),
+      agentToken: (token) => app.services.agents.authenticateToken(token),
+    },
+  });
+  await app.register(openapi, { version: packageVersion });
+  await app.register(health);
+  await app.register(apiV1, { prefix: '/api/v1' });
+  // The zod type provider is a compile-time view of the same instance.
+  return app as unknown as FastifyInstance;
+}

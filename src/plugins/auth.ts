@@ -1,0 +1,159 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import type { Organization, Role, User } from '../db/models/index.js';
+import { PatchbayError } from '../errors.js';
+
+/**
+ * Who may call a route, declared on the route as `config: { access }`:
+ * - `public`: no credential (health, docs);
+ * - `user`: any user's API key, no organisation (their own API keys);
+ * - `installation`: any user, installation-wide reads (registry);
+ * - `operator`: installation operators only;
+ * - `org`: a member of the chosen organisation with at least `role`; `agent: true` also admits that
+ *   agent's own token on its run-time paths (the `:id` path parameter names the agent).
+ */
+export type Access =
+  | { scope: 'public' }
+  | { scope: 'user' }
+  | { scope: 'installation' }
+  | { scope: 'operator' }
+  | { scope: 'org'; role: Role; agent?: boolean };
+
+export interface AgentPrincipal {
+  tokenId: string;
+  /** Surrogate id (pb_agents.id) and public id (agent-123). */
+  agentPk: string;
+  agentId: string;
+  organization: Organization;
+}
+
+export type Caller =
+  | { kind: 'user'; user: User; apiKeyId: string; memberships: { organization: Organization; role: Role }[] }
+  | { kind: 'agent'; agent: AgentPrincipal };
+
+export interface OrgContext {
+  organization: Organization;
+  /** The caller's role; an agent token acts with no role of its own. */
+  role: Role | null;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    caller: Caller | null;
+    org: OrgContext | null;
+  }
+  interface FastifyContextConfig {
+    access?: Access;
+    /** Runs after authorisation and before body validation errors are reported: 404 before 422. */
+    resource?: (request: FastifyRequest) => Promise<void>;
+  }
+}
+
+export interface Authenticators {
+  apiKey(key: string): Promise<Omit<Extract<Caller, { kind: 'user' }>, 'kind'> | null>;
+  agentToken(token: string): Promise<AgentPrincipal | null>;
+}
+
+const rank: Record<Role, number> = { member: 1, developer: 2, admin: 3 };
+export const roleAtLeast = (role: Role | null, needed: Role) => role !== null && rank[role] >= rank[needed];
+
+const unauthenticated = (detail: string) =>
+  new PatchbayError('unauthenticated', detail, { headers: { 'WWW-Authenticate': 'Bearer realm="patchbay"' } });
+
+function bearer(request: FastifyRequest): string {
+  const header = request.headers.authorization;
+  if (!header) throw unauthenticated('missing Authorization: Bearer header');
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  if (!match?.[1]) throw unauthenticated('malformed Authorization header: expected "Bearer <key>"');
+  return match[1];
+}
+
+async function authenticate(request: FastifyRequest, authenticators: Authenticators): Promise<Caller> {
+  const credential = bearer(request);
+  if (credential.startsWith('pbt_')) {
+    const agent = await authenticators.agentToken(credential);
+    if (agent) return { kind: 'agent', agent };
+  } else {
+    const user = await authenticators.apiKey(credential);
+    if (user) return { kind: 'user', ...user };
+  }
+  throw unauthenticated('unknown, revoked or expired credential');
+}
+
+function chooseOrganization(request: FastifyRequest, caller: Caller): OrgContext {
+  const header = request.headers['x-organization-id'];
+  const wanted = Array.isArray(header) ? header[0] : header;
+  if (caller.kind === 'agent') {
+    const org = caller.agent.organization;
+    if (wanted && wanted !== org.id && wanted !== org.slug) throw new PatchbayError('not_found', 'no such organization');
+    return { organization: org, role: null };
+  }
+  if (wanted) {
+    const membership = caller.memberships.find((m) => m.organization.id === wanted || m.organization.slug === wanted);
+    if (!membership) throw new PatchbayError('not_found', 'no such organization');
+    return membership;
+  }
+  const [only, ...others] = caller.memberships;
+  if (!only) throw new PatchbayError('not_found', 'you are not a member of any organization');
+  if (others.length) {
+    throw new PatchbayError('bad_request', 'you belong to several organizations: choose one with the X-Organization-Id header');
+  }
+  return only;
+}
+
+function authorize(request: FastifyRequest, access: Access, caller: Caller): OrgContext | null {
+  if (access.scope !== 'org') {
+    if (caller.kind === 'agent') throw new PatchbayError('forbidden', 'agent tokens may call only their agent run-time endpoints');
+    if (access.scope === 'operator' && !caller.user.is_operator) {
+      throw new PatchbayError('forbidden', 'only installation operators may do this');
+    }
+    return null;
+  }
+  const org = chooseOrganization(request, caller);
+  if (caller.kind === 'agent') {
+    if (!access.agent) throw new PatchbayError('forbidden', 'agent tokens may call only their agent run-time endpoints');
+    const pathAgent = (request.params as { id?: string }).id;
+    if (pathAgent !== caller.agent.agentId) throw new PatchbayError('not_found', 'no such agent');
+    return org;
+  }
+  if (!roleAtLeast(org.role, access.role)) {
+    throw new PatchbayError('forbidden', `this needs the ${access.role} role or higher`);
+  }
+  return org;
+}
+
+export default fp(
+  async function auth(app: FastifyInstance, options: { authenticators: Authenticators }) {
+    app.decorateRequest('caller', null);
+    app.decorateRequest('org', null);
+
+    // Every route validates late (attachValidation): authentication, authorisation and the resource's existence
+    // answer first, in the order DESIGN.md section 5 fixes, and only then a validation error.
+    app.addHook('onRoute', (route) => {
+      route.attachValidation = true;
+    });
+
+    app.addHook('preHandler', async (request) => {
+      const access = request.routeOptions.config.access;
+      if (access && access.scope !== 'public') {
+        request.caller = await authenticate(request, options.authenticators);
+        request.org = authorize(request, access, request.caller);
+      }
+      const resource = request.routeOptions.config.resource;
+      if (resource) await resource(request);
+      if (request.validationError) throw request.validationError;
+    });
+  },
+  { name: 'auth' },
+);
+
+/** For handlers behind `scope: 'org'`: the organisation the request acts in. */
+export function orgOf(request: FastifyRequest): OrgContext {
+  if (!request.org) throw new PatchbayError('internal_error', 'route without organisation access read the organisation');
+  return request.org;
+}
+
+export function userOf(request: FastifyRequest): Extract<Caller, { kind: 'user' }> {
+  if (request.caller?.kind !== 'user') throw new PatchbayError('forbidden', 'this needs a user API key');
+  return request.caller;
+}

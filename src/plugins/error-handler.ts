@@ -1,0 +1,84 @@
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import { errorCodes, PatchbayError, type ErrorCode, type FieldError } from '../errors.js';
+
+interface ValidationIssue {
+  instancePath?: string;
+  message?: string;
+  params?: { issue?: { path?: (string | number)[]; message?: string } };
+}
+
+/** '/config/port' → 'config.port'; a query or params issue gets no prefix, as clients name them bare. */
+const toPath = (issue: ValidationIssue): string => {
+  const segments = issue.params?.issue?.path ?? (issue.instancePath ?? '').split('/').filter(Boolean);
+  return segments.length ? segments.join('.') : '(root)';
+};
+
+export function fieldErrorsOf(validation: ValidationIssue[]): FieldError[] {
+  return validation.map((issue) => ({ path: toPath(issue), message: issue.params?.issue?.message ?? issue.message ?? 'invalid' }));
+}
+
+/** Fastify's own failures, translated into our vocabulary. */
+function fromFastify(error: FastifyError): PatchbayError | undefined {
+  if (error.validation) {
+    const errors = fieldErrorsOf(error.validation as ValidationIssue[]);
+    return new PatchbayError('validation_failed', errors.map((e) => `${e.path}: ${e.message}`).join('; '), { errors });
+  }
+  switch (error.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new PatchbayError('payload_too_large', 'request body is larger than the limit');
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new PatchbayError('bad_request', 'unsupported content type: send application/json');
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return new PatchbayError('bad_request', 'the JSON body is empty');
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return new PatchbayError('bad_request', 'the body is not valid JSON');
+    default:
+      break;
+  }
+  if (error instanceof SyntaxError || (error.statusCode === 400 && /JSON/i.test(error.message))) {
+    return new PatchbayError('bad_request', 'the body is not valid JSON');
+  }
+  if (error.statusCode === 429) return new PatchbayError('rate_limited', 'too many requests');
+  if (error.statusCode === 413) return new PatchbayError('payload_too_large', 'request body is larger than the limit');
+  if (error.statusCode === 415) return new PatchbayError('bad_request', 'unsupported content type: send application/json');
+  return undefined;
+}
+
+export function toProblem(error: PatchbayError, request: FastifyRequest) {
+  const code: ErrorCode = error.code;
+  return {
+    type: `urn:patchbay:error:${code}`,
+    title: errorCodes[code].title,
+    status: error.status,
+    code,
+    // A 500 carries only its request id: the detail is in the log, never in the response.
+    detail: code === 'internal_error' ? `internal error; quote request id ${request.id}` : error.message,
+    instance: request.url.split('?')[0],
+    request_id: request.id,
+    ...(error.errors ? { errors: error.errors } : {}),
+    ...(error.extra ?? {}),
+  };
+}
+
+export function sendProblem(reply: FastifyReply, request: FastifyRequest, error: PatchbayError) {
+  if (error.headers) reply.headers(error.headers);
+  return reply.code(error.status).type('application/problem+json').send(toProblem(error, request));
+}
+
+/** The one place an error becomes a response: RFC 9457 problem+json with a stable `code`. */
+export default fp(
+  async function errorHandler(app: FastifyInstance) {
+    app.setErrorHandler((raw: FastifyError, request, reply) => {
+      const error = raw instanceof PatchbayError ? raw : (fromFastify(raw) ?? new PatchbayError('internal_error', undefined, { cause: raw }));
+      if (error.code === 'internal_error') request.log.error({ err: raw }, 'unhandled error');
+      else request.log.info({ code: error.code }, 'request refused');
+      return sendProblem(reply, request, error);
+    });
+    app.setNotFoundHandler((request, reply) =>
+      sendProblem(reply, request, new PatchbayError('not_found', `no route ${request.method} ${request.url.split('?')[0]}`)),
+    );
+  },
+  { name: 'error-handler' },
+);

@@ -1,0 +1,99 @@
+import { z } from 'zod';
+import {
+  alternativeIssues,
+  connectionUrlField,
+  consumeFields,
+  hostField,
+  messageFields,
+  messageHeaders,
+  networkFields,
+  networkIssues,
+  operation,
+  passwordField,
+  portField,
+  usernameField,
+} from './_shared/common-fields.js';
+import { overridable, type Provider } from './types.js';
+
+// A filter may hold + (one level) and # (the rest, last only); a topic to publish to holds neither.
+const topicFilter = z
+  .string()
+  .min(1)
+  .refine((value) => value.split('/').every((level, i, all) => isFilterLevel(level, i === all.length - 1)), {
+    message: 'must be an MQTT topic filter (+ for one level, # only as the last level)',
+  });
+
+const config = z.strictObject({
+  host: hostField('MQTT broker'),
+  port: portField('MQTT broker', 1883),
+  username: usernameField('to connect as'),
+  password: passwordField('of username'),
+  tls: z.boolean().default(false).describe('Connect over TLS (see the tls_* fields); implied by mqtts:// and wss://.'),
+  url: connectionUrlField(
+    ['mqtt', 'mqtts', 'ws', 'wss'],
+    'mqtt://user:password@host:port (or mqtts, ws, wss); an alternative to host, port, username and password.',
+  ),
+  client_id: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('MQTT client id; a unique patchbay-… id per connection when unset (a broker drops duplicates).'),
+  topic: overridable(
+    topicFilter
+      .optional()
+      .describe(
+        'Topic filter this connector is limited to (wildcards allowed; scope_denied outside it). ' +
+          'An attachment may only narrow it to a filter it matches.',
+      ),
+  ),
+  ...networkFields,
+});
+
+const mqtt: Provider<typeof config> = {
+  id: 'mqtt',
+  type: 'messaging',
+  description: 'MQTT brokers: publish, and receive what arrives on a topic filter while a call waits.',
+  config,
+  refine: (value) => [
+    ...networkIssues(value),
+    ...alternativeIssues(config, value, 'url', ['host', 'port', 'username', 'password'], 'host'),
+  ],
+  operations: {
+    publish: operation(
+      'Publish a message to a topic.',
+      z.strictObject({
+        topic: z
+          .string()
+          .min(1)
+          .regex(/^[^+#]*$/, { message: 'must not contain the wildcards + or #' })
+          .optional()
+          .describe("Topic; defaults to the connector's topic when that holds no wildcard."),
+        ...messageFields,
+        headers: messageHeaders.describe('MQTT 5 user properties.'),
+        qos: z
+          .union([z.literal(0), z.literal(1), z.literal(2)])
+          .default(0)
+          .describe('Quality of service: 0, 1 or 2.'),
+        retain: z.boolean().default(false).describe('Ask the broker to keep the message for later subscribers.'),
+      }),
+      true,
+    ),
+    // A clean session sees only what arrives while the call waits and removes nothing: a read.
+    consume: operation(
+      'Subscribe to a topic filter and return the messages that arrive within wait_ms.',
+      z.strictObject({
+        topic: topicFilter.optional().describe("Topic filter; defaults to the connector's topic."),
+        ...consumeFields,
+      }),
+      false,
+    ),
+  },
+  defaultOperation: 'publish',
+  classify: () => undefined,
+};
+
+export default mqtt;
+
+function isFilterLevel(level: string, last: boolean): boolean {
+  return level === '+' || (level === '#' && last) || !/[+#]/.test(level);
+}

@@ -1,0 +1,90 @@
+import type { z } from 'zod';
+import type { Logger } from 'pino';
+import type { ErrorCode, FieldError } from '../errors.js';
+import type { EgressGuard } from './egress.js';
+
+/** Secret field: encrypted at rest, write-only in OpenAPI, masked in responses, scrubbed from every outward string. */
+export const secret = <T extends z.ZodType>(field: T): T => field.meta({ writeOnly: true, secret: true }) as T;
+
+/** Field an attachment's config_override may set. Never a secret, a host, an endpoint or a URL. */
+export const overridable = <T extends z.ZodType>(field: T): T => field.meta({ overridable: true }) as T;
+
+export type ProviderType = 'database' | 'api' | 'storage' | 'messaging';
+
+export interface Operation {
+  /** Parsed by the harness before execute() sees it. */
+  input: z.ZodType;
+  /** Whether this input writes; lets an attachment be limited to reads (SQL, REST, Redis depend on the input). */
+  writes(input: unknown): boolean;
+  description: string;
+}
+
+export interface Limits {
+  maxRows: number;
+  maxBytes: number;
+  timeoutMs: number;
+}
+
+/** What one call may do: read or read_write, its limits, admin-fixed parameters, and its deadline. */
+export interface CallContext {
+  mode: 'read' | 'read_write';
+  /** `timeoutMs` is for the upstream system to cancel the work itself (e.g. PostgreSQL's statement_timeout). */
+  limits: Limits;
+  boundParams: Readonly<Record<string, unknown>>;
+  /**
+   * Aborts at the harness's hard deadline, shortly after `limits.timeoutMs`, so that a server-side
+   * cancellation answers first; on abort a session frees what the call holds (e.g. destroys its connection).
+   */
+  signal: AbortSignal;
+  /** Stable identity of the caller's attachment (consumer groups, durable names); undefined on the direct path. */
+  instanceId?: string;
+  connectorId?: string;
+}
+
+/**
+ * What an operation returns: `data` goes to the caller as it is; `truncated` says the provider stopped at
+ * `maxRows` (it read maxRows+1) or `maxBytes`.
+ */
+export interface OperationResult {
+  data: unknown;
+  truncated?: boolean;
+}
+
+export interface Session {
+  /** The cheapest real round trip; resolves to a short, secret-free detail such as the server version. */
+  ping(signal: AbortSignal): Promise<string>;
+  execute(operation: string, input: unknown, call: CallContext): Promise<OperationResult>;
+  /** Idempotent. */
+  close(): Promise<void>;
+}
+
+export interface ConnectContext {
+  /** Aborts when the connect deadline (`connect_timeout_ms`) passes. */
+  signal: AbortSignal;
+  /** Bound to provider and connector_id; its lines are scrubbed of the config's secrets. */
+  log: Logger;
+  /** The only way to the network: every socket is opened through it (src/providers/README.md). */
+  egress: EgressGuard;
+  /** Most connections one session may hold (PATCHBAY_POOL_MAX). */
+  poolMax: number;
+  /** The only folder sqlite may open files in (PATCHBAY_SQLITE_ROOT). */
+  sqliteRoot: string;
+}
+
+export interface Provider<Config extends z.ZodObject = z.ZodObject> {
+  /** Wire id and file name, e.g. 'redis_pubsub'. */
+  id: string;
+  type: ProviderType;
+  description: string;
+  /** Validation, TypeScript type, OpenAPI and docs table from one schema. */
+  config: Config;
+  /** Cross-field rules (a connection string or the separate fields, not both); paths relative to the config. */
+  refine?(config: z.output<Config>): FieldError[];
+  operations: Readonly<Record<string, Operation>>;
+  /** Operation used when a request names none. */
+  defaultOperation?: string;
+  /** Absent while the provider has no driver: tests and operations answer unsupported_operation. */
+  connect?(config: z.output<Config>, ctx: ConnectContext): Promise<Session>;
+  /** Maps native errors to stable codes; undefined lets the harness's network rules decide. */
+  classify(error: unknown): ErrorCode | undefined;
+}

@@ -1,0 +1,9 @@
+import type { FastifyPluginAsync } from 'fastify';
+import apiKeys from './api-keys.js';
+
+/** Every /api/v1 resource; the prefix of each register() is its URL. */
+const v1: FastifyPluginAsync = async (app) => {
+  await app.register(apiKeys, { prefix: '/api-keys' });
+};
+
+export default v1;

@@ -1,0 +1,147 @@
+import { randomBytes } from 'node:crypto';
+import { Op, UniqueConstraintError } from 'sequelize';
+import { z } from 'zod';
+import type { Agent, AgentToken, Models, Organization } from '../db/models/index.js';
+import { PatchbayError } from '../errors.js';
+import type { AgentPrincipal } from '../plugins/auth.js';
+import { decodeCursor, encodeCursor } from './cursor.js';
+import { hashSecret, issueSecret, looksLikeSecret } from './secrets.js';
+
+/** The client-chosen public id of an agent (DESIGN.md section 5). */
+export const agentIdSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'letters, digits, dot, dash and underscore, up to 64, starting with a letter or digit');
+
+export const agentView = (agent: Agent) => ({
+  id: agent.agent_id,
+  name: agent.name,
+  description: agent.description,
+  created_by: agent.created_by,
+  created_at: agent.created_at.toISOString(),
+  updated_at: agent.updated_at.toISOString(),
+});
+
+export const agentTokenView = (token: AgentToken) => ({
+  id: token.id,
+  name: token.name,
+  prefix: token.prefix,
+  created_at: token.created_at.toISOString(),
+  last_used_at: token.last_used_at?.toISOString() ?? null,
+  expires_at: token.expires_at?.toISOString() ?? null,
+  revoked_at: token.revoked_at?.toISOString() ?? null,
+});
+
+const LAST_USED_RESOLUTION_MS = 60_000;
+
+/** Agents are an organisation's resource; each may hold tokens that act as that agent only. */
+export class AgentService {
+  constructor(private readonly models: Models) {}
+
+  async create(organizationId: string, input: { id?: string; name?: string; description?: string }, createdBy: string | null): Promise<Agent> {
+    const agentId = input.id ?? `agt_${randomBytes(9).toString('base64url').replace(/[-_]/g, 'x')}`;
+    const parsed = agentIdSchema.safeParse(agentId);
+    if (!parsed.success) {
+      throw new PatchbayError('validation_failed', `id: ${parsed.error.issues[0]?.message}`, {
+        errors: [{ path: 'id', message: parsed.error.issues[0]?.message ?? 'invalid' }],
+      });
+    }
+    try {
+      return await this.models.Agent.create({
+        organization_id: organizationId,
+        agent_id: agentId,
+        name: input.name ?? null,
+        description: input.description ?? null,
+        created_by: createdBy,
+      });
+    } catch (error) {
+      if (error instanceof UniqueConstraintError) throw new PatchbayError('conflict', `agent ${agentId} already exists`);
+      throw error;
+    }
+  }
+
+  async find(organizationId: string, agentId: string): Promise<Agent | null> {
+    return this.models.Agent.findOne({ where: { organization_id: organizationId, agent_id: agentId } });
+  }
+
+  /** Another organisation's agent "does not exist". */
+  async require(organizationId: string, agentId: string): Promise<Agent> {
+    const agent = await this.find(organizationId, agentId);
+    if (!agent) throw new PatchbayError('not_found', `no agent ${agentId}`);
+    return agent;
+  }
+
+  async list(organizationId: string, page: { limit: number; cursor?: string }) {
+    const where: Record<string | symbol, unknown> = { organization_id: organizationId };
+    if (page.cursor) {
+      const after = decodeCursor(page.cursor);
+      where[Op.or] = [{ created_at: { [Op.gt]: after.at } }, { created_at: after.at, id: { [Op.gt]: after.id } }];
+    }
+    const rows = await this.models.Agent.findAll({
+      where,
+      order: [
+        ['created_at', 'ASC'],
+        ['id', 'ASC'],
+      ],
+      limit: page.limit + 1,
+    });
+    const data = rows.slice(0, page.limit);
+    const last = data.at(-1);
+    return { data, next_cursor: rows.length > page.limit && last ? encodeCursor(last.created_at, last.id) : null };
+  }
+
+  /** Its attachments and tokens go with it (foreign keys cascade). */
+  async delete(organizationId: string, agentId: string): Promise<Agent> {
+    const agent = await this.require(organizationId, agentId);
+    await agent.destroy();
+    return agent;
+  }
+
+  async issueToken(agent: Agent, input: { name?: string; expires_at?: string }, createdBy: string | null) {
+    const expiresAt = input.expires_at ? new Date(input.expires_at) : null;
+    if (expiresAt && expiresAt <= new Date()) {
+      throw new PatchbayError('validation_failed', 'expires_at must be in the future', {
+        errors: [{ path: 'expires_at', message: 'must be in the future' }],
+      });
+    }
+    const secret = issueSecret('pbt');
+    const token = await this.models.AgentToken.create({
+      agent_id: agent.id,
+      organization_id: agent.organization_id,
+      name: input.name ?? null,
+      prefix: secret.prefix,
+      token_hash: secret.hash,
+      created_by: createdBy,
+      last_used_at: null,
+      expires_at: expiresAt,
+      revoked_at: null,
+    });
+    return { ...agentTokenView(token), token: secret.value, agent_id: agent.agent_id };
+  }
+
+  async listTokens(agent: Agent) {
+    const tokens = await this.models.AgentToken.findAll({ where: { agent_id: agent.id }, order: [['created_at', 'ASC']] });
+    return tokens.map(agentTokenView);
+  }
+
+  async revokeToken(agent: Agent, tokenId: string) {
+    const token = await this.models.AgentToken.findOne({ where: { id: tokenId, agent_id: agent.id } });
+    if (!token) throw new PatchbayError('not_found', `no token ${tokenId}`);
+    if (!token.revoked_at) await token.update({ revoked_at: new Date() });
+    return agentTokenView(token);
+  }
+
+  /** Resolves an agent token; null for anything that is not a live token of an existing agent. */
+  async authenticateToken(presented: string): Promise<AgentPrincipal | null> {
+    if (!looksLikeSecret(presented, 'pbt')) return null;
+    const token = await this.models.AgentToken.findOne({ where: { token_hash: hashSecret(presented) } });
+    const now = new Date();
+    if (!token || token.revoked_at || (token.expires_at && token.expires_at <= now)) return null;
+    const agent = await this.models.Agent.findByPk(token.agent_id);
+    const organization = agent ? await this.models.Organization.findByPk(agent.organization_id) : null;
+    if (!agent || !organization) return null;
+    if (!token.last_used_at || now.getTime() - token.last_used_at.getTime() > LAST_USED_RESOLUTION_MS) {
+      await token.update({ last_used_at: now });
+    }
+    return { tokenId: token.id, agentPk: agent.id, agentId: agent.agent_id, organization: organization as Organization };
+  }
+}

@@ -1,0 +1,235 @@
+import { UniqueConstraintError } from 'sequelize';
+import { z } from 'zod';
+import type { Agent, AttachmentMode, Connector, ConnectorInstance, Models, Role } from '../db/models/index.js';
+import { PatchbayError, type FieldError } from '../errors.js';
+import { getProvider, overridableFieldNames } from '../providers/registry.js';
+import type { Limits } from '../providers/types.js';
+import type { AgentService } from './agent-service.js';
+import type { Actor, AuditService } from './audit-service.js';
+import { maskConfig, resolveProvider, type ConnectorService, type RequestContext } from './connector-service.js';
+
+/** The global defaults of DESIGN.md section 7; raising any of them on an attachment needs an admin. */
+export const DEFAULT_LIMITS = { max_rows: 1_000, timeout_ms: 10_000, max_bytes: 1_048_576 } as const;
+
+export const aliasSchema = z
+  .string()
+  .regex(/^[a-z][a-z0-9_]{0,39}$/, 'lower-case letter, then letters, digits or underscores, up to 40')
+  .refine((alias) => !alias.includes('__'), 'must not contain "__" (it separates alias and operation in tool names)');
+
+export const limitsSchema = z.strictObject({
+  max_rows: z.number().int().min(1).max(1_000_000).optional().describe(`@default ${DEFAULT_LIMITS.max_rows}`),
+  timeout_ms: z.number().int().min(100).max(600_000).optional().describe(`@default ${DEFAULT_LIMITS.timeout_ms}`),
+  max_bytes: z.number().int().min(1024).max(104_857_600).optional().describe(`@default ${DEFAULT_LIMITS.max_bytes}`),
+  rate_per_minute: z.number().int().min(1).max(1_000_000).optional().describe('calls per minute for this attachment; none by default'),
+});
+export type AttachmentLimits = z.infer<typeof limitsSchema>;
+
+export const modeSchema = z.enum(['read', 'read_write']);
+
+export interface AttachInput {
+  agent_id: string;
+  alias: string;
+  config_override?: Record<string, unknown> | null;
+  mode?: AttachmentMode;
+  limits?: AttachmentLimits;
+}
+
+export interface PatchInstanceInput {
+  alias?: string;
+  config_override?: Record<string, unknown> | null;
+  mode?: AttachmentMode;
+  limits?: AttachmentLimits;
+  bound_params?: Record<string, unknown> | null;
+}
+
+const validation = (errors: FieldError[]) =>
+  new PatchbayError('validation_failed', errors.map((e) => `${e.path}: ${e.message}`).join('; '), { errors });
+
+/** The limits a call runs with: the attachment's, else the defaults. */
+export function effectiveLimits(limits: AttachmentLimits | null | undefined): Limits & { ratePerMinute?: number } {
+  return {
+    maxRows: limits?.max_rows ?? DEFAULT_LIMITS.max_rows,
+    timeoutMs: limits?.timeout_ms ?? DEFAULT_LIMITS.timeout_ms,
+    maxBytes: limits?.max_bytes ?? DEFAULT_LIMITS.max_bytes,
+    ...(limits?.rate_per_minute ? { ratePerMinute: limits.rate_per_minute } : {}),
+  };
+}
+
+const raisesDefaults = (limits: AttachmentLimits | undefined) =>
+  !!limits &&
+  ((limits.max_rows ?? 0) > DEFAULT_LIMITS.max_rows ||
+    (limits.timeout_ms ?? 0) > DEFAULT_LIMITS.timeout_ms ||
+    (limits.max_bytes ?? 0) > DEFAULT_LIMITS.max_bytes);
+
+export const parseOverride = (instance: ConnectorInstance): Record<string, unknown> =>
+  instance.config_override ? (JSON.parse(instance.config_override) as Record<string, unknown>) : {};
+
+/** Attachments (ConnectorInstance): one agent, one connector, an alias, an override, a mode and limits. */
+export class AttachmentService {
+  constructor(
+    private readonly deps: { models: Models; connectors: ConnectorService; agents: AgentService; audit: AuditService },
+  ) {}
+
+  /** An override may set only the provider's overridable fields, and the merged config must still be valid. */
+  private checkOverride(connector: Connector, override: Record<string, unknown> | null | undefined): void {
+    if (!override) return;
+    const provider = resolveProvider(connector.connector_type, connector.provider);
+    const allowed = new Set(overridableFieldNames(provider));
+    const errors = Object.keys(override)
+      .filter((key) => !allowed.has(key))
+      .map((key) => ({
+        path: `config_override.${key}`,
+        message: allowed.size ? `not overridable; an attachment may set only ${[...allowed].join(', ')}` : `${provider.id} has no overridable fields`,
+      }));
+    if (errors.length) throw validation(errors);
+    const merged = { ...this.deps.connectors.decrypt(connector), ...override };
+    try {
+      this.deps.connectors.parseConfigOrThrow(provider, merged);
+    } catch (error) {
+      if (error instanceof PatchbayError && error.errors) {
+        throw validation(error.errors.map((e) => ({ ...e, path: e.path.replace(/^config\./, 'config_override.') })));
+      }
+      throw error;
+    }
+  }
+
+  private checkPrivileges(role: Role | null, input: { mode?: AttachmentMode; limits?: AttachmentLimits; bound_params?: unknown }) {
+    if (role === 'admin') return;
+    if (input.mode === 'read_write') throw new PatchbayError('forbidden', 'mode read_write needs an admin');
+    if (raisesDefaults(input.limits)) throw new PatchbayError('forbidden', 'limits above the defaults need an admin');
+    if (input.bound_params !== undefined) throw new PatchbayError('forbidden', 'bound_params are set by an admin');
+  }
+
+  async attach(ctx: RequestContext & { role: Role | null }, connectorId: string, input: AttachInput): Promise<ConnectorInstance> {
+    const connector = await this.deps.connectors.require(ctx.organizationId, connectorId);
+    const agent = await this.deps.agents.require(ctx.organizationId, input.agent_id);
+    this.checkPrivileges(ctx.role, input);
+    this.checkOverride(connector, input.config_override);
+    let instance: ConnectorInstance;
+    try {
+      instance = await this.deps.models.ConnectorInstance.create({
+        connector_id: connector.id,
+        agent_id: agent.id,
+        alias: input.alias,
+        config_override: input.config_override ? JSON.stringify(input.config_override) : null,
+        mode: input.mode ?? 'read',
+        limits: input.limits ?? null,
+        bound_params: null,
+      });
+    } catch (error) {
+      if (error instanceof UniqueConstraintError) throw new PatchbayError('conflict', `agent ${agent.agent_id} already has an attachment named ${input.alias}`);
+      throw error;
+    }
+    await this.audit(ctx, 'connector.attach', instance.id, { connector_id: connector.id, agent_id: agent.agent_id, alias: input.alias, mode: instance.mode });
+    return instance;
+  }
+
+  /** An instance of this organisation (another organisation's "does not exist"). */
+  async require(organizationId: string, instanceId: string): Promise<{ instance: ConnectorInstance; connector: Connector; agent: Agent }> {
+    const instance = await this.deps.models.ConnectorInstance.findByPk(instanceId);
+    const connector = instance ? await this.deps.models.Connector.findOne({ where: { id: instance.connector_id, organization_id: organizationId } }) : null;
+    const agent = instance && connector ? await this.deps.models.Agent.findByPk(instance.agent_id) : null;
+    if (!instance || !connector || !agent) throw new PatchbayError('not_found', `no connector instance ${instanceId}`);
+    return { instance, connector, agent };
+  }
+
+  async patch(ctx: RequestContext & { role: Role | null }, instanceId: string, input: PatchInstanceInput): Promise<ConnectorInstance> {
+    const { instance, connector } = await this.require(ctx.organizationId, instanceId);
+    this.checkPrivileges(ctx.role, input);
+    if (input.config_override !== undefined) this.checkOverride(connector, input.config_override);
+    const changes: Partial<ConnectorInstance> = {};
+    if (input.alias !== undefined) changes.alias = input.alias;
+    if (input.config_override !== undefined) changes.config_override = input.config_override ? JSON.stringify(input.config_override) : null;
+    if (input.mode !== undefined) changes.mode = input.mode;
+    if (input.limits !== undefined) changes.limits = input.limits;
+    if (input.bound_params !== undefined) changes.bound_params = input.bound_params;
+    try {
+      await instance.update(changes);
+    } catch (error) {
+      if (error instanceof UniqueConstraintError) throw new PatchbayError('conflict', `the agent already has an attachment named ${input.alias}`);
+      throw error;
+    }
+    await this.audit(ctx, 'connector.attachment_update', instance.id, { fields: Object.keys(input) });
+    return instance;
+  }
+
+  async detach(ctx: RequestContext, instanceId: string): Promise<void> {
+    const { instance, connector, agent } = await this.require(ctx.organizationId, instanceId);
+    await instance.destroy();
+    await this.audit(ctx, 'connector.detach', instance.id, { connector_id: connector.id, agent_id: agent.agent_id, alias: instance.alias });
+  }
+
+  /** The instance view: alias, connector summary, status, mode, limits and the effective masked config. */
+  view(instance: ConnectorInstance, connector: Connector, agent: Agent) {
+    const provider = getProvider(connector.provider);
+    const override = parseOverride(instance);
+    let config: Record<string, unknown> | null = null;
+    try {
+      config = provider ? maskConfig(provider, { ...this.deps.connectors.decrypt(connector), ...override }) : null;
+    } catch {
+      config = null;
+    }
+    return {
+      id: instance.id,
+      connector_id: connector.id,
+      agent_id: agent.agent_id,
+      alias: instance.alias,
+      config_override: override,
+      mode: instance.mode,
+      limits: instance.limits ?? {},
+      effective_limits: {
+        max_rows: instance.limits?.max_rows ?? DEFAULT_LIMITS.max_rows,
+        timeout_ms: instance.limits?.timeout_ms ?? DEFAULT_LIMITS.timeout_ms,
+        max_bytes: instance.limits?.max_bytes ?? DEFAULT_LIMITS.max_bytes,
+        rate_per_minute: instance.limits?.rate_per_minute ?? null,
+      },
+      bound_params: instance.bound_params ? Object.keys(instance.bound_params) : [],
+      connector: {
+        id: connector.id,
+        name: connector.name,
+        connector_type: connector.connector_type,
+        provider: connector.provider,
+        status: connector.status,
+        enabled: connector.enabled,
+      },
+      status: connector.status,
+      config,
+      created_at: instance.created_at.toISOString(),
+      updated_at: instance.updated_at.toISOString(),
+    };
+  }
+
+  async listForAgent(organizationId: string, agentId: string) {
+    const agent = await this.deps.agents.require(organizationId, agentId);
+    const instances = await this.deps.models.ConnectorInstance.findAll({
+      where: { agent_id: agent.id },
+      include: [{ model: this.deps.models.Connector, as: 'connector' }],
+      order: [['alias', 'ASC']],
+    });
+    return instances.map((instance) => this.view(instance, (instance as ConnectorInstance & { connector: Connector }).connector, agent));
+  }
+
+  /** The run-time lookup: an agent's attachment by alias. */
+  async byAlias(organizationId: string, agentId: string, alias: string) {
+    const agent = await this.deps.agents.require(organizationId, agentId);
+    const instance = await this.deps.models.ConnectorInstance.findOne({
+      where: { agent_id: agent.id, alias },
+      include: [{ model: this.deps.models.Connector, as: 'connector' }],
+    });
+    if (!instance) throw new PatchbayError('not_found', `agent ${agentId} has no attachment ${alias}`);
+    return { instance, connector: (instance as ConnectorInstance & { connector: Connector }).connector, agent };
+  }
+
+  private audit(ctx: RequestContext, action: string, targetId: string, detail: Record<string, unknown>) {
+    return this.deps.audit.record({
+      organization_id: ctx.organizationId,
+      actor: ctx.actor as Actor,
+      action,
+      target_type: 'connector_instance',
+      target_id: targetId,
+      outcome: 'success',
+      detail,
+      request_id: ctx.requestId,
+    });
+  }
+}

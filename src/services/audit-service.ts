@@ -1,0 +1,98 @@
+import { Op } from 'sequelize';
+import type { Models } from '../db/models/index.js';
+import { decodeCursor, encodeCursor } from './cursor.js';
+
+export interface Actor {
+  type: 'user' | 'agent' | 'system';
+  id: string | null;
+}
+
+export interface AuditInput {
+  organization_id: string | null;
+  actor: Actor;
+  action: string;
+  target_type?: string;
+  target_id?: string;
+  outcome: 'success' | 'failure' | 'denied';
+  /** Never a secret or a literal value: ids, codes, counts. */
+  detail?: Record<string, unknown>;
+  request_id?: string;
+}
+
+export interface AuditFilter {
+  action?: string;
+  actor_id?: string;
+  target_id?: string;
+  outcome?: string;
+  since?: Date;
+  until?: Date;
+  limit: number;
+  cursor?: string;
+}
+
+export class AuditService {
+  constructor(private readonly models: Pick<Models, 'AuditEvent'>) {}
+
+  async record(event: AuditInput): Promise<void> {
+    await this.models.AuditEvent.create({
+      organization_id: event.organization_id,
+      actor_type: event.actor.type,
+      actor_id: event.actor.id,
+      action: event.action,
+      target_type: event.target_type ?? null,
+      target_id: event.target_id ?? null,
+      outcome: event.outcome,
+      detail: event.detail ?? null,
+      request_id: event.request_id ?? null,
+    });
+  }
+
+  async list(organizationId: string, filter: AuditFilter) {
+    const where: Record<string | symbol, unknown> = { organization_id: organizationId };
+    for (const key of ['action', 'actor_id', 'target_id', 'outcome'] as const) {
+      if (filter[key]) where[key] = filter[key];
+    }
+    const range: Record<symbol, Date> = {};
+    if (filter.since) range[Op.gte] = filter.since;
+    if (filter.until) range[Op.lt] = filter.until;
+    const conditions: unknown[] = [];
+    if (Object.getOwnPropertySymbols(range).length) conditions.push({ created_at: range });
+    const after = filter.cursor ? decodeCursor(filter.cursor) : undefined;
+    // Newest first: the cursor is the last (created_at, id) seen.
+    if (after) {
+      conditions.push({
+        [Op.or]: [
+          { created_at: { [Op.lt]: after.at } },
+          { created_at: after.at, id: { [Op.lt]: after.id } },
+        ],
+      });
+    }
+    if (conditions.length) where[Op.and] = conditions;
+    const rows = await this.models.AuditEvent.findAll({
+      where,
+      order: [
+        ['created_at', 'DESC'],
+        ['id', 'DESC'],
+      ],
+      limit: filter.limit + 1,
+    });
+    const page = rows.slice(0, filter.limit);
+    const last = page.at(-1);
+    return {
+      data: page.map((e) => ({
+        id: e.id,
+        organization_id: e.organization_id,
+        actor_type: e.actor_type,
+        actor_id: e.actor_id,
+        action: e.action,
+        target_type: e.target_type,
+        target_id: e.target_id,
+        outcome: e.outcome,
+        detail: e.detail,
+        request_id: e.request_id,
+        created_at: e.created_at.toISOString(),
+      })),
+      next_cursor: rows.length > filter.limit && last ? encodeCursor(last.created_at, last.id) : null,
+    };
+  }
+}

@@ -1,0 +1,393 @@
+import { isDeepStrictEqual } from 'node:util';
+import { Op, UniqueConstraintError, type Sequelize } from 'sequelize';
+import type { Config } from '../config.js';
+import type { KeyRing } from '../crypto/key-ring.js';
+import type { Connector, ConnectorStatus, Models } from '../db/models/index.js';
+import { newId } from '../db/ids.js';
+import { PatchbayError, type FieldError } from '../errors.js';
+import type { ProviderHarness, TestResult } from '../providers/harness.js';
+import { getProvider, parseConfig, providerIds, secretFieldNames } from '../providers/registry.js';
+import type { Provider, ProviderType } from '../providers/types.js';
+import type { Actor, AuditService } from './audit-service.js';
+import { decodeCursor, encodeCursor } from './cursor.js';
+
+/** What a response shows in place of every secret value. */
+export const MASK = '********';
+
+export const connectorTypes: readonly ProviderType[] = ['database', 'api', 'storage', 'messaging'];
+
+export interface CreateConnectorInput {
+  name: string;
+  connector_type: string;
+  provider: string;
+  config: Record<string, unknown>;
+  description?: string | null;
+  enabled?: boolean;
+  health_check_interval_s?: number;
+}
+
+export interface UpdateConnectorInput {
+  name?: string;
+  description?: string | null;
+  enabled?: boolean;
+  health_check_interval_s?: number;
+  /** Merged key by key: MASK keeps a stored secret, null removes an optional field. */
+  config?: Record<string, unknown>;
+}
+
+export interface ListConnectorsFilter {
+  connector_type?: string;
+  provider?: string;
+  status?: string;
+  limit: number;
+  cursor?: string;
+}
+
+export interface RequestContext {
+  organizationId: string;
+  actor: Actor;
+  requestId?: string;
+}
+
+const validation = (errors: FieldError[]) =>
+  new PatchbayError('validation_failed', errors.map((e) => `${e.path}: ${e.message}`).join('; '), { errors });
+
+/** Replaces every secret field's value with MASK (absent secrets stay absent). */
+export function maskConfig(provider: Provider, config: Record<string, unknown>): Record<string, unknown> {
+  const masked = { ...config };
+  for (const name of secretFieldNames(provider)) if (masked[name] !== undefined && masked[name] !== null) masked[name] = MASK;
+  return masked;
+}
+
+/** The provider for a (type, provider) pair, or a 422 naming the field that is wrong. */
+export function resolveProvider(connectorType: string, providerId: string): Provider {
+  const provider = getProvider(providerId);
+  const errors: FieldError[] = [];
+  if (!connectorTypes.includes(connectorType as ProviderType)) {
+    errors.push({ path: 'connector_type', message: `unknown type; one of ${connectorTypes.join(', ')}` });
+  }
+  if (!provider) errors.push({ path: 'provider', message: `unknown provider; one of ${providerIds.join(', ')}` });
+  else if (errors.length === 0 && provider.type !== connectorType) {
+    errors.push({ path: 'provider', message: `${providerId} is a ${provider.type} provider, not ${connectorType}` });
+  }
+  if (errors.length || !provider) throw validation(errors);
+  return provider;
+}
+
+/** Connectors: create, read, update with merge semantics, delete, test, health history. */
+export class ConnectorService {
+  constructor(
+    private readonly deps: {
+      models: Models;
+      sequelize: Sequelize;
+      keyRing: KeyRing;
+      harness: ProviderHarness;
+      audit: AuditService;
+      config: Readonly<Config>;
+    },
+  ) {}
+
+  private get models() {
+    return this.deps.models;
+  }
+
+  validateInterval(value: number | undefined): void {
+    if (value === undefined || value === 0) return;
+    const min = this.deps.config.health.minIntervalS;
+    if (!Number.isInteger(value) || value < min) {
+      throw validation([{ path: 'health_check_interval_s', message: `0 (off) or at least ${min} seconds` }]);
+    }
+  }
+
+  /** The validated config, or a 422 listing every wrong field as config.<field>. */
+  parseConfigOrThrow(provider: Provider, config: unknown): Record<string, unknown> {
+    const parsed = parseConfig(provider, config);
+    if (!parsed.success) throw validation(parsed.errors);
+    return parsed.data;
+  }
+
+  /** Decrypts a stored config; the binding check makes a token copied from another row fail here. */
+  decrypt(connector: Connector): Record<string, unknown> {
+    return this.deps.keyRing.open(
+      { organization_id: connector.organization_id, connector_id: connector.id },
+      connector.config_encrypted,
+      connector.key_id,
+    ) as Record<string, unknown>;
+  }
+
+  private seal(organizationId: string, connectorId: string, config: Record<string, unknown>) {
+    return this.deps.keyRing.seal({ organization_id: organizationId, connector_id: connectorId }, config);
+  }
+
+  /** The API's view of a connector: every secret replaced by MASK. */
+  view(connector: Connector) {
+    const provider = getProvider(connector.provider);
+    let config: Record<string, unknown> | null = null;
+    let configError: string | undefined;
+    try {
+      config = provider ? maskConfig(provider, this.decrypt(connector)) : null;
+    } catch (error) {
+      configError = error instanceof Error ? error.message : 'cannot decrypt';
+    }
+    return {
+      id: connector.id,
+      organization_id: connector.organization_id,
+      name: connector.name,
+      description: connector.description,
+      connector_type: connector.connector_type,
+      provider: connector.provider,
+      config,
+      ...(configError ? { config_error: configError } : {}),
+      status: connector.status,
+      enabled: connector.enabled,
+      health_check_interval_s: connector.health_check_interval_s,
+      last_tested_at: connector.last_tested_at?.toISOString() ?? null,
+      last_test_result: connector.last_test_result,
+      last_error: connector.last_error,
+      version: connector.version,
+      created_by: connector.created_by,
+      created_at: connector.created_at.toISOString(),
+      updated_at: connector.updated_at.toISOString(),
+    };
+  }
+
+  async create(ctx: RequestContext, input: CreateConnectorInput): Promise<Connector> {
+    const provider = resolveProvider(input.connector_type, input.provider);
+    const config = this.parseConfigOrThrow(provider, input.config);
+    this.validateInterval(input.health_check_interval_s);
+    const id = newId();
+    const sealed = this.seal(ctx.organizationId, id, config);
+    const enabled = input.enabled ?? true;
+    let connector: Connector;
+    try {
+      connector = await this.models.Connector.create({
+        id,
+        organization_id: ctx.organizationId,
+        name: input.name,
+        connector_type: provider.type,
+        provider: provider.id,
+        config_encrypted: sealed.token,
+        key_id: sealed.key_id,
+        status: enabled ? 'untested' : 'disabled',
+        enabled,
+        description: input.description ?? null,
+        health_check_interval_s: input.health_check_interval_s ?? 300,
+        last_tested_at: null,
+        last_test_result: null,
+        last_error: null,
+        created_by: ctx.actor.id,
+      });
+    } catch (error) {
+      if (error instanceof UniqueConstraintError) throw new PatchbayError('conflict', `a connector named "${input.name}" already exists`);
+      throw error;
+    }
+    await this.audit(ctx, 'connector.create', connector.id, 'success', { provider: provider.id });
+    return connector;
+  }
+
+  /** Another organisation's connector "does not exist". */
+  async require(organizationId: string, id: string): Promise<Connector> {
+    const connector = await this.models.Connector.findOne({ where: { id, organization_id: organizationId } });
+    if (!connector) throw new PatchbayError('not_found', `no connector ${id}`);
+    return connector;
+  }
+
+  async list(organizationId: string, filter: ListConnectorsFilter) {
+    const where: Record<string | symbol, unknown> = { organization_id: organizationId };
+    if (filter.connector_type) where.connector_type = filter.connector_type;
+    if (filter.provider) where.provider = filter.provider;
+    if (filter.status) where.status = filter.status;
+    if (filter.cursor) {
+      const after = decodeCursor(filter.cursor);
+      where[Op.or] = [{ created_at: { [Op.gt]: after.at } }, { created_at: after.at, id: { [Op.gt]: after.id } }];
+    }
+    const rows = await this.models.Connector.findAll({
+      where,
+      order: [
+        ['created_at', 'ASC'],
+        ['id', 'ASC'],
+      ],
+      limit: filter.limit + 1,
+    });
+    const page = rows.slice(0, filter.limit);
+    const last = page.at(-1);
+    return {
+      data: page.map((c) => this.view(c)),
+      next_cursor: rows.length > filter.limit && last ? encodeCursor(last.created_at, last.id) : null,
+    };
+  }
+
+  /**
+   * Partial update. `config` merges key by key; MASK keeps a stored secret; null removes a field; the merged
+   * config is validated again. A changed config resets healthy/failing to untested and drops pooled sessions.
+   */
+  async update(ctx: RequestContext, id: string, input: UpdateConnectorInput, ifMatch?: number): Promise<Connector> {
+    const connector = await this.require(ctx.organizationId, id);
+    if (ifMatch !== undefined && ifMatch !== connector.version) {
+      throw new PatchbayError('conflict', `the connector changed meanwhile (version ${connector.version}, If-Match ${ifMatch})`);
+    }
+    const provider = resolveProvider(connector.connector_type, connector.provider);
+    this.validateInterval(input.health_check_interval_s);
+
+    let configChanged = false;
+    let secretsChanged = false;
+    const changes: Partial<Connector> = {};
+    if (input.config) {
+      const stored = this.decrypt(connector);
+      const secrets = new Set(secretFieldNames(provider));
+      const merged: Record<string, unknown> = { ...stored };
+      for (const [key, value] of Object.entries(input.config)) {
+        if (value === MASK && secrets.has(key)) continue;
+        if (value === null) delete merged[key];
+        else merged[key] = value;
+      }
+      const config = this.parseConfigOrThrow(provider, merged);
+      configChanged = !isDeepStrictEqual(config, stored);
+      secretsChanged = [...secrets].some((name) => !isDeepStrictEqual(config[name], stored[name]));
+      if (configChanged) {
+        const sealed = this.seal(connector.organization_id, connector.id, config);
+        changes.config_encrypted = sealed.token;
+        changes.key_id = sealed.key_id;
+      }
+    }
+    if (input.name !== undefined) changes.name = input.name;
+    if (input.description !== undefined) changes.description = input.description;
+    if (input.health_check_interval_s !== undefined) changes.health_check_interval_s = input.health_check_interval_s;
+    if (input.enabled !== undefined) changes.enabled = input.enabled;
+
+    const enabled = input.enabled ?? connector.enabled;
+    let status: ConnectorStatus = connector.status;
+    if (!enabled) status = 'disabled';
+    else if (connector.status === 'disabled' || configChanged) status = 'untested';
+    changes.status = status;
+
+    try {
+      await connector.update(changes);
+    } catch (error) {
+      if (error instanceof UniqueConstraintError) throw new PatchbayError('conflict', `a connector named "${input.name}" already exists`);
+      if ((error as Error).name === 'SequelizeOptimisticLockError') throw new PatchbayError('conflict', 'the connector changed meanwhile; reload and retry');
+      throw error;
+    }
+    if (configChanged) await this.deps.harness.drop(connector.id);
+    await this.audit(ctx, 'connector.update', connector.id, 'success', {
+      fields: Object.keys(input),
+      config_changed: configChanged,
+      credentials_rotated: secretsChanged,
+    });
+    return connector;
+  }
+
+  async delete(ctx: RequestContext, id: string, force: boolean): Promise<void> {
+    const connector = await this.require(ctx.organizationId, id);
+    const attached = await this.models.ConnectorInstance.count({ where: { connector_id: connector.id } });
+    if (attached > 0 && !force) {
+      throw new PatchbayError('connector_in_use', `the connector is attached to ${attached} agent(s): detach them or use ?force=true`);
+    }
+    await connector.destroy();
+    await this.deps.harness.drop(connector.id);
+    await this.audit(ctx, 'connector.delete', connector.id, 'success', { detached: attached });
+  }
+
+  /**
+   * A manual test: always a result, never an exception. Records the status, the scrubbed last_error and a
+   * row of health history. A disabled connector is tested but stays disabled.
+   */
+  async test(ctx: RequestContext, id: string): Promise<TestResult> {
+    const connector = await this.require(ctx.organizationId, id);
+    let result: TestResult;
+    try {
+      result = await this.deps.harness.test(connector.provider, this.decrypt(connector), { connectorId: connector.id });
+    } catch (error) {
+      // Only decryption can throw here: the harness itself never does.
+      result = { success: false, message: error instanceof Error ? error.message : 'cannot decrypt', latency_ms: 0, error_code: 'internal_error' };
+    }
+    await this.recordTest(connector, result, 'manual');
+    await this.audit(ctx, 'connector.test', connector.id, result.success ? 'success' : 'failure', {
+      ...(result.error_code ? { error_code: result.error_code } : {}),
+      latency_ms: result.latency_ms,
+    });
+    return result;
+  }
+
+  /** Status, last_* columns and one health row. Not a versioned save: a test does not change the config. */
+  async recordTest(connector: Connector, result: TestResult, source: 'manual' | 'scheduled'): Promise<void> {
+    const now = new Date();
+    const status: ConnectorStatus = connector.enabled ? (result.success ? 'healthy' : 'failing') : 'disabled';
+    await this.models.Connector.update(
+      {
+        status,
+        last_tested_at: now,
+        last_test_result: result.success ? 'success' : 'failure',
+        last_error: result.success ? null : result.message,
+      },
+      { where: { id: connector.id }, silent: true },
+    );
+    await this.models.ConnectorHealthCheck.create({
+      connector_id: connector.id,
+      organization_id: connector.organization_id,
+      checked_at: now,
+      success: result.success,
+      latency_ms: result.latency_ms,
+      error_code: result.error_code ?? null,
+      message: result.message,
+      source,
+    });
+    connector.set({ status, last_tested_at: now, last_test_result: result.success ? 'success' : 'failure', last_error: result.success ? null : result.message });
+  }
+
+  /** An unsaved config (admins only: it takes raw addresses). */
+  async testUnsaved(ctx: RequestContext, input: { connector_type: string; provider: string; config: Record<string, unknown> }): Promise<TestResult> {
+    const provider = resolveProvider(input.connector_type, input.provider);
+    this.parseConfigOrThrow(provider, input.config);
+    const result = await this.deps.harness.test(provider.id, input.config);
+    await this.audit(ctx, 'connector.test_unsaved', undefined, result.success ? 'success' : 'failure', {
+      provider: provider.id,
+      ...(result.error_code ? { error_code: result.error_code } : {}),
+    });
+    return result;
+  }
+
+  async health(organizationId: string, id: string, page: { limit: number; cursor?: string }) {
+    const connector = await this.require(organizationId, id);
+    const where: Record<string | symbol, unknown> = { connector_id: connector.id };
+    if (page.cursor) {
+      const after = decodeCursor(page.cursor);
+      const afterId = Number(after.id);
+      where[Op.or] = [{ checked_at: { [Op.lt]: after.at } }, { checked_at: after.at, id: { [Op.lt]: afterId } }];
+    }
+    const rows = await this.models.ConnectorHealthCheck.findAll({
+      where,
+      order: [
+        ['checked_at', 'DESC'],
+        ['id', 'DESC'],
+      ],
+      limit: page.limit + 1,
+    });
+    const data = rows.slice(0, page.limit);
+    const last = data.at(-1);
+    return {
+      data: data.map((row) => ({
+        checked_at: row.checked_at.toISOString(),
+        success: row.success,
+        latency_ms: row.latency_ms,
+        error_code: row.error_code,
+        message: row.message,
+        source: row.source,
+      })),
+      next_cursor: rows.length > page.limit && last ? encodeCursor(last.checked_at, String(last.id)) : null,
+    };
+  }
+
+  private audit(ctx: RequestContext, action: string, targetId: string | undefined, outcome: 'success' | 'failure', detail?: Record<string, unknown>) {
+    return this.deps.audit.record({
+      organization_id: ctx.organizationId,
+      actor: ctx.actor,
+      action,
+      target_type: 'connector',
+      target_id: targetId,
+      outcome,
+      detail,
+      request_id: ctx.requestId,
+    });
+  }
+}

@@ -1,0 +1,18 @@
+import { PatchbayError } from '../errors.js';
+
+/** Opaque keyset cursor over (created_at, id): stable under inserts, O(log n) per page. */
+export const encodeCursor = (at: Date, id: string): string =>
+  Buffer.from(JSON.stringify([at.toISOString(), id])).toString('base64url');
+
+export function decodeCursor(cursor: string): { at: Date; id: string } {
+  try {
+    const [at, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as [unknown, unknown];
+    const date = new Date(String(at));
+    if (typeof id !== 'string' || Number.isNaN(date.getTime())) throw new Error('shape');
+    return { at: date, id };
+  } catch {
+    throw new PatchbayError('validation_failed', 'cursor is not valid', {
+      errors: [{ path: 'cursor', message: 'not a cursor returned by this endpoint' }],
+    });
+  }
+}

@@ -1,0 +1,25 @@
+import { createHash, randomBytes } from 'node:crypto';
+
+/**
+ * API keys and agent tokens: 32 random bytes, shown once, stored only as SHA-256. A fast hash is right here:
+ * the input has 256 bits of entropy, so there is nothing for a slow password hash to protect, and every
+ * request checks one.
+ */
+export interface IssuedSecret {
+  value: string;
+  prefix: string;
+  hash: string;
+}
+
+const PREFIX_LENGTH = 12;
+
+export const hashSecret = (value: string): string => createHash('sha256').update(value, 'utf8').digest('hex');
+
+export function issueSecret(kind: 'pbk' | 'pbt'): IssuedSecret {
+  const value = `${kind}_${randomBytes(32).toString('base64url')}`;
+  return { value, prefix: value.slice(0, PREFIX_LENGTH), hash: hashSecret(value) };
+}
+
+/** Cheap shape check before any lookup, so a malformed header never reaches the database. */
+export const looksLikeSecret = (value: string, kind: 'pbk' | 'pbt'): boolean =>
+  new RegExp(`^${kind}_[A-Za-z0-9_-]{43}$`).test(value);
