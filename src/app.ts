@@ -10,6 +10,7 @@ import { createLogger } from './logger.js';
 import auth from './plugins/auth.js';
 import db from './plugins/db.js';
 import errorHandler from './plugins/error-handler.js';
+import limits from './plugins/limits.js';
 import openapi from './plugins/openapi.js';
 import services from './plugins/services.js';
 import apiV1 from './routes/api/v1/index.js';
@@ -44,6 +45,7 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
 
   const sequelize = options.sequelize ?? createSequelize(config.database);
   await app.register(errorHandler);
+  await app.register(limits, { config });
   await app.register(db, { sequelize, closeOnShutdown: !options.sequelize });
   await app.register(services, { config, keyRing: options.keyRing });
   await app.register(auth, {

@@ -319,7 +319,7 @@ export class ProviderHarness {
     if (error instanceof PatchbayError) {
       const failure = new PatchbayError(error.code, scrub(error.message), {
         errors: error.errors?.map(({ path, message }) => ({ path, message: scrub(message) })),
-        extra: error.extra,
+        extra: error.extra && (scrubDeep(error.extra, scrub) as Record<string, unknown>),
       });
       return { failure, answered: ANSWERED.has(error.code) };
     }

@@ -47,12 +47,16 @@ export function scrubDeep(value: unknown, scrub: Scrub): unknown {
 
 const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
 
-/** A child logger whose lines are scrubbed: the message, the merged object and any error in it. */
+/**
+ * A child logger whose lines are scrubbed: the message, the merged object and any error in it. pino has no
+ * per-child hook for this, so the level methods are wrapped (changing the child's level later unwraps them).
+ */
 export function scrubbedLogger(log: Logger, scrub: Scrub, bindings: Bindings): Logger {
   const child = log.child(bindings);
   for (const level of LEVELS) {
     const write = child[level].bind(child) as (...args: unknown[]) => void;
     child[level] = ((...args: unknown[]) => {
+      if (!child.isLevelEnabled(level)) return;
       const [first, ...rest] = args;
       // pino reads a lone Error's message as the line's message; keep that, scrubbed.
       const merged = first instanceof Error ? { err: first } : first;

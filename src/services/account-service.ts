@@ -26,6 +26,39 @@ export interface CreatedApiKey extends ApiKeyView {
   key: string;
 }
 
+export interface AddMemberInput {
+  /** Id or slug. */
+  organization: string;
+  email: string;
+  role: string;
+  operator?: boolean;
+  name?: string;
+}
+
+export interface AddedMember {
+  user: User;
+  membership: Membership;
+  organization: Organization;
+  /** True when the user did not exist before. */
+  created: boolean;
+}
+
+export interface MemberView {
+  user_id: string;
+  email: string;
+  name: string | null;
+  role: Role;
+  created_at: string;
+}
+
+const memberView = (membership: Membership, user: User): MemberView => ({
+  user_id: user.id,
+  email: user.email,
+  name: user.name,
+  role: membership.role,
+  created_at: membership.created_at.toISOString(),
+});
+
 export interface Principal {
   user: User;
   apiKeyId: string;
@@ -104,8 +137,12 @@ export class AccountService {
   /**
    * Creates the user if new, adds the membership and issues a new API key. An existing user gains the
    * membership; an existing membership is a conflict (change roles with updateMembership).
+   * With `keyFor: 'new_user'` an existing user gets no key (apiKey is null): an organisation admin adding
+   * someone over HTTP must not receive a key to that person's account, which reaches their other organisations.
    */
-  async addMember(input: { organization: string; email: string; role: string; operator?: boolean; name?: string }) {
+  async addMember(input: AddMemberInput): Promise<AddedMember & { apiKey: CreatedApiKey }>;
+  async addMember(input: AddMemberInput, options: { keyFor: 'new_user' }): Promise<AddedMember & { apiKey: CreatedApiKey | null }>;
+  async addMember(input: AddMemberInput, options: { keyFor: 'any_user' | 'new_user' } = { keyFor: 'any_user' }) {
     const role = parse(roleSchema, input.role, 'role');
     const email = parse(emailSchema, input.email, 'email');
     const organization = await this.requireOrganization(input.organization);
@@ -126,37 +163,50 @@ export class AccountService {
         { user_id: user.id, organization_id: organization.id, role },
         { transaction },
       );
-      const apiKey = await this.issueApiKey(user.id, { name: `${organization.slug} ${role}` }, transaction);
+      const apiKey =
+        created || options.keyFor === 'any_user'
+          ? await this.issueApiKey(user.id, { name: `${organization.slug} ${role}` }, transaction)
+          : null;
       return { user, membership, organization, apiKey, created };
     });
   }
 
-  async listMembers(organizationId: string) {
+  async listMembers(organizationId: string): Promise<MemberView[]> {
     const rows = await this.models.Membership.findAll({
       where: { organization_id: organizationId },
       include: [{ model: this.models.User, as: 'user' }],
       order: [['created_at', 'ASC']],
     });
-    return rows.map((m) => {
-      const user = (m as Membership & { user: User }).user;
-      return { user_id: user.id, email: user.email, name: user.name, role: m.role, created_at: m.created_at.toISOString() };
-    });
+    return rows.map((m) => memberView(m, (m as Membership & { user: User }).user));
   }
 
-  async updateMembership(organizationId: string, userId: string, role: string) {
+  /** One member of the organisation; anyone else (another organisation's member included) is not_found. */
+  async requireMember(organizationId: string, userId: string): Promise<MemberView> {
+    const membership = await this.requireMembership(organizationId, userId);
+    return memberView(membership, membership.user);
+  }
+
+  async updateMembership(organizationId: string, userId: string, role: string): Promise<MemberView> {
     const parsedRole = parse(roleSchema, role, 'role');
-    const membership = await this.models.Membership.findOne({ where: { organization_id: organizationId, user_id: userId } });
-    if (!membership) throw new PatchbayError('not_found', 'no such member');
+    const membership = await this.requireMembership(organizationId, userId);
     if (membership.role === 'admin' && parsedRole !== 'admin') await this.assertNotLastAdmin(organizationId);
     await membership.update({ role: parsedRole });
-    return membership;
+    return memberView(membership, membership.user);
   }
 
   async removeMembership(organizationId: string, userId: string): Promise<void> {
-    const membership = await this.models.Membership.findOne({ where: { organization_id: organizationId, user_id: userId } });
-    if (!membership) throw new PatchbayError('not_found', 'no such member');
+    const membership = await this.requireMembership(organizationId, userId);
     if (membership.role === 'admin') await this.assertNotLastAdmin(organizationId);
     await membership.destroy();
+  }
+
+  private async requireMembership(organizationId: string, userId: string): Promise<Membership & { user: User }> {
+    const membership = await this.models.Membership.findOne({
+      where: { organization_id: organizationId, user_id: userId },
+      include: [{ model: this.models.User, as: 'user' }],
+    });
+    if (!membership) throw new PatchbayError('not_found', 'no such member');
+    return membership as Membership & { user: User };
   }
 
   /** An organisation without an admin could never be managed again. */

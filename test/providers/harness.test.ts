@@ -161,6 +161,24 @@ describe('test()', () => {
     assert.match(short.message, /pw=pw/);
   });
 
+  test("a provider's log lines are scrubbed too", async (t) => {
+    const lines: string[] = [];
+    const logger = pino({ level: 'debug' }, { write: (line: string) => void lines.push(line) });
+    const { provider } = fakeProvider({}, {
+      connect: async (config, ctx) => {
+        const secretValue = String(config.password);
+        ctx.log.warn({ err: new Error(`bad ${secretValue}`), detail: { nested: secretValue } }, `hello ${secretValue}`);
+        ctx.log.error(new Error(`alone ${secretValue}`));
+        throw new Error('done');
+      },
+    });
+    const password = 'log-canary-456';
+    await harness(t, { logger }, provider).test('fake', { password });
+    assert.ok(lines.length >= 3);
+    for (const line of lines) assert.ok(!line.includes(password), line);
+    assert.ok(lines.some((line) => line.includes('hello ********')));
+  });
+
   test('a closed port: connection_refused', async (t) => {
     const result = await harness(t).test('postgresql', pgConfig({ port: await closedPort() }));
     assert.equal(result.error_code, 'connection_refused');

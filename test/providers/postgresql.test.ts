@@ -109,6 +109,12 @@ describe('postgresql', () => {
     assert.equal(database.error_code, 'database_not_found');
   });
 
+  test('TLS to a server that does not offer it: tls_error', async (t) => {
+    if (!(await requireServer(t, 'postgresql'))) return;
+    const result = await setup(t).harness.test('postgresql', { ...config, ssl: true });
+    assert.equal(result.error_code, 'tls_error');
+  });
+
   test('read mode refuses writes, by statement and by the read-only transaction; data is unchanged', async (t) => {
     if (!(await requireServer(t, 'postgresql'))) return;
     const { run, admin, table } = setup(t);

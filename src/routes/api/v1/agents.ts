@@ -1,0 +1,156 @@
+import type { FastifyRequest } from 'fastify';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { orgOf } from '../../../plugins/auth.js';
+import {
+  agentParams,
+  agentSchema,
+  agentTokenSchema,
+  createAgentBody,
+  createAgentTokenBody,
+  createdAgentTokenSchema,
+  pageQuery,
+  runtimeExecuteParams,
+} from '../../../schemas/agents.js';
+import { executeBody, executeResultSchema, instanceSchema } from '../../../schemas/connectors.js';
+import { authProblems, listOf, problems } from '../../../schemas/problem.js';
+import { agentView } from '../../../services/agent-service.js';
+import { auditEvent, requestContext } from './context.js';
+
+/** Agents, their tokens, and the run-time endpoints an agent's own token may call (DESIGN.md section 5). */
+const routes: FastifyPluginAsyncZod = async (app) => {
+  const tags = ['agents'];
+  const { agents, attachments, audit, execution } = app.services;
+  const developer = { scope: 'org', role: 'developer' } as const;
+
+  // 404 before 422: the agent named in the path must exist in the caller's organisation.
+  const agentExists = async (request: FastifyRequest) => {
+    await agents.require(orgOf(request).organization.id, (request.params as { id: string }).id);
+  };
+  const agentOf = (request: FastifyRequest & { params: { id: string } }) => agents.require(orgOf(request).organization.id, request.params.id);
+
+  app.post(
+    '/',
+    {
+      config: { access: developer },
+      schema: { tags, summary: 'Create an agent (choose its id, or get an agt_… one)', body: createAgentBody, response: { 201: agentSchema, ...authProblems, ...problems(409, 413, 422) } },
+    },
+    async (request, reply) => {
+      const ctx = requestContext(request);
+      const agent = await agents.create(ctx.organizationId, request.body, ctx.actor.id);
+      await audit.record(auditEvent(request, { action: 'agent.create', target_type: 'agent', target_id: agent.agent_id }));
+      return reply.code(201).send(agentView(agent));
+    },
+  );
+
+  app.get(
+    '/',
+    {
+      config: { access: { scope: 'org', role: 'member' } },
+      schema: { tags, summary: 'List agents', querystring: pageQuery, response: { 200: listOf(agentSchema), ...authProblems, ...problems(422) } },
+    },
+    async (request) => {
+      const page = await agents.list(orgOf(request).organization.id, request.query);
+      return { data: page.data.map(agentView), next_cursor: page.next_cursor };
+    },
+  );
+
+  app.get(
+    '/:id',
+    {
+      config: { access: { scope: 'org', role: 'member' } },
+      schema: { tags, summary: 'Get an agent', params: agentParams, response: { 200: agentSchema, ...authProblems } },
+    },
+    async (request) => agentView(await agentOf(request)),
+  );
+
+  app.delete(
+    '/:id',
+    {
+      config: { access: developer },
+      schema: { tags, summary: 'Delete an agent, with its attachments and tokens', params: agentParams, response: { 204: z.null(), ...authProblems } },
+    },
+    async (request, reply) => {
+      const agent = await agents.delete(orgOf(request).organization.id, request.params.id);
+      await audit.record(auditEvent(request, { action: 'agent.delete', target_type: 'agent', target_id: agent.agent_id }));
+      return reply.code(204).send(null);
+    },
+  );
+
+  app.post(
+    '/:id/tokens',
+    {
+      config: { access: developer, resource: agentExists },
+      schema: {
+        tags,
+        summary: 'Issue a token that acts as this agent only (shown once)',
+        params: agentParams,
+        body: createAgentTokenBody,
+        response: { 201: createdAgentTokenSchema, ...authProblems, ...problems(413, 422) },
+      },
+    },
+    async (request, reply) => {
+      const token = await agents.issueToken(await agentOf(request), request.body, requestContext(request).actor.id);
+      await audit.record(auditEvent(request, { action: 'agent_token.create', target_type: 'agent_token', target_id: token.id, detail: { agent_id: token.agent_id } }));
+      return reply.code(201).send(token);
+    },
+  );
+
+  app.get(
+    '/:id/tokens',
+    {
+      config: { access: developer },
+      schema: {
+        tags,
+        summary: "List the agent's tokens (never the token itself)",
+        params: agentParams,
+        response: { 200: z.object({ data: z.array(agentTokenSchema), next_cursor: z.null() }), ...authProblems },
+      },
+    },
+    async (request) => ({ data: await agents.listTokens(await agentOf(request)), next_cursor: null }),
+  );
+
+  app.delete(
+    '/:id/tokens/:token_id',
+    {
+      config: { access: developer },
+      schema: { tags, summary: 'Revoke an agent token', params: agentParams.extend({ token_id: z.string() }), response: { 204: z.null(), ...authProblems } },
+    },
+    async (request, reply) => {
+      const token = await agents.revokeToken(await agentOf(request), request.params.token_id);
+      await audit.record(auditEvent(request, { action: 'agent_token.revoke', target_type: 'agent_token', target_id: token.id, detail: { agent_id: request.params.id } }));
+      return reply.code(204).send(null);
+    },
+  );
+
+  app.get(
+    '/:id/connectors',
+    {
+      config: { access: { scope: 'org', role: 'member', agent: true } },
+      schema: {
+        tags,
+        summary: "The agent's attachments (members, or the agent's own token)",
+        params: agentParams,
+        response: { 200: z.object({ data: z.array(instanceSchema), next_cursor: z.null() }), ...authProblems },
+      },
+    },
+    async (request) => ({ data: await attachments.listForAgent(orgOf(request).organization.id, request.params.id), next_cursor: null }),
+  );
+
+  app.post(
+    '/:id/connectors/:alias/execute',
+    {
+      config: { access: { scope: 'org', role: 'developer', agent: true }, resource: agentExists },
+      schema: {
+        tags,
+        summary: "Run an operation through one of the agent's attachments: its override, mode, limits and bound parameters apply",
+        params: runtimeExecuteParams,
+        body: executeBody,
+        response: { 200: executeResultSchema, ...authProblems, ...problems(409, 413, 422, 502, 504) },
+      },
+    },
+    async (request) => execution.executeRuntime(requestContext(request), request.params.id, request.params.alias, request.body),
+  );
+};
+
+export default routes;

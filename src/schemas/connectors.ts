@@ -1,0 +1,167 @@
+import { z } from 'zod';
+import { connectorTypes } from '../services/connector-service.js';
+import { aliasSchema, limitsSchema, modeSchema } from '../services/attachment-service.js';
+
+const configObject = z
+  .record(z.string(), z.unknown())
+  .describe('The provider\'s config fields (GET /api/v1/connectors/types lists them). Secret fields are write-only.');
+
+export const connectorTypeEnum = z.enum(connectorTypes as [string, ...string[]]);
+export const connectorStatusEnum = z.enum(['untested', 'healthy', 'failing', 'disabled']);
+
+export const createConnectorBody = z.strictObject({
+  name: z.string().trim().min(1).max(200),
+  connector_type: z.string().describe('database, api, storage or messaging'),
+  provider: z.string().describe('e.g. postgresql, redis, s3'),
+  config: configObject,
+  description: z.string().max(2000).nullable().optional(),
+  enabled: z.boolean().optional().describe('@default true'),
+  health_check_interval_s: z.number().int().min(0).optional().describe('seconds between scheduled checks; 0 = off; @default 300'),
+});
+
+export const updateConnectorBody = z.strictObject({
+  name: z.string().trim().min(1).max(200).optional(),
+  description: z.string().max(2000).nullable().optional(),
+  enabled: z.boolean().optional(),
+  health_check_interval_s: z.number().int().min(0).optional(),
+  config: z
+    .record(z.string(), z.unknown())
+    .optional()
+    .describe('Merged key by key: send only what changes; "********" keeps a stored secret; null removes an optional field'),
+});
+
+export const connectorSchema = z.object({
+  id: z.string(),
+  organization_id: z.string(),
+  name: z.string(),
+  description: z.string().nullable(),
+  connector_type: z.string(),
+  provider: z.string(),
+  config: z.record(z.string(), z.unknown()).nullable().describe('Every secret replaced by "********"'),
+  config_error: z.string().optional(),
+  status: connectorStatusEnum,
+  enabled: z.boolean(),
+  health_check_interval_s: z.number().int(),
+  last_tested_at: z.string().nullable(),
+  last_test_result: z.enum(['success', 'failure']).nullable(),
+  last_error: z.string().nullable(),
+  version: z.number().int(),
+  created_by: z.string().nullable(),
+  created_at: z.string(),
+  updated_at: z.string(),
+});
+
+export const listConnectorsQuery = z.strictObject({
+  connector_type: z.string().optional(),
+  provider: z.string().optional(),
+  status: connectorStatusEnum.optional(),
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+  cursor: z.string().optional(),
+});
+
+export const testResultSchema = z.object({
+  success: z.boolean(),
+  message: z.string(),
+  latency_ms: z.number().int(),
+  error_code: z.string().optional(),
+});
+
+export const testUnsavedBody = z.strictObject({
+  connector_type: z.string(),
+  provider: z.string(),
+  config: configObject,
+});
+
+export const healthQuery = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+  cursor: z.string().optional(),
+});
+
+export const healthSchema = z.object({
+  data: z.array(
+    z.object({
+      checked_at: z.string(),
+      success: z.boolean(),
+      latency_ms: z.number().int(),
+      error_code: z.string().nullable(),
+      message: z.string().nullable(),
+      source: z.enum(['manual', 'scheduled']),
+    }),
+  ),
+  next_cursor: z.string().nullable(),
+});
+
+export const fieldSchema = z.object({
+  name: z.string(),
+  type: z.string(),
+  required: z.boolean(),
+  secret: z.boolean(),
+  overridable: z.boolean(),
+  default: z.unknown(),
+  description: z.string().optional(),
+});
+
+export const typesSchema = z.object({
+  data: z.array(
+    z.object({
+      type: z.string(),
+      providers: z.array(z.object({ provider: z.string(), description: z.string(), operations: z.array(z.string()), fields: z.array(fieldSchema) })),
+    }),
+  ),
+});
+
+export const attachBody = z.strictObject({
+  agent_id: z.string().describe('The agent\'s public id, e.g. agent-123'),
+  alias: aliasSchema,
+  config_override: z.record(z.string(), z.unknown()).nullable().optional().describe('Only the provider\'s overridable fields'),
+  mode: modeSchema.optional().describe('@default read; read_write needs an admin'),
+  limits: limitsSchema.optional(),
+});
+
+export const patchInstanceBody = z.strictObject({
+  alias: aliasSchema.optional(),
+  config_override: z.record(z.string(), z.unknown()).nullable().optional(),
+  mode: modeSchema.optional(),
+  limits: limitsSchema.optional(),
+  bound_params: z.record(z.string(), z.unknown()).nullable().optional().describe('Admin only: parameter values bound on every call, hidden from the agent'),
+});
+
+export const instanceSchema = z.object({
+  id: z.string(),
+  connector_id: z.string(),
+  agent_id: z.string(),
+  alias: z.string(),
+  config_override: z.record(z.string(), z.unknown()),
+  mode: modeSchema,
+  limits: z.record(z.string(), z.unknown()),
+  effective_limits: z.object({
+    max_rows: z.number().int(),
+    timeout_ms: z.number().int(),
+    max_bytes: z.number().int(),
+    rate_per_minute: z.number().int().nullable(),
+  }),
+  bound_params: z.array(z.string()).describe('Names of the parameters an admin fixed (values hidden)'),
+  connector: z.object({
+    id: z.string(),
+    name: z.string(),
+    connector_type: z.string(),
+    provider: z.string(),
+    status: connectorStatusEnum,
+    enabled: z.boolean(),
+  }),
+  status: connectorStatusEnum,
+  config: z.record(z.string(), z.unknown()).nullable(),
+  created_at: z.string(),
+  updated_at: z.string(),
+});
+
+export const executeBody = z
+  .record(z.string(), z.unknown())
+  .describe('`operation` (or the provider\'s default) plus that operation\'s fields, e.g. {"query": "SELECT …", "params": {…}}');
+
+export const executeResultSchema = z.object({
+  ok: z.literal(true),
+  data: z.unknown(),
+  latency_ms: z.number().int(),
+  truncated: z.boolean(),
+});
