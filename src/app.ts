@@ -34,9 +34,6 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
     loggerInstance: options.logger ?? createLogger(config),
     bodyLimit: config.bodyLimitBytes,
     genReqId: requestId,
-    requestIdLogLabel: 'request_id',
-    disableRequestLogging: false,
-    // Ours are the snake_case codes of errors.ts; Fastify's route-level 404/errors go through the same handler.
     return503OnClosing: true,
   }).withTypeProvider<ZodTypeProvider>();
 

@@ -7,6 +7,6 @@ export function catalogueForRegistry() {
     type: provider.type,
     description: provider.description,
     operations: Object.keys(provider.operations),
-    fields: describeFields(provider),
+    fields: [...describeFields(provider)],
   }));
 }

@@ -68,8 +68,19 @@ export interface FieldDescription {
   description: string | undefined;
 }
 
-/** The config fields as `GET /connectors/types` and the docs tables show them, read from the zod schema. */
-export function describeFields(provider: Provider): FieldDescription[] {
+const described = new WeakMap<Provider, readonly FieldDescription[]>();
+
+/** The config fields as `GET /connectors/types` and the docs tables show them, read from the zod schema once. */
+export function describeFields(provider: Provider): readonly FieldDescription[] {
+  let fields = described.get(provider);
+  if (!fields) {
+    fields = Object.freeze(readFields(provider));
+    described.set(provider, fields);
+  }
+  return fields;
+}
+
+function readFields(provider: Provider): FieldDescription[] {
   return Object.entries(provider.config.shape).map(([name, field]) => {
     const { meta, base, defaultValue } = unwrap(field as z.ZodType);
     return {

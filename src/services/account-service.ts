@@ -7,7 +7,9 @@ import { hashSecret, issueSecret, looksLikeSecret } from './secrets.js';
 
 export const slugSchema = z
   .string()
-  .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'lower-case letters, digits and dashes, starting with a letter or digit');
+  .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'lower-case letters, digits and dashes, starting with a letter or digit')
+  // X-Organization-Id takes an id or a slug: a slug shaped like an id would make that ambiguous.
+  .refine((slug) => !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(slug), 'must not look like an organization id');
 export const emailSchema = z.string().trim().toLowerCase().pipe(z.email('not a valid email address'));
 export const roleSchema = z.enum(roles as [Role, ...Role[]], { error: `one of ${roles.join(', ')}` });
 
@@ -51,7 +53,7 @@ export interface MemberView {
   created_at: string;
 }
 
-const memberView = (membership: Membership, user: User): MemberView => ({
+export const memberView = (membership: Membership, user: User): MemberView => ({
   user_id: user.id,
   email: user.email,
   name: user.name,

@@ -174,7 +174,7 @@ export class AttachmentService {
       connector_id: connector.id,
       agent_id: agent.agent_id,
       alias: instance.alias,
-      config_override: override,
+      config_override: provider ? maskConfig(provider, override) : override,
       mode: instance.mode,
       limits: instance.limits ?? {},
       effective_limits: {

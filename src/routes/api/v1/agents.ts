@@ -23,11 +23,11 @@ const routes: FastifyPluginAsyncZod = async (app) => {
   const { agents, attachments, audit, execution } = app.services;
   const developer = { scope: 'org', role: 'developer' } as const;
 
+  const agentOf = (request: FastifyRequest) => agents.require(orgOf(request).organization.id, (request.params as { id: string }).id);
   // 404 before 422: the agent named in the path must exist in the caller's organisation.
   const agentExists = async (request: FastifyRequest) => {
-    await agents.require(orgOf(request).organization.id, (request.params as { id: string }).id);
+    await agentOf(request);
   };
-  const agentOf = (request: FastifyRequest & { params: { id: string } }) => agents.require(orgOf(request).organization.id, request.params.id);
 
   app.post(
     '/',

@@ -1,11 +1,20 @@
 import type { FastifyPluginAsync } from 'fastify';
+import agents from './agents.js';
 import apiKeys from './api-keys.js';
+import auditEvents from './audit-events.js';
 import connectors from './connectors.js';
+import members from './members.js';
+import registry from './registry.js';
 
 /** Every /api/v1 resource; the prefix of each register() is its URL. */
 const v1: FastifyPluginAsync = async (app) => {
   await app.register(apiKeys, { prefix: '/api-keys' });
   await app.register(connectors, { prefix: '/connectors' });
+  await app.register(agents, { prefix: '/agents' });
+  await app.register(members, { prefix: '/members' });
+  await app.register(auditEvents, { prefix: '/audit-events' });
+  // Installation-wide: serves /registry… and /agent-classes.
+  await app.register(registry);
 };
 
 export default v1;

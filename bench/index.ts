@@ -1,0 +1,16 @@
+/**
+ * `npm run bench [-- name…]`: runs the benchmarks and prints medians, p95s and ratios. Timing goals live here,
+ * never in the test suite.
+ */
+import { listConnectorsBench } from './list-connectors.js';
+
+const benches: Record<string, () => Promise<void>> = {
+  'list-connectors': listConnectorsBench,
+};
+
+const wanted = process.argv.slice(2);
+for (const [name, bench] of Object.entries(benches)) {
+  if (wanted.length && !wanted.includes(name)) continue;
+  console.log(`# ${name}`);
+  await bench();
+}

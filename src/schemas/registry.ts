@@ -1,0 +1,29 @@
+import { z } from 'zod';
+
+const configuration = z.record(z.string(), z.unknown());
+
+/** A PolicySynth agent or connector class, as the registry lists it. */
+export const registryClassSchema = z.object({
+  uuid: z.string(),
+  class_base_id: z.string().describe('Shared by every version of one class'),
+  name: z.string(),
+  version: z.number().int(),
+  available: z.boolean(),
+  configuration,
+});
+
+export const registrySchema = z.object({
+  uuid: z.string(),
+  configuration,
+  agent_classes: z.array(registryClassSchema),
+  connector_classes: z.array(registryClassSchema),
+});
+
+export const classParams = z.object({ uuid: z.string() });
+
+export const createAgentClassBody = z.strictObject({
+  name: z.string().trim().min(1).max(255),
+  version: z.number().int().min(1).max(2_147_483_647),
+  configuration: configuration.describe('PolicySynth agent class configuration, stored as given'),
+  available: z.boolean(),
+});

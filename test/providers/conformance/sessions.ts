@@ -1,0 +1,97 @@
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { PatchbayError } from '../../../src/errors.js';
+import type { Run, Suite } from './context.js';
+
+/** How long sockets may take to report closed after the session that owned them closed. */
+const SOCKET_CLOSE_GRACE_MS = 2_000;
+
+/**
+ * pooling, restart and lifecycle: sessions as the harness keeps them (DESIGN.md section 6). Connects and
+ * closes are counted on the instrumented provider the Run hands to the harness, as the app's harness would
+ * call the real one.
+ */
+export function describeSessions(suite: Suite): void {
+  const { fixture } = suite;
+
+  suite.capability('pooling', fixture.pooling, () => {
+    suite.it('two executes on one pool key share a session; drop() closes it and the next call reconnects', { peer: true }, async (run) => {
+      const peer = run.peer();
+      await peer.execute(fixture.probe);
+      await peer.execute(fixture.probe);
+      assert.equal(run.stats.connects, 1, 'one session for one pool key');
+      await peer.harness.drop(peer.connectorId);
+      assert.equal(run.stats.closes, 1, 'drop(connectorId) closed the session');
+      await peer.execute(fixture.probe);
+      assert.equal(run.stats.connects, 2, 'the next call connected again');
+    });
+
+    // A changed connector gets a new version and so a new pool key: it never reuses a session of the old config.
+    suite.it('a new config version gets a session of its own', { peer: true }, async (run) => {
+      const peer = run.peer();
+      await peer.execute(fixture.probe);
+      await run.execute(fixture.config, fixture.probe, { harness: peer.harness, connectorId: peer.connectorId, version: 2 });
+      assert.equal(run.stats.connects, 2);
+    });
+  }, {});
+
+  suite.capability('restart', fixture.restart, ({ restartPeer }) => {
+    suite.it('a peer restarted between two calls: the next call after a failed one succeeds', { peer: true }, async (run) => {
+      // One connection per session, so the session restartPeer sees is the one the next call uses.
+      const peer = run.peer({ harness: run.harness({ poolMax: 1 }) });
+      await peer.execute(fixture.probe);
+      await restartPeer(peer);
+      let failed: unknown;
+      try {
+        await peer.execute(fixture.probe);
+      } catch (error) {
+        // A broken session may cost one call, answered with a stable code, never a crash.
+        failed = error;
+        assert.ok(error instanceof PatchbayError, `the first call after the restart threw ${String(error)}`);
+      }
+      if (failed !== undefined) await peer.execute(fixture.probe);
+    });
+  });
+
+  suite.capability('lifecycle', fixture.lifecycle, () => {
+    suite.it('parallel executes on one pool key all succeed on one session', { peer: true }, async (run) => {
+      const peer = run.peer();
+      const results = await Promise.all(Array.from({ length: 8 }, () => peer.execute(fixture.probe)));
+      assert.ok(results.every((result) => result.ok));
+      assert.equal(run.stats.connects, 1);
+    });
+
+    suite.it("a connection test's one-shot session is closed and never pooled", { peer: true }, async (run) => {
+      const harness = run.harness();
+      assert.equal((await run.test(fixture.config, harness)).success, true);
+      await assertAllClosed(run);
+      assert.equal(run.stats.closes, run.stats.connects, 'every test session closed');
+      await run.test(fixture.config, harness);
+      assert.equal(run.stats.connects, 2, 'each test connects afresh');
+    });
+
+    suite.it('close is idempotent, and nothing is left open after harness.close()', { peer: true }, async (run) => {
+      const peer = run.peer();
+      await Promise.all([peer.execute(fixture.probe), peer.execute(fixture.probe)]);
+      await run.test(fixture.config, peer.harness);
+      await peer.harness.close();
+      await peer.harness.close();
+      for (const session of run.stats.sessions) await session.close(); // a second close of each session
+      await assertAllClosed(run);
+    });
+  }, {});
+}
+
+/**
+ * Every socket the provider dialled through the egress guard is closed, within a grace period for the
+ * close events to land. A provider that dials only through `lookup` opens none the suite can see: then
+ * at least every session it opened must have been closed.
+ */
+async function assertAllClosed(run: Run): Promise<void> {
+  const deadline = Date.now() + SOCKET_CLOSE_GRACE_MS;
+  while (run.stats.sockets.some((socket) => !socket.destroyed) && Date.now() < deadline) await sleep(20);
+  const open = run.stats.sockets.filter((socket) => !socket.destroyed);
+  assert.equal(open.length, 0, `${open.length} of ${run.stats.sockets.length} sockets still open`);
+  while (run.stats.closes < run.stats.sessions.length && Date.now() < deadline) await sleep(20);
+  assert.ok(run.stats.closes >= run.stats.sessions.length, `${run.stats.sessions.length} sessions, ${run.stats.closes} closes`);
+}
