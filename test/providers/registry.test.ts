@@ -1,0 +1,116 @@
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import pino from 'pino';
+import { errorCodes } from '../../src/errors.js';
+import { ProviderHarness, poolKey } from '../../src/providers/harness.js';
+import { describeFields, listProviders, parseConfig, providerIds } from '../../src/providers/registry.js';
+import { expectFailure } from './conformance.js';
+
+/**
+ * The meta-test (STYLE.md section 5): the catalogue, the provider files, their conformance runs and their
+ * documentation stay in step. A provider that gains a driver must gain a conformance run and a page.
+ */
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const read = (path: string): string | undefined => (existsSync(root + path) ? readFileSync(root + path, 'utf8') : undefined);
+
+// The reference documents' sixteen, plus mqtt and nats, in catalogue order.
+const EXPECTED = [
+  'postgresql', 'mysql', 'mongodb', 'redis', 'sqlite', 'rest', 'graphql', 'soap', 's3', 'gcs', 'azure_blob', 'minio',
+  'kafka', 'rabbitmq', 'sqs', 'redis_pubsub', 'mqtt', 'nats',
+];
+// Files of src/providers/ that are the framework, not a provider.
+const FRAMEWORK = new Set(['types.ts', 'registry.ts', 'harness.ts', 'egress.ts', 'scrub.ts', 'catalogue.ts']);
+
+/** The smallest valid config of each provider, for those still without a driver (as in catalogue.test.ts). */
+const MINIMAL: Record<string, Record<string, unknown>> = {
+  postgresql: { host: 'db.internal', username: 'app' },
+  mysql: { host: 'db.internal', username: 'app', password: 'pw-123' },
+  mongodb: { host: 'mongo.internal', database: 'app' },
+  redis: { host: 'cache.internal' },
+  sqlite: { path: 'reports/sales.db' },
+  rest: { base_url: 'https://api.example.com/v1' },
+  graphql: { endpoint: 'https://api.example.com/graphql' },
+  soap: { wsdl_url: 'https://soap.example.com/service?wsdl' },
+  s3: { bucket: 'reports' },
+  gcs: { bucket: 'reports' },
+  azure_blob: { container: 'reports', connection_string: 'UseDevelopmentStorage=true' },
+  minio: { bucket: 'reports', endpoint: 'http://minio.internal:9000' },
+  kafka: { brokers: ['kafka.internal:9092'] },
+  rabbitmq: { host: 'mq.internal' },
+  sqs: { queue_url: 'https://sqs.eu-west-1.amazonaws.com/123456789012/orders' },
+  redis_pubsub: { host: 'cache.internal' },
+  mqtt: { host: 'broker.internal' },
+  nats: { servers: ['nats.internal:4222'] },
+};
+
+const withDriver = listProviders().filter((provider) => provider.connect !== undefined);
+const withoutDriver = listProviders().filter((provider) => provider.connect === undefined);
+
+describe('provider registry', () => {
+  test('the registry ids are the provider files of src/providers/ and the expected eighteen', () => {
+    const files = readdirSync(`${root}src/providers`, { withFileTypes: true })
+      .filter((entry) => entry.isFile() && entry.name.endsWith('.ts') && !FRAMEWORK.has(entry.name))
+      .map((entry) => entry.name.slice(0, -'.ts'.length));
+    assert.deepEqual([...providerIds].sort(), [...files].sort(), 'registry ids vs files in src/providers/');
+    assert.deepEqual([...providerIds], EXPECTED);
+  });
+
+  for (const provider of withDriver) {
+    describe(`${provider.id} (has a driver)`, () => {
+      test(`test/providers/${provider.id}.test.ts runs the conformance suite`, () => {
+        const source = read(`test/providers/${provider.id}.test.ts`);
+        assert.ok(source !== undefined, `test/providers/${provider.id}.test.ts is missing`);
+        assert.match(source, /\bdescribeProvider\(/, `test/providers/${provider.id}.test.ts does not call describeProvider`);
+      });
+
+      test(`docs/providers/${provider.id}.md names every config field`, () => {
+        const page = read(`docs/providers/${provider.id}.md`);
+        assert.ok(page !== undefined, `docs/providers/${provider.id}.md is missing`);
+        const missing = describeFields(provider)
+          .map((field) => field.name)
+          .filter((name) => !page.includes(`\`${name}\``));
+        assert.deepEqual(missing, [], `docs/providers/${provider.id}.md does not name: ${missing.join(', ')}`);
+      });
+    });
+  }
+
+  // A driverless provider is listed, validated and stored, but tests and calls answer unsupported_operation.
+  for (const provider of withoutDriver) {
+    test(`${provider.id} (no driver yet) answers unsupported_operation`, async (t) => {
+      const config = MINIMAL[provider.id];
+      assert.ok(config, `the meta-test has no minimal config for ${provider.id}`);
+      const parsed = parseConfig(provider, config);
+      assert.ok(parsed.success, `the minimal ${provider.id} config does not parse: ${JSON.stringify(!parsed.success && parsed.errors)}`);
+      const harness = new ProviderHarness({ egress: 'private', poolMax: 1, poolIdleMs: 1_000, sqliteRoot: '.', logger: pino({ level: 'silent' }) });
+      t.after(() => harness.close());
+      const result = await harness.test(provider.id, config);
+      assert.equal(result.success, false);
+      assert.equal(result.error_code, 'unsupported_operation', result.message);
+      const operation = provider.defaultOperation ?? Object.keys(provider.operations)[0];
+      const error = await expectFailure(
+        harness.execute({
+          providerId: provider.id,
+          poolKey: poolKey('meta', 1, null),
+          config,
+          operation,
+          input: {},
+          call: { mode: 'read_write', limits: { maxRows: 1, maxBytes: 1_024, timeoutMs: 1_000 }, boundParams: {} },
+        }),
+      );
+      assert.equal(error.code, 'unsupported_operation');
+    });
+  }
+
+  test('every error code of src/errors.ts has a section in docs/errors.md', () => {
+    const codes = Object.keys(errorCodes);
+    const page = read('docs/errors.md');
+    assert.ok(page !== undefined, `docs/errors.md does not exist; it needs a section (a "## \`code\`" heading) for each of: ${codes.join(', ')}`);
+    // The first word of each heading, backticks dropped: "## `read_only` (403)" is the section of read_only.
+    const sections = new Set([...page.matchAll(/^#{2,4}\s+`?([a-z_]+)/gm)].map((match) => match[1]));
+    const missing = codes.filter((code) => !sections.has(code));
+    assert.deepEqual(missing, [], `docs/errors.md has no section (a "## \`code\`" heading) for: ${missing.join(', ')}`);
+  });
+});
