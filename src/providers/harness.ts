@@ -201,7 +201,10 @@ export class ProviderHarness {
       const result = await withDeadline(request.call.limits.timeoutMs + HARD_DEADLINE_GRACE_MS, provider, (signal) =>
         session.execute(name, input.data, { ...request.call, signal }),
       );
-      return { ok: true, data: result.data, latency_ms: elapsedMs(started), truncated: result.truncated === true };
+      // An api provider's body is the remote system's text, which may echo a credential back (DESIGN.md
+      // section 8); database rows, stored objects and queue messages are the user's data and pass untouched.
+      const data = provider.type === 'api' ? scrubDeep(result.data, entry.scrub) : result.data;
+      return { ok: true, data, latency_ms: elapsedMs(started), truncated: result.truncated === true };
     } catch (error) {
       const { failure, answered } = this.mapError(error, provider, entry.scrub);
       if (!answered) this.retire(entry);

@@ -6,7 +6,7 @@ import pg from 'pg';
 import type { ExecuteResult } from '../../src/providers/harness.js';
 import postgresql from '../../src/providers/postgresql.js';
 import { requireServer } from '../support/servers.js';
-import { describeProvider, expectFailure, openPeer, type Call, type Config } from './conformance.js';
+import { describeProvider, expectFailure, openPeer, type Call } from './conformance.js';
 
 const config = { host: '127.0.0.1', port: 5432, username: 'postgres', database: 'test' };
 const unique = (prefix: string) => `${prefix}_${randomBytes(4).toString('hex')}`;
@@ -34,7 +34,8 @@ const refusedTable = unique('pb_ro'); // what the writes refused in read mode wo
 describeProvider(postgresql, {
   config,
   ready: (t) => requireServer(t, 'postgresql'),
-  setup: async () => void (await direct(`CREATE TABLE ${table} (id int PRIMARY KEY, name text); INSERT INTO ${table} VALUES (1, 'kept')`)),
+  setup: async () =>
+    void (await direct(`CREATE TABLE ${table} (id int PRIMARY KEY, name text); INSERT INTO ${table} VALUES (1, 'kept')`)),
   teardown: async () => void (await direct(`DROP TABLE IF EXISTS ${table}, ${refusedTable}`)),
   at: ({ host, port }) => ({ ...config, host, port }),
   probe: sql('SELECT 1 AS one'),
@@ -101,7 +102,12 @@ describeProvider(postgresql, {
     maxRows: {
       ...sql('SELECT n FROM generate_series(1, 1000000) AS n'),
       limit: 3,
-      check: (result) => assert.deepEqual(result.data, { columns: [{ name: 'n', type: 'integer' }], rows: [{ n: 1 }, { n: 2 }, { n: 3 }], row_count: 3 }),
+      check: (result) =>
+        assert.deepEqual(result.data, {
+          columns: [{ name: 'n', type: 'integer' }],
+          rows: [{ n: 1 }, { n: 2 }, { n: 3 }],
+          row_count: 3,
+        }),
       exact: sql('SELECT n FROM generate_series(1, 3) AS n'),
     },
   },
@@ -109,21 +115,23 @@ describeProvider(postgresql, {
     // Kills the pooled session's backend from a connection of the test's own, and waits until it is gone.
     restartPeer: async (peer) => {
       const [{ pid } = {}] = rows(await peer.execute(sql('SELECT pg_backend_pid() AS pid')));
-      await direct('SELECT pg_terminate_backend($1)', [pid]);
-      for (let i = 0; i < 100 && (await direct('SELECT 1 FROM pg_stat_activity WHERE pid = $1', [pid])).rowCount; i += 1) await sleep(20);
+      assert.equal((await direct('SELECT pg_terminate_backend($1) AS killed', [pid])).rows[0]?.killed, true);
+      for (let i = 0; i < 100 && (await direct('SELECT 1 FROM pg_stat_activity WHERE pid = $1', [pid])).rowCount; i += 1) {
+        await sleep(20);
+      }
     },
   },
 });
 
 /** A pooled session for one of the cases below, or undefined when the server is missing (the test is skipped). */
-async function connect(t: TestContext, settings: Config = config) {
-  return (await requireServer(t, 'postgresql')) ? openPeer(t, postgresql, settings) : undefined;
+async function connect(t: TestContext) {
+  return (await requireServer(t, 'postgresql')) ? openPeer(t, postgresql, config) : undefined;
 }
 
-/** A table of the test's own, with the given rows, dropped afterwards. */
-async function ownTable(t: TestContext, values = '') {
+/** An empty table of the test's own, dropped afterwards. */
+async function ownTable(t: TestContext) {
   const name = unique('pb_t');
-  await direct(`CREATE TABLE ${name} (id int PRIMARY KEY, name text)${values && `; INSERT INTO ${name} VALUES ${values}`}`);
+  await direct(`CREATE TABLE ${name} (id int PRIMARY KEY, name text)`);
   t.after(() => direct(`DROP TABLE IF EXISTS ${name}`));
   return name;
 }
@@ -134,9 +142,15 @@ describe('postgresql', () => {
     if (!db) return;
     const missing = await expectFailure(db.execute(sql('SELECT :a::int + :b::int', { a: 1 })));
     assert.equal(missing.code, 'validation_failed');
-    assert.deepEqual(missing.errors?.map((error) => error.path), ['params.b']);
+    assert.deepEqual(
+      missing.errors?.map((error) => error.path),
+      ['params.b'],
+    );
     const extra = await expectFailure(db.execute(sql('SELECT 1', { a: 1 })));
-    assert.deepEqual(extra.errors?.map((error) => error.path), ['params.a']);
+    assert.deepEqual(
+      extra.errors?.map((error) => error.path),
+      ['params.a'],
+    );
   });
 
   test('a database that does not exist: database_not_found', async (t) => {
@@ -150,7 +164,10 @@ describe('postgresql', () => {
     const db = await connect(t);
     if (!db) return;
     const name = await ownTable(t);
-    assert.equal((await expectFailure(db.execute(sql(`SELECT 1; DROP TABLE ${name}`, undefined, 'read_write')))).code, 'query_failed');
+    assert.equal(
+      (await expectFailure(db.execute(sql(`SELECT 1; DROP TABLE ${name}`, undefined, 'read_write')))).code,
+      'query_failed',
+    );
     assert.equal((await direct('SELECT to_regclass($1) AS name', [name])).rows[0]?.name, name);
   });
 
@@ -175,7 +192,11 @@ describe('postgresql', () => {
   test('errors inside a row-limited portal leave the connection usable', async (t) => {
     const db = await connect(t);
     if (!db) return;
-    for (const query of ['SELECT 1 / (n - 3) FROM generate_series(1, 5) AS n', 'SELECT FROM WHERE', 'SELECT * FROM no_such_table_here']) {
+    for (const query of [
+      'SELECT 1 / (n - 3) FROM generate_series(1, 5) AS n',
+      'SELECT FROM WHERE',
+      'SELECT * FROM no_such_table_here',
+    ]) {
       assert.equal((await expectFailure(db.execute(sql(query)))).code, 'query_failed', query);
     }
     assert.equal((await db.execute(sql('SELECT 1 AS one'))).ok, true);
@@ -205,8 +226,19 @@ describe('postgresql', () => {
     });
     assert.deepEqual(
       (result.data as { columns: { type: string }[] }).columns.map((column) => column.type),
-      ['bigint', 'numeric', 'bytea', 'timestamp with time zone', 'timestamp without time zone', 'date',
-        'timestamp with time zone[]', 'integer', 'integer', 'jsonb', 'text'],
+      [
+        'bigint',
+        'numeric',
+        'bytea',
+        'timestamp with time zone',
+        'timestamp without time zone',
+        'date',
+        'timestamp with time zone[]',
+        'integer',
+        'integer',
+        'jsonb',
+        'text',
+      ],
     );
   });
 

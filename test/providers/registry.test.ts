@@ -18,8 +18,24 @@ const read = (path: string): string | undefined => (existsSync(root + path) ? re
 
 // The reference documents' sixteen, plus mqtt and nats, in catalogue order.
 const EXPECTED = [
-  'postgresql', 'mysql', 'mongodb', 'redis', 'sqlite', 'rest', 'graphql', 'soap', 's3', 'gcs', 'azure_blob', 'minio',
-  'kafka', 'rabbitmq', 'sqs', 'redis_pubsub', 'mqtt', 'nats',
+  'postgresql',
+  'mysql',
+  'mongodb',
+  'redis',
+  'sqlite',
+  'rest',
+  'graphql',
+  'soap',
+  's3',
+  'gcs',
+  'azure_blob',
+  'minio',
+  'kafka',
+  'rabbitmq',
+  'sqs',
+  'redis_pubsub',
+  'mqtt',
+  'nats',
 ];
 // Files of src/providers/ that are the framework, not a provider.
 const FRAMEWORK = new Set(['types.ts', 'registry.ts', 'harness.ts', 'egress.ts', 'scrub.ts', 'catalogue.ts']);
@@ -83,8 +99,17 @@ describe('provider registry', () => {
       const config = MINIMAL[provider.id];
       assert.ok(config, `the meta-test has no minimal config for ${provider.id}`);
       const parsed = parseConfig(provider, config);
-      assert.ok(parsed.success, `the minimal ${provider.id} config does not parse: ${JSON.stringify(!parsed.success && parsed.errors)}`);
-      const harness = new ProviderHarness({ egress: 'private', poolMax: 1, poolIdleMs: 1_000, sqliteRoot: '.', logger: pino({ level: 'silent' }) });
+      assert.ok(
+        parsed.success,
+        `the minimal ${provider.id} config does not parse: ${JSON.stringify(!parsed.success && parsed.errors)}`,
+      );
+      const harness = new ProviderHarness({
+        egress: 'private',
+        poolMax: 1,
+        poolIdleMs: 1_000,
+        sqliteRoot: '.',
+        logger: pino({ level: 'silent' }),
+      });
       t.after(() => harness.close());
       const result = await harness.test(provider.id, config);
       assert.equal(result.success, false);
@@ -107,7 +132,10 @@ describe('provider registry', () => {
   test('every error code of src/errors.ts has a section in docs/errors.md', () => {
     const codes = Object.keys(errorCodes);
     const page = read('docs/errors.md');
-    assert.ok(page !== undefined, `docs/errors.md does not exist; it needs a section (a "## \`code\`" heading) for each of: ${codes.join(', ')}`);
+    assert.ok(
+      page !== undefined,
+      `docs/errors.md does not exist; it needs a section (a "## \`code\`" heading) for each of: ${codes.join(', ')}`,
+    );
     // The first word of each heading, backticks dropped: "## `read_only` (403)" is the section of read_only.
     const sections = new Set([...page.matchAll(/^#{2,4}\s+`?([a-z_]+)/gm)].map((match) => match[1]));
     const missing = codes.filter((code) => !sections.has(code));

@@ -20,16 +20,21 @@ const TIMEOUT_BOUND_MS = SHORT_CONNECT_TIMEOUT_MS + 2_500;
 export function describeConnection(suite: Suite): void {
   const { fixture } = suite;
 
-  suite.capability('connection test', fixture.connectionTest, ({ message }) => {
-    suite.it('test() succeeds against the peer, with an integer latency_ms >= 0', { peer: true }, async (run) => {
-      const result = await run.test(fixture.config);
-      assert.equal(result.success, true, `${result.error_code}: ${result.message}`);
-      assert.equal(result.error_code, undefined);
-      assert.ok(Number.isInteger(result.latency_ms) && result.latency_ms >= 0, `latency_ms ${result.latency_ms}`);
-      assert.ok(result.message.length > 0, 'a success carries a short detail');
-      if (message) assert.match(result.message, message);
-    });
-  }, {});
+  suite.capability(
+    'connection test',
+    fixture.connectionTest,
+    ({ message }) => {
+      suite.it('test() succeeds against the peer, with an integer latency_ms >= 0', { peer: true }, async (run) => {
+        const result = await run.test(fixture.config);
+        assert.equal(result.success, true, `${result.error_code}: ${result.message}`);
+        assert.equal(result.error_code, undefined);
+        assert.ok(Number.isInteger(result.latency_ms) && result.latency_ms >= 0, `latency_ms ${result.latency_ms}`);
+        assert.ok(result.message.length > 0, 'a success carries a short detail');
+        if (message) assert.match(result.message, message);
+      });
+    },
+    {},
+  );
 
   suite.capability('auth_failed', fixture.auth, ({ configs }) => {
     assert.ok(configs.length > 0, 'auth.configs is empty');
@@ -40,34 +45,50 @@ export function describeConnection(suite: Suite): void {
     });
   });
 
-  suite.capability('connection_refused', fixture.refused, () => {
-    suite.it('a closed port: connection_refused', { peer: false }, async (run) => {
-      const config = suite.at('refused')({ host: '127.0.0.1', port: await closedPort() });
-      await expectCode(run, config, fixture.probe, 'connection_refused');
-    });
-  }, {});
+  suite.capability(
+    'connection_refused',
+    fixture.refused,
+    () => {
+      suite.it('a closed port: connection_refused', { peer: false }, async (run) => {
+        const config = suite.at('refused')({ host: '127.0.0.1', port: await closedPort() });
+        await expectCode(run, config, fixture.probe, 'connection_refused');
+      });
+    },
+    {},
+  );
 
-  suite.capability('dns_not_found', fixture.dns, () => {
-    // .invalid never resolves (RFC 6761), so no resolver can make this test pass by accident.
-    suite.it('an unknown host (nohost.invalid): dns_not_found', { peer: false }, async (run) => {
-      const config = suite.at('dns')({ host: 'nohost.invalid', port: await closedPort() });
-      await expectCode(run, config, fixture.probe, 'dns_not_found');
-    });
-  }, {});
+  suite.capability(
+    'dns_not_found',
+    fixture.dns,
+    () => {
+      // .invalid never resolves (RFC 6761), so no resolver can make this test pass by accident.
+      suite.it('an unknown host (nohost.invalid): dns_not_found', { peer: false }, async (run) => {
+        const config = suite.at('dns')({ host: 'nohost.invalid', port: await closedPort() });
+        await expectCode(run, config, fixture.probe, 'dns_not_found');
+      });
+    },
+    {},
+  );
 
-  suite.capability('timeout', fixture.timeout, () => {
-    suite.it(`a listener that never answers: timeout, within ${TIMEOUT_BOUND_MS} ms`, { peer: false }, async (run, t) => {
-      const address = await silentListener(t);
-      const config = { ...suite.at('timeout')(address), connect_timeout_ms: SHORT_CONNECT_TIMEOUT_MS };
-      for (const path of ['test', 'execute'] as const) {
-        const started = performance.now();
-        const code = path === 'test' ? (await run.test(config)).error_code : (await run.failure(run.execute(config, fixture.probe))).code;
-        const elapsed = performance.now() - started;
-        assert.equal(code, 'timeout', path);
-        assert.ok(elapsed < TIMEOUT_BOUND_MS, `${path} took ${Math.round(elapsed)} ms`);
-      }
-    });
-  }, {});
+  suite.capability(
+    'timeout',
+    fixture.timeout,
+    () => {
+      suite.it(`a listener that never answers: timeout, within ${TIMEOUT_BOUND_MS} ms`, { peer: false }, async (run, t) => {
+        const address = await silentListener(t);
+        const config = { ...suite.at('timeout')(address), connect_timeout_ms: SHORT_CONNECT_TIMEOUT_MS };
+        for (const path of ['test', 'execute'] as const) {
+          const started = performance.now();
+          const code =
+            path === 'test' ? (await run.test(config)).error_code : (await run.failure(run.execute(config, fixture.probe))).code;
+          const elapsed = performance.now() - started;
+          assert.equal(code, 'timeout', path);
+          assert.ok(elapsed < TIMEOUT_BOUND_MS, `${path} took ${Math.round(elapsed)} ms`);
+        }
+      });
+    },
+    {},
+  );
 
   suite.capability('tls_error', fixture.tls, ({ config }) => {
     suite.it('TLS to a plaintext port: tls_error', { peer: true }, async (run, t) => {
@@ -76,15 +97,22 @@ export function describeConnection(suite: Suite): void {
     });
   });
 
-  suite.capability('egress', fixture.egress, () => {
-    // The fixture's peer is on loopback: refused under `public` only if every socket goes through the guard.
-    suite.it('under PATCHBAY_EGRESS=public the loopback peer is refused: egress_denied', { peer: false }, async (run) => {
-      const result = await run.test(fixture.config, run.harness({ egress: 'public' }));
-      assert.equal(result.error_code, 'egress_denied', result.message);
-      const error = await run.failure(run.execute(fixture.config, fixture.probe, { harness: run.harness({ egress: 'public' }) }));
-      assert.equal(error.code, 'egress_denied');
-    });
-  }, {});
+  suite.capability(
+    'egress',
+    fixture.egress,
+    () => {
+      // The fixture's peer is on loopback: refused under `public` only if every socket goes through the guard.
+      suite.it('under PATCHBAY_EGRESS=public the loopback peer is refused: egress_denied', { peer: false }, async (run) => {
+        const result = await run.test(fixture.config, run.harness({ egress: 'public' }));
+        assert.equal(result.error_code, 'egress_denied', result.message);
+        const error = await run.failure(
+          run.execute(fixture.config, fixture.probe, { harness: run.harness({ egress: 'public' }) }),
+        );
+        assert.equal(error.code, 'egress_denied');
+      });
+    },
+    {},
+  );
 }
 
 /** `test()` answers `code` (never a throw), and so does an execute of the probe on a pooled session. */

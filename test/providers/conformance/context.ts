@@ -43,7 +43,8 @@ export class Suite {
         return;
       }
       const settings = setting ?? defaults;
-      if (settings === undefined) throw new Error(`${this.provider.id}: the fixture gives no ${name}; give it or switch it off with off('why')`);
+      if (settings === undefined)
+        throw new Error(`${this.provider.id}: the fixture gives no ${name}; give it or switch it off with off('why')`);
       register(settings);
     });
   }
@@ -150,7 +151,11 @@ export class Run {
   }
 
   /** harness.execute() of one call, recorded: the error always, the data of an api provider (it is scrubbed). */
-  async execute(config: Config, call: Call, target: { harness?: ProviderHarness; connectorId?: string; version?: number } = {}): Promise<ExecuteResult> {
+  async execute(
+    config: Config,
+    call: Call,
+    target: { harness?: ProviderHarness; connectorId?: string; version?: number } = {},
+  ): Promise<ExecuteResult> {
     this.noteSecrets(config);
     const connectorId = target.connectorId ?? connectorIdFor(this.provider);
     try {
@@ -276,7 +281,10 @@ function instrument(provider: Provider, stats: SessionStats): Provider {
     classify: (error) => provider.classify(error),
     async connect(config, ctx) {
       stats.connects += 1;
-      const session = await connect.call(provider, config, { ...ctx, egress: new RecordingEgress(ctx.egress.policy, stats.sockets) });
+      const session = await connect.call(provider, config, {
+        ...ctx,
+        egress: new RecordingEgress(ctx.egress.policy, stats.sockets),
+      });
       const counted: Session = {
         ping: (signal) => session.ping(signal),
         execute: (operation, input, call) => session.execute(operation, input, call),

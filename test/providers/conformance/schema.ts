@@ -23,7 +23,10 @@ export function describeSchema(suite: Suite): void {
     suite.it('an unknown field is refused at its own path', { peer: false }, async () => {
       const parsed = parseConfig(provider, { ...fixture.config, not_a_field: true });
       assert.ok(!parsed.success, 'accepted an unknown field');
-      assert.deepEqual(parsed.errors.map((error) => error.path), ['config.not_a_field']);
+      assert.deepEqual(
+        parsed.errors.map((error) => error.path),
+        ['config.not_a_field'],
+      );
     });
 
     bad.forEach(({ config, path }, index) => {
@@ -35,14 +38,18 @@ export function describeSchema(suite: Suite): void {
       });
     });
 
-    suite.it('test() answers validation_failed for a bad config, names the path, and dials nothing', { peer: false }, async (run) => {
-      const first = bad[0];
-      assert.ok(first, 'schema.bad lists no bad config');
-      const result = await run.test(first.config);
-      assert.equal(result.error_code, 'validation_failed');
-      assert.equal(result.success, false);
-      assert.ok(result.message.includes(`config.${first.path}`), result.message);
-      assert.equal(run.stats.connects, 0);
-    });
+    suite.it(
+      'test() answers validation_failed for a bad config, names the path, and dials nothing',
+      { peer: false },
+      async (run) => {
+        const first = bad[0];
+        assert.ok(first, 'schema.bad lists no bad config');
+        const result = await run.test(first.config);
+        assert.equal(result.error_code, 'validation_failed');
+        assert.equal(result.success, false);
+        assert.ok(result.message.includes(`config.${first.path}`), result.message);
+        assert.equal(run.stats.connects, 0);
+      },
+    );
   });
 }

@@ -14,26 +14,35 @@ const SOCKET_CLOSE_GRACE_MS = 2_000;
 export function describeSessions(suite: Suite): void {
   const { fixture } = suite;
 
-  suite.capability('pooling', fixture.pooling, () => {
-    suite.it('two executes on one pool key share a session; drop() closes it and the next call reconnects', { peer: true }, async (run) => {
-      const peer = run.peer();
-      await peer.execute(fixture.probe);
-      await peer.execute(fixture.probe);
-      assert.equal(run.stats.connects, 1, 'one session for one pool key');
-      await peer.harness.drop(peer.connectorId);
-      assert.equal(run.stats.closes, 1, 'drop(connectorId) closed the session');
-      await peer.execute(fixture.probe);
-      assert.equal(run.stats.connects, 2, 'the next call connected again');
-    });
+  suite.capability(
+    'pooling',
+    fixture.pooling,
+    () => {
+      suite.it(
+        'two executes on one pool key share a session; drop() closes it and the next call reconnects',
+        { peer: true },
+        async (run) => {
+          const peer = run.peer();
+          await peer.execute(fixture.probe);
+          await peer.execute(fixture.probe);
+          assert.equal(run.stats.connects, 1, 'one session for one pool key');
+          await peer.harness.drop(peer.connectorId);
+          assert.equal(run.stats.closes, 1, 'drop(connectorId) closed the session');
+          await peer.execute(fixture.probe);
+          assert.equal(run.stats.connects, 2, 'the next call connected again');
+        },
+      );
 
-    // A changed connector gets a new version and so a new pool key: it never reuses a session of the old config.
-    suite.it('a new config version gets a session of its own', { peer: true }, async (run) => {
-      const peer = run.peer();
-      await peer.execute(fixture.probe);
-      await run.execute(fixture.config, fixture.probe, { harness: peer.harness, connectorId: peer.connectorId, version: 2 });
-      assert.equal(run.stats.connects, 2);
-    });
-  }, {});
+      // A changed connector gets a new version and so a new pool key: it never reuses a session of the old config.
+      suite.it('a new config version gets a session of its own', { peer: true }, async (run) => {
+        const peer = run.peer();
+        await peer.execute(fixture.probe);
+        await run.execute(fixture.config, fixture.probe, { harness: peer.harness, connectorId: peer.connectorId, version: 2 });
+        assert.equal(run.stats.connects, 2);
+      });
+    },
+    {},
+  );
 
   suite.capability('restart', fixture.restart, ({ restartPeer }) => {
     suite.it('a peer restarted between two calls: the next call after a failed one succeeds', { peer: true }, async (run) => {
@@ -53,33 +62,38 @@ export function describeSessions(suite: Suite): void {
     });
   });
 
-  suite.capability('lifecycle', fixture.lifecycle, () => {
-    suite.it('parallel executes on one pool key all succeed on one session', { peer: true }, async (run) => {
-      const peer = run.peer();
-      const results = await Promise.all(Array.from({ length: 8 }, () => peer.execute(fixture.probe)));
-      assert.ok(results.every((result) => result.ok));
-      assert.equal(run.stats.connects, 1);
-    });
+  suite.capability(
+    'lifecycle',
+    fixture.lifecycle,
+    () => {
+      suite.it('parallel executes on one pool key all succeed on one session', { peer: true }, async (run) => {
+        const peer = run.peer();
+        const results = await Promise.all(Array.from({ length: 8 }, () => peer.execute(fixture.probe)));
+        assert.ok(results.every((result) => result.ok));
+        assert.equal(run.stats.connects, 1);
+      });
 
-    suite.it("a connection test's one-shot session is closed and never pooled", { peer: true }, async (run) => {
-      const harness = run.harness();
-      assert.equal((await run.test(fixture.config, harness)).success, true);
-      await assertAllClosed(run);
-      assert.equal(run.stats.closes, run.stats.connects, 'every test session closed');
-      await run.test(fixture.config, harness);
-      assert.equal(run.stats.connects, 2, 'each test connects afresh');
-    });
+      suite.it("a connection test's one-shot session is closed and never pooled", { peer: true }, async (run) => {
+        const harness = run.harness();
+        assert.equal((await run.test(fixture.config, harness)).success, true);
+        await assertAllClosed(run);
+        assert.equal(run.stats.closes, run.stats.connects, 'every test session closed');
+        await run.test(fixture.config, harness);
+        assert.equal(run.stats.connects, 2, 'each test connects afresh');
+      });
 
-    suite.it('close is idempotent, and nothing is left open after harness.close()', { peer: true }, async (run) => {
-      const peer = run.peer();
-      await Promise.all([peer.execute(fixture.probe), peer.execute(fixture.probe)]);
-      await run.test(fixture.config, peer.harness);
-      await peer.harness.close();
-      await peer.harness.close();
-      for (const session of run.stats.sessions) await session.close(); // a second close of each session
-      await assertAllClosed(run);
-    });
-  }, {});
+      suite.it('close is idempotent, and nothing is left open after harness.close()', { peer: true }, async (run) => {
+        const peer = run.peer();
+        await Promise.all([peer.execute(fixture.probe), peer.execute(fixture.probe)]);
+        await run.test(fixture.config, peer.harness);
+        await peer.harness.close();
+        await peer.harness.close();
+        for (const session of run.stats.sessions) await session.close(); // a second close of each session
+        await assertAllClosed(run);
+      });
+    },
+    {},
+  );
 }
 
 /**
