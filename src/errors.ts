@@ -67,3 +67,7 @@ export class PatchbayError extends Error {
     this.headers = options.headers;
   }
 }
+
+/** A 422 listing every field problem; the detail repeats them so a log line alone says what was wrong. */
+export const validationError = (errors: FieldError[]): PatchbayError =>
+  new PatchbayError('validation_failed', errors.map((e) => `${e.path}: ${e.message}`).join('; '), { errors });

@@ -133,12 +133,17 @@ export default fp(
       route.attachValidation = true;
     });
 
-    app.addHook('preHandler', async (request) => {
+    // Before the body is read, so that a malformed, mistyped or oversized body (400, 413) from a caller without
+    // a valid credential or the role answers 401 or 403 first, and nobody unauthenticated makes us parse anything.
+    app.addHook('onRequest', async (request) => {
       const access = request.routeOptions.config.access;
       if (access && access.scope !== 'public') {
         request.caller = await authenticate(request, options.authenticators);
         request.org = authorize(request, access, request.caller);
       }
+    });
+
+    app.addHook('preHandler', async (request) => {
       const resource = request.routeOptions.config.resource;
       if (resource) await resource(request);
       if (request.validationError) throw request.validationError;

@@ -1,11 +1,11 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import { errorCodes, PatchbayError, type ErrorCode, type FieldError } from '../errors.js';
+import { errorCodes, PatchbayError, validationError, type ErrorCode, type FieldError } from '../errors.js';
 
 interface ValidationIssue {
   instancePath?: string;
   message?: string;
-  params?: { issue?: { path?: (string | number)[]; message?: string } };
+  params?: { issue?: { code?: string; keys?: string[]; path?: (string | number)[]; message?: string } };
 }
 
 /** '/config/port' → 'config.port'; a query or params issue gets no prefix, as clients name them bare. */
@@ -15,14 +15,22 @@ const toPath = (issue: ValidationIssue): string => {
 };
 
 export function fieldErrorsOf(validation: ValidationIssue[]): FieldError[] {
-  return validation.map((issue) => ({ path: toPath(issue), message: issue.params?.issue?.message ?? issue.message ?? 'invalid' }));
+  return validation.flatMap((issue) => {
+    const zodIssue = issue.params?.issue;
+    // A strict object names its unknown keys in one issue at the object's own path: report each key at its path.
+    if (zodIssue?.code === 'unrecognized_keys' && zodIssue.keys?.length) {
+      const parent = toPath(issue);
+      return zodIssue.keys.map((key) => ({ path: parent === '(root)' ? key : `${parent}.${key}`, message: 'unknown field' }));
+    }
+    return [{ path: toPath(issue), message: zodIssue?.message ?? issue.message ?? 'invalid' }];
+  });
 }
 
 /** Fastify's own failures, translated into our vocabulary. */
 function fromFastify(error: FastifyError): PatchbayError | undefined {
   if (error.validation) {
     const errors = fieldErrorsOf(error.validation as ValidationIssue[]);
-    return new PatchbayError('validation_failed', errors.map((e) => `${e.path}: ${e.message}`).join('; '), { errors });
+    return validationError(errors);
   }
   switch (error.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { Membership, Models, Organization, Role, User } from '../db/models/index.js';
 import { roles } from '../db/models/index.js';
 import { PatchbayError } from '../errors.js';
-import { hashSecret, issueSecret, looksLikeSecret } from './secrets.js';
+import { hashSecret, issueSecret, LAST_USED_RESOLUTION_MS, looksLikeSecret } from './secrets.js';
 
 export const slugSchema = z
   .string()
@@ -67,8 +67,6 @@ export interface Principal {
   memberships: { organization: Organization; role: Role }[];
 }
 
-/** Don't write last_used_at on every request: once a minute is precise enough and saves a write per call. */
-const LAST_USED_RESOLUTION_MS = 60_000;
 
 function parse<T>(schema: z.ZodType<T>, value: unknown, path: string): T {
   const result = schema.safeParse(value);

@@ -5,7 +5,7 @@ import type { Agent, AgentToken, Models, Organization } from '../db/models/index
 import { PatchbayError } from '../errors.js';
 import type { AgentPrincipal } from '../plugins/auth.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
-import { hashSecret, issueSecret, looksLikeSecret } from './secrets.js';
+import { hashSecret, issueSecret, LAST_USED_RESOLUTION_MS, looksLikeSecret } from './secrets.js';
 
 /** The client-chosen public id of an agent (DESIGN.md section 5). */
 export const agentIdSchema = z
@@ -31,7 +31,6 @@ export const agentTokenView = (token: AgentToken) => ({
   revoked_at: token.revoked_at?.toISOString() ?? null,
 });
 
-const LAST_USED_RESOLUTION_MS = 60_000;
 
 /** Agents are an organisation's resource; each may hold tokens that act as that agent only. */
 export class AgentService {

@@ -1,7 +1,7 @@
 import { UniqueConstraintError } from 'sequelize';
 import { z } from 'zod';
 import type { Agent, AttachmentMode, Connector, ConnectorInstance, Models, Role } from '../db/models/index.js';
-import { PatchbayError, type FieldError } from '../errors.js';
+import { PatchbayError, validationError, type FieldError } from '../errors.js';
 import { getProvider, overridableFieldNames } from '../providers/registry.js';
 import type { Limits } from '../providers/types.js';
 import type { AgentService } from './agent-service.js';
@@ -42,8 +42,6 @@ export interface PatchInstanceInput {
   bound_params?: Record<string, unknown> | null;
 }
 
-const validation = (errors: FieldError[]) =>
-  new PatchbayError('validation_failed', errors.map((e) => `${e.path}: ${e.message}`).join('; '), { errors });
 
 /** The limits a call runs with: the attachment's, else the defaults. */
 export function effectiveLimits(limits: AttachmentLimits | null | undefined): Limits & { ratePerMinute?: number } {
@@ -81,13 +79,13 @@ export class AttachmentService {
         path: `config_override.${key}`,
         message: allowed.size ? `not overridable; an attachment may set only ${[...allowed].join(', ')}` : `${provider.id} has no overridable fields`,
       }));
-    if (errors.length) throw validation(errors);
+    if (errors.length) throw validationError(errors);
     const merged = { ...this.deps.connectors.decrypt(connector), ...override };
     try {
       this.deps.connectors.parseConfigOrThrow(provider, merged);
     } catch (error) {
       if (error instanceof PatchbayError && error.errors) {
-        throw validation(error.errors.map((e) => ({ ...e, path: e.path.replace(/^config\./, 'config_override.') })));
+        throw validationError(error.errors.map((e) => ({ ...e, path: e.path.replace(/^config\./, 'config_override.') })));
       }
       throw error;
     }

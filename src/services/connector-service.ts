@@ -4,7 +4,7 @@ import type { Config } from '../config.js';
 import type { KeyRing } from '../crypto/key-ring.js';
 import type { Connector, ConnectorStatus, Models } from '../db/models/index.js';
 import { newId } from '../db/ids.js';
-import { PatchbayError, type FieldError } from '../errors.js';
+import { PatchbayError, validationError, type FieldError } from '../errors.js';
 import type { ProviderHarness, TestResult } from '../providers/harness.js';
 import { getProvider, parseConfig, providerIds, secretFieldNames } from '../providers/registry.js';
 import type { Provider, ProviderType } from '../providers/types.js';
@@ -49,8 +49,6 @@ export interface RequestContext {
   requestId?: string;
 }
 
-const validation = (errors: FieldError[]) =>
-  new PatchbayError('validation_failed', errors.map((e) => `${e.path}: ${e.message}`).join('; '), { errors });
 
 /** Replaces every secret field's value with MASK (absent secrets stay absent). */
 export function maskConfig(provider: Provider, config: Record<string, unknown>): Record<string, unknown> {
@@ -70,7 +68,7 @@ export function resolveProvider(connectorType: string, providerId: string): Prov
   else if (errors.length === 0 && provider.type !== connectorType) {
     errors.push({ path: 'provider', message: `${providerId} is a ${provider.type} provider, not ${connectorType}` });
   }
-  if (errors.length || !provider) throw validation(errors);
+  if (errors.length || !provider) throw validationError(errors);
   return provider;
 }
 
@@ -95,14 +93,14 @@ export class ConnectorService {
     if (value === undefined || value === 0) return;
     const min = this.deps.config.health.minIntervalS;
     if (!Number.isInteger(value) || value < min) {
-      throw validation([{ path: 'health_check_interval_s', message: `0 (off) or at least ${min} seconds` }]);
+      throw validationError([{ path: 'health_check_interval_s', message: `0 (off) or at least ${min} seconds` }]);
     }
   }
 
   /** The validated config, or a 422 listing every wrong field as config.<field>. */
   parseConfigOrThrow(provider: Provider, config: unknown): Record<string, unknown> {
     const parsed = parseConfig(provider, config);
-    if (!parsed.success) throw validation(parsed.errors);
+    if (!parsed.success) throw validationError(parsed.errors);
     return parsed.data;
   }
 

@@ -23,3 +23,6 @@ export function issueSecret(kind: 'pbk' | 'pbt'): IssuedSecret {
 /** Cheap shape check before any lookup, so a malformed header never reaches the database. */
 export const looksLikeSecret = (value: string, kind: 'pbk' | 'pbt'): boolean =>
   new RegExp(`^${kind}_[A-Za-z0-9_-]{43}$`).test(value);
+
+/** Don't write last_used_at on every request: once a minute is precise enough and saves a write per call. */
+export const LAST_USED_RESOLUTION_MS = 60_000;

@@ -8,6 +8,9 @@ import registry from './registry.js';
 
 /** Every /api/v1 resource; the prefix of each register() is its URL. */
 const v1: FastifyPluginAsync = async (app) => {
+  // Bodies are JSON only: Fastify's default text/plain parser would hand a string to the schemas (422), where a
+  // wrong content type is a malformed request (400 bad_request).
+  app.removeContentTypeParser('text/plain');
   await app.register(apiKeys, { prefix: '/api-keys' });
   await app.register(connectors, { prefix: '/connectors' });
   await app.register(agents, { prefix: '/agents' });
