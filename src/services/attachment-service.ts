@@ -1,7 +1,7 @@
 import { UniqueConstraintError } from 'sequelize';
 import { z } from 'zod';
 import type { Agent, AttachmentMode, Connector, ConnectorInstance, Models, Role } from '../db/models/index.js';
-import { PatchbayError, validationError, type FieldError } from '../errors.js';
+import { PatchbayError, validationError } from '../errors.js';
 import { getProvider, overridableFieldNames } from '../providers/registry.js';
 import type { Limits } from '../providers/types.js';
 import type { AgentService } from './agent-service.js';
