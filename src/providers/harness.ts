@@ -25,6 +25,18 @@ export interface HarnessOptions {
   logger: Logger;
   /** Where provider ids are looked up. @default getProvider of the registry (tests pass their own providers) */
   providers?: (id: string) => Provider | undefined;
+  /** Told of every connection test and every execute that reached a session, for metrics. @default none */
+  onCall?: (call: CallObservation) => void;
+}
+
+/** What `onCall` hears of a call: never a config, a message or a result. */
+export interface CallObservation {
+  kind: 'test' | 'execute';
+  providerId: string;
+  connectorId?: string;
+  /** Undefined when the call succeeded. */
+  errorCode?: ErrorCode;
+  latencyMs: number;
 }
 
 /** A connection test's outcome: data, never an exception (STYLE.md section 4). */
@@ -85,6 +97,8 @@ export function poolKey(connectorId: string, version: number, override?: Record<
 
 interface PoolEntry {
   key: string;
+  /** The parsed config the session was made from. */
+  config: Record<string, unknown>;
   session: Promise<Session>;
   scrub: Scrub;
   active: number;
@@ -115,6 +129,12 @@ export class ProviderHarness {
     rawConfig: unknown,
     options: { timeoutMs?: number; connectorId?: string } = {},
   ): Promise<TestResult> {
+    const result = await this.runTest(providerId, rawConfig, options);
+    this.options.onCall?.({ kind: 'test', providerId, connectorId: options.connectorId, errorCode: result.error_code, latencyMs: result.latency_ms });
+    return result;
+  }
+
+  private async runTest(providerId: string, rawConfig: unknown, options: { timeoutMs?: number; connectorId?: string }): Promise<TestResult> {
     const started = performance.now();
     let scrub: Scrub = (text) => text;
     const failure = (code: ErrorCode, message: string): TestResult => ({
@@ -191,11 +211,13 @@ export class ProviderHarness {
         errors: fieldErrors(input.error, ''),
       });
     }
-    if (request.call.mode === 'read' && operation.writes(input.data)) {
+    // What writes may depend on the connector's settings (soap's read_methods): the config of this pool key.
+    const config = this.pool.get(request.poolKey)?.config ?? validConfig(provider, request.config);
+    if (request.call.mode === 'read' && operation.writes(input.data, config)) {
       throw new PatchbayError('read_only', `this ${name} writes, and the call is in read mode`);
     }
 
-    const entry = this.acquire(request.poolKey, provider, request.config, request.call.connectorId);
+    const entry = this.acquire(request.poolKey, provider, request.config, config, request.call.connectorId);
     try {
       const session = await entry.session;
       const result = await withDeadline(request.call.limits.timeoutMs + HARD_DEADLINE_GRACE_MS, provider, (signal) =>
@@ -204,10 +226,13 @@ export class ProviderHarness {
       // An api provider's body is the remote system's text, which may echo a credential back (DESIGN.md
       // section 8); database rows, stored objects and queue messages are the user's data and pass untouched.
       const data = provider.type === 'api' ? scrubDeep(result.data, entry.scrub) : result.data;
-      return { ok: true, data, latency_ms: elapsedMs(started), truncated: result.truncated === true };
+      const latencyMs = elapsedMs(started);
+      this.options.onCall?.({ kind: 'execute', providerId: provider.id, connectorId: request.call.connectorId, latencyMs });
+      return { ok: true, data, latency_ms: latencyMs, truncated: result.truncated === true };
     } catch (error) {
       const { failure, answered } = this.mapError(error, provider, entry.scrub);
       if (!answered) this.retire(entry);
+      this.options.onCall?.({ kind: 'execute', providerId: provider.id, connectorId: request.call.connectorId, errorCode: failure.code, latencyMs: elapsedMs(started) });
       throw failure;
     } finally {
       this.release(entry);
@@ -221,6 +246,11 @@ export class ProviderHarness {
     await Promise.all(entries.filter((entry) => entry.closing).map((entry) => entry.closing));
   }
 
+  /** Pooled sessions open now, for the pool-size gauge. */
+  get pooledSessions(): number {
+    return this.pool.size;
+  }
+
   /** Closes every session at once (shutdown). */
   async close(): Promise<void> {
     const entries = [...this.pool.values()];
@@ -228,23 +258,26 @@ export class ProviderHarness {
     await Promise.all(entries.map((entry) => this.closeEntry(entry)));
   }
 
-  private acquire(key: string, provider: Provider, rawConfig: unknown, connectorId?: string): PoolEntry {
+  private acquire(
+    key: string,
+    provider: Provider,
+    rawConfig: unknown,
+    config: Record<string, unknown>,
+    connectorId?: string,
+  ): PoolEntry {
     let entry = this.pool.get(key);
     if (!entry) {
-      const parsed = parseConfig(provider, rawConfig);
-      if (!parsed.success) {
-        throw new PatchbayError('validation_failed', 'the connector config is not valid', { errors: parsed.errors });
-      }
       const scrub = scrubber(secretValues(provider, rawConfig));
       const created: PoolEntry = {
         key,
+        config,
         scrub,
         active: 0,
         retired: false,
         session: withDeadline(
-          connectTimeoutMs(parsed.data),
+          connectTimeoutMs(config),
           provider,
-          (signal) => this.connect(provider, parsed.data, scrub, signal, connectorId),
+          (signal) => this.connect(provider, config, scrub, signal, connectorId),
           (late) => this.closeQuietly(late, scrub),
         ),
       };
@@ -422,6 +455,15 @@ function* errorChain(error: unknown, depth = 0): Generator<ErrorPart> {
 const messageOf = (error: unknown): string => (error instanceof Error ? error.message : String(error));
 
 const elapsedMs = (started: number): number => Math.max(0, Math.round(performance.now() - started));
+
+/** The parsed config, or validation_failed listing what is wrong with it. */
+function validConfig(provider: Provider, rawConfig: unknown): Record<string, unknown> {
+  const parsed = parseConfig(provider, rawConfig);
+  if (!parsed.success) {
+    throw new PatchbayError('validation_failed', 'the connector config is not valid', { errors: parsed.errors });
+  }
+  return parsed.data;
+}
 
 function connectTimeoutMs(config: Record<string, unknown>): number {
   return typeof config.connect_timeout_ms === 'number' ? config.connect_timeout_ms : DEFAULT_CONNECT_TIMEOUT_MS;

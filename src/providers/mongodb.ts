@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { ErrorCode, FieldError } from '../errors.js';
 import {
   alternativeIssues,
   connectionUrlField,
@@ -8,8 +9,12 @@ import {
   operation,
   passwordField,
   portField,
+  togetherIssues,
   usernameField,
 } from './_shared/common-fields.js';
+import { openClient } from './mongodb/client.js';
+import { ConnectionStringError, DATABASE_NAME, parseConnectionString } from './mongodb/connection-string.js';
+import { MongoSession, writesStage } from './mongodb/session.js';
 import { overridable, type Provider } from './types.js';
 
 const config = z.strictObject({
@@ -18,13 +23,13 @@ const config = z.strictObject({
   database: overridable(
     z
       .string()
-      .min(1)
+      .regex(DATABASE_NAME, { message: 'must be a MongoDB database name (no /\\. "$, at most 63 characters)' })
       .optional()
       .describe('Database the operations use; an attachment may switch it, and it wins over connection_string.'),
   ),
   username: usernameField('to authenticate as'),
   password: passwordField('of username'),
-  auth_source: z.string().min(1).optional().describe('Database that holds the user; defaults to database, then admin.'),
+  auth_source: z.string().min(1).optional().describe('Database that holds the user; defaults to database.'),
   tls: z.boolean().default(false).describe('Connect over TLS (see the tls_* fields).'),
   connection_string: connectionUrlField(
     ['mongodb', 'mongodb+srv'],
@@ -33,11 +38,42 @@ const config = z.strictObject({
   ...networkFields,
 });
 
+export type MongoConfig = z.output<typeof config>;
+
 // Documents, filters and stages are relaxed Extended JSON ({"$oid": …}, {"$date": …}).
 const document = z.record(z.string(), z.unknown());
 const collection = z.string().min(1).describe('Collection name.');
 const filter = document.default({}).describe('Query filter; {} matches every document.');
 const pipeline = z.array(document).describe('Aggregation stages.');
+
+const findInput = z.strictObject({
+  collection,
+  filter,
+  projection: document.optional().describe('Fields to include or exclude.'),
+  sort: document.optional().describe('Sort specification, e.g. {"created_at": -1}.'),
+  limit: z.int().min(1).optional().describe("Most documents to return; capped by the call's max_rows."),
+});
+const aggregateInput = z.strictObject({ collection, pipeline });
+const countInput = z.strictObject({ collection, filter });
+const insertInput = z.strictObject({ collection, documents: z.array(document).min(1).describe('Documents to insert.') });
+const updateInput = z.strictObject({
+  collection,
+  filter,
+  update: z.union([document, pipeline]).describe('Update operators ({"$set": …}) or an update pipeline.'),
+  many: z.boolean().default(false).describe('Update every matching document, not just the first.'),
+});
+const deleteInput = z.strictObject({
+  collection,
+  filter,
+  many: z.boolean().default(false).describe('Delete every matching document, not just the first.'),
+});
+
+export type FindInput = z.output<typeof findInput>;
+export type AggregateInput = z.output<typeof aggregateInput>;
+export type CountInput = z.output<typeof countInput>;
+export type InsertInput = z.output<typeof insertInput>;
+export type UpdateInput = z.output<typeof updateInput>;
+export type DeleteInput = z.output<typeof deleteInput>;
 
 const mongodb: Provider<typeof config> = {
   id: 'mongodb',
@@ -47,57 +83,81 @@ const mongodb: Provider<typeof config> = {
   refine: (value) => [
     ...networkIssues(value),
     ...alternativeIssues(config, value, 'connection_string', ['host', 'port', 'username', 'password', 'auth_source'], 'host'),
+    ...togetherIssues(value, ['username', 'password']),
+    ...connectionStringIssues(value),
   ],
   operations: {
-    find: operation(
-      'Find documents, at most max_rows (or limit).',
-      z.strictObject({
-        collection,
-        filter,
-        projection: document.optional().describe('Fields to include or exclude.'),
-        sort: document.optional().describe('Sort specification, e.g. {"created_at": -1}.'),
-        limit: z.int().min(1).optional().describe("Most documents to return; capped by the call's max_rows."),
-      }),
-      false,
+    find: operation('Find documents, at most max_rows (or limit).', findInput, false),
+    aggregate: operation('Run an aggregation pipeline; a pipeline with $out or $merge writes.', aggregateInput, (input) =>
+      input.pipeline.some(writesStage),
     ),
-    aggregate: operation(
-      'Run an aggregation pipeline; a pipeline with $out or $merge writes.',
-      z.strictObject({ collection, pipeline }),
-      (input) => input.pipeline.some(writesStage),
-    ),
-    count: operation('Count the documents matching a filter.', z.strictObject({ collection, filter }), false),
-    insert: operation(
-      'Insert documents.',
-      z.strictObject({ collection, documents: z.array(document).min(1).describe('Documents to insert.') }),
-      true,
-    ),
-    update: operation(
-      'Update the first document matching filter, or every one with many.',
-      z.strictObject({
-        collection,
-        filter,
-        update: z.union([document, pipeline]).describe('Update operators ({"$set": …}) or an update pipeline.'),
-        many: z.boolean().default(false).describe('Update every matching document, not just the first.'),
-      }),
-      true,
-    ),
-    delete: operation(
-      'Delete the first document matching filter, or every one with many.',
-      z.strictObject({
-        collection,
-        filter,
-        many: z.boolean().default(false).describe('Delete every matching document, not just the first.'),
-      }),
-      true,
-    ),
+    count: operation('Count the documents matching a filter.', countInput, false),
+    insert: operation('Insert documents.', insertInput, true),
+    update: operation('Update the first document matching filter, or every one with many.', updateInput, true),
+    delete: operation('Delete the first document matching filter, or every one with many.', deleteInput, true),
   },
   defaultOperation: 'find',
-  classify: () => undefined,
+
+  async connect(settings, ctx) {
+    const { MongoClient, BSON } = await import('mongodb');
+    const { client, database, refusedMember } = await openClient(MongoClient, settings, ctx);
+    return new MongoSession(client, client.db(database), BSON.EJSON, refusedMember);
+  },
+
+  classify(error) {
+    if (!(error instanceof Error)) return undefined;
+    const code = (error as { code?: unknown }).code;
+    if (typeof code === 'number' && SERVER_ERROR_NAMES.has(error.name)) {
+      if (Object.hasOwn(SERVER_CODES, code)) return SERVER_CODES[code];
+      return SERVER_STATE_CODES.has(code) ? undefined : 'query_failed';
+    }
+    // Network failures (refused, DNS, TLS, egress) carry the socket's error as their cause: the harness names them.
+    if (
+      error.name === 'MongoNetworkTimeoutError' ||
+      (error.cause instanceof Error && error.cause.name === 'MongoNetworkTimeoutError')
+    ) {
+      return 'timeout';
+    }
+    return CLIENT_ERRORS[error.name];
+  },
 };
 
 export default mongodb;
 
-/** $out and $merge write the pipeline's result into a collection. */
-function writesStage(stage: Record<string, unknown>): boolean {
-  return Object.hasOwn(stage, '$out') || Object.hasOwn(stage, '$merge');
+// The server answered; its codes from https://www.mongodb.com/docs/manual/reference/error-codes/
+const SERVER_ERROR_NAMES = new Set(['MongoServerError', 'MongoBulkWriteError']);
+const SERVER_CODES: Record<number, ErrorCode> = {
+  11: 'auth_failed', // UserNotFound
+  18: 'auth_failed', // AuthenticationFailed
+  13: 'permission_denied', // Unauthorized
+  8000: 'permission_denied', // AtlasError: "user is not allowed to do action"
+  26: 'upstream_not_found', // NamespaceNotFound
+  50: 'timeout', // MaxTimeMSExpired: maxTimeMS (timeout_ms) passed on the server
+  262: 'timeout', // ExceededTimeLimit
+};
+// The server (or the replica set) is not in a state to serve, rather than the request being wrong.
+const SERVER_STATE_CODES = new Set([6, 7, 89, 91, 189, 9001, 10107, 11600, 11602, 13435, 13436]);
+// Errors the driver raises itself, before or instead of asking the server.
+const CLIENT_ERRORS: Record<string, ErrorCode> = {
+  MongoMissingCredentialsError: 'auth_failed',
+  MongoInvalidArgumentError: 'query_failed', // e.g. an update document without operators
+  BSONError: 'query_failed',
+  MongoParseError: 'validation_failed',
+};
+
+/** A connection string the driver would accept and Patchbay allows, and a database to use. */
+function connectionStringIssues(settings: MongoConfig): FieldError[] {
+  if (settings.connection_string === undefined) {
+    return settings.database === undefined ? [{ path: 'database', message: 'required' }] : [];
+  }
+  try {
+    const parsed = parseConnectionString(settings.connection_string);
+    if (settings.database === undefined && parsed.database === undefined) {
+      return [{ path: 'database', message: 'required unless connection_string names a database' }];
+    }
+    return [];
+  } catch (error) {
+    if (!(error instanceof ConnectionStringError)) throw error;
+    return [{ path: 'connection_string', message: error.message }];
+  }
 }

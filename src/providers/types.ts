@@ -14,8 +14,11 @@ export type ProviderType = 'database' | 'api' | 'storage' | 'messaging';
 export interface Operation {
   /** Parsed by the harness before execute() sees it. */
   input: z.ZodType;
-  /** Whether this input writes; lets an attachment be limited to reads (SQL, REST, Redis depend on the input). */
-  writes(input: unknown): boolean;
+  /**
+   * Whether this input writes; lets an attachment be limited to reads (SQL, REST, Redis depend on the input).
+   * The harness passes the parsed connector config, merged with the attachment's override (soap's read_methods).
+   */
+  writes(input: unknown, config?: Readonly<Record<string, unknown>>): boolean;
   description: string;
 }
 

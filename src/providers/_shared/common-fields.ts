@@ -11,16 +11,19 @@ import { overridable, secret, type Operation } from '../types.js';
 // ---------------------------------------------------------------------------------------------------------------
 // Operations
 
-/** An operation whose `writes` sees its parsed input with its type (the harness parses before calling it). */
+/**
+ * An operation whose `writes` sees its parsed input with its type (the harness parses before calling it), and
+ * the parsed connector config (empty when none is given).
+ */
 export function operation<S extends z.ZodType>(
   description: string,
   input: S,
-  writes: boolean | ((input: z.output<S>) => boolean),
+  writes: boolean | ((input: z.output<S>, config: Readonly<Record<string, unknown>>) => boolean),
 ): Operation {
   return {
     description,
     input,
-    writes: typeof writes === 'boolean' ? () => writes : (value) => writes(value as z.output<S>),
+    writes: typeof writes === 'boolean' ? () => writes : (value, config = {}) => writes(value as z.output<S>, config),
   };
 }
 
@@ -183,9 +186,11 @@ export const httpAuthFields = {
   client_secret: secret(z.string().min(1).optional().describe('OAuth2 client secret (auth_type oauth2_client_credentials).')),
   token_url: httpUrl.optional().describe('OAuth2 token endpoint (auth_type oauth2_client_credentials).'),
   scopes: z.array(z.string().min(1)).default([]).describe('OAuth2 scopes requested with the token.'),
-  headers: httpHeaders
-    .default({})
-    .describe('Headers sent on every request. Their values are treated as secrets: masked in responses and scrubbed.'),
+  headers: secret(
+    httpHeaders
+      .default({})
+      .describe('Headers sent on every request. Secret as a whole: masked in responses and every value scrubbed.'),
+  ),
 };
 
 export function httpAuthIssues(config: { auth_type: AuthType } & Record<string, unknown>): FieldError[] {

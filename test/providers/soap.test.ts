@@ -1,0 +1,133 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, describe, test, type TestContext } from 'node:test';
+import type { ExecuteResult } from '../../src/providers/harness.js';
+import soap from '../../src/providers/soap.js';
+import { startSoapPeer, startStaticPeer } from '../support/http-peers.js';
+import { describeProvider, expectFailure, openPeer, type Call, type Config } from './conformance.js';
+
+const unique = (prefix: string) => `${prefix}-${randomBytes(6).toString('hex')}`;
+const login = { username: 'patchbay', password: unique('Canary-password') };
+const peer = await startSoapPeer({ basic: login });
+after(() => peer.stop());
+
+const config = { wsdl_url: peer.wsdlUrl, ...login, read_methods: ['GetItem', 'ListItems'] };
+const soapCall = (method: string, args: Record<string, unknown>, mode?: Call['mode']): Call => ({ input: { method, args }, mode });
+const result = (executed: ExecuteResult) => (executed.data as { result: Record<string, unknown> }).result;
+
+describeProvider(soap, {
+  config,
+  at: ({ host, port }) => ({ ...config, wsdl_url: `http://${host}:${port}/soap?wsdl` }),
+  probe: soapCall('ListItems', { count: 1 }),
+  schema: {
+    bad: [
+      { config: { ...config, wsdl_url: 'file:///etc/service.wsdl' }, path: 'wsdl_url' },
+      { config: { wsdl_url: peer.wsdlUrl, username: 'patchbay' }, path: 'password' },
+      { config: { wsdl_url: peer.wsdlUrl, ws_security: true }, path: 'username' },
+      { config: { ...config, read_methods: [''] }, path: 'read_methods.0' },
+    ],
+  },
+  connectionTest: { message: /^WSDL lists 4 operations: GetItem, ListItems, AddItem, Explode$/ },
+  auth: { configs: [{ ...config, password: unique('wrong-password') }] },
+  tls: { config: ({ host, port }) => ({ ...config, wsdl_url: `https://${host}:${port}/soap?wsdl` }) },
+  secrets: { configs: [{ ...config, password: unique('Canary-wrong') }] },
+  operations: [
+    {
+      name: 'AddItem writes in read_write mode, and GetItem reads it back by its qualified name',
+      ...soapCall('AddItem', { id: 'c1', name: 'kept' }, 'read_write'),
+      check: async (executed, via) => {
+        assert.deepEqual(result(executed), { ok: true });
+        const read = await via.execute(soapCall('ItemService.ItemPort.GetItem', { id: 'c1' }));
+        assert.deepEqual(result(read), { id: 'c1', name: 'kept' });
+      },
+    },
+    {
+      name: 'ListItems returns a repeated element as an array',
+      ...soapCall('ListItems', { count: 3 }),
+      check: (executed) => assert.deepEqual(result(executed), { item: ['item 0', 'item 1', 'item 2'] }),
+    },
+  ],
+  readMode: {
+    writes: [soapCall('AddItem', { id: 'refused', name: 'x' }), soapCall('ItemService.ItemPort.AddItem', { id: 'refused', name: 'x' })],
+    snapshot: async () => [...peer.items.entries()],
+  },
+  truncation: {
+    maxBytes: {
+      ...soapCall('ListItems', { count: 1000 }),
+      limit: 500,
+      check: (executed) => {
+        const data = executed.data as { result: unknown; raw: string };
+        assert.equal(data.result, null);
+        assert.ok(data.raw.startsWith('<?xml') && Buffer.byteLength(data.raw) <= 500, data.raw);
+      },
+    },
+  },
+  restart: { restartPeer: () => peer.restart() },
+});
+
+const open = (t: TestContext, settings: Config = config) => openPeer(t, soap, settings);
+
+describe('soap', () => {
+  test('a SOAP fault is upstream_error carrying the fault string', async (t) => {
+    const api = open(t);
+    const message = unique('the service broke');
+    const fault = await expectFailure(api.execute(soapCall('Explode', { message }, 'read_write')));
+    assert.equal(fault.code, 'upstream_error');
+    assert.match(fault.message, new RegExp(message));
+    const missing = await expectFailure(api.execute(soapCall('GetItem', { id: 'no-such-item' })));
+    assert.equal(missing.code, 'upstream_error');
+    assert.match(missing.message, /no item no-such-item/);
+    assert.deepEqual(result(await api.execute(soapCall('ListItems', { count: 1 }))), { item: ['item 0'] }, 'the session still works');
+  });
+
+  test('read mode allows only read_methods: a listed method runs, any other is read_only', async (t) => {
+    const api = open(t, { ...config, read_methods: ['ListItems'] });
+    assert.deepEqual(result(await api.execute(soapCall('ListItems', { count: 1 }))), { item: ['item 0'] });
+    assert.deepEqual(result(await api.execute(soapCall('ItemService.ItemPort.ListItems', { count: 1 }))), { item: ['item 0'] });
+    for (const method of ['GetItem', 'AddItem', 'Explode']) {
+      assert.equal((await expectFailure(api.execute(soapCall(method, { id: 'x', name: 'y', message: 'z' })))).code, 'read_only', method);
+    }
+    const none = open(t, { wsdl_url: peer.wsdlUrl, ...login });
+    assert.equal((await expectFailure(none.execute(soapCall('ListItems', { count: 1 })))).code, 'read_only');
+    assert.equal(peer.items.has('x'), false);
+  });
+
+  test('a method the WSDL does not have (a client member included) is validation_failed at method', async (t) => {
+    const api = open(t);
+    for (const method of ['NoSuchMethod', 'setSecurity', 'describe', 'constructor']) {
+      const error = await expectFailure(api.execute(soapCall(method, {}, 'read_write')));
+      assert.equal(error.code, 'validation_failed', method);
+      assert.deepEqual(error.errors?.map((item) => item.path), ['method']);
+    }
+  });
+
+  test('WS-Security: a UsernameToken the service accepts, and auth_failed for a wrong password', async (t) => {
+    const secured = await startSoapPeer({ wsSecurity: login });
+    t.after(() => secured.stop());
+    const settings = { wsdl_url: secured.wsdlUrl, ...login, ws_security: true, read_methods: ['ListItems'] };
+    assert.deepEqual(result(await open(t, settings).execute(soapCall('ListItems', { count: 1 }))), { item: ['item 0'] });
+    const wrong = open(t, { ...settings, password: unique('wrong-password') });
+    assert.equal((await expectFailure(wrong.execute(soapCall('ListItems', { count: 1 })))).code, 'auth_failed');
+  });
+
+  test('endpoint overrides the address in the WSDL', async (t) => {
+    const other = await startSoapPeer({ basic: login });
+    t.after(() => other.stop());
+    other.items.set('only-there', 'other service');
+    const api = open(t, { ...config, endpoint: `${other.origin}/soap` });
+    assert.deepEqual(result(await api.execute(soapCall('GetItem', { id: 'only-there' }))), { id: 'only-there', name: 'other service' });
+  });
+
+  test('a WSDL that imports a local file is refused, and a missing WSDL is upstream_not_found', async (t) => {
+    const wsdl = `<?xml version="1.0"?><definitions xmlns="http://schemas.xmlsoap.org/wsdl/" targetNamespace="urn:x">
+      <import namespace="urn:y" location="file:///etc/hostname"/></definitions>`;
+    const stray = await startStaticPeer({ '/service.wsdl': { type: 'text/xml', body: wsdl } });
+    t.after(() => stray.stop());
+    const harness = open(t).harness;
+    const imported = await harness.test('soap', { wsdl_url: `${stray.origin}/service.wsdl` });
+    assert.equal(imported.error_code, 'upstream_error', imported.message);
+    assert.match(imported.message, /not an http\(s\) URL/);
+    const missing = await harness.test('soap', { wsdl_url: `${stray.origin}/missing.wsdl` });
+    assert.equal(missing.error_code, 'upstream_not_found', missing.message);
+  });
+});
