@@ -2,6 +2,7 @@ import { UniqueConstraintError } from 'sequelize';
 import { z } from 'zod';
 import type { Agent, AttachmentMode, Connector, ConnectorInstance, Models, Role } from '../db/models/index.js';
 import { PatchbayError, validationError } from '../errors.js';
+import { wideningIssues } from '../providers/boundaries.js';
 import { getProvider, overridableFieldNames } from '../providers/registry.js';
 import type { Limits } from '../providers/types.js';
 import type { AgentService } from './agent-service.js';
@@ -80,7 +81,10 @@ export class AttachmentService {
         message: allowed.size ? `not overridable; an attachment may set only ${[...allowed].join(', ')}` : `${provider.id} has no overridable fields`,
       }));
     if (errors.length) throw validationError(errors);
-    const merged = { ...this.deps.connectors.decrypt(connector), ...override };
+    const base = this.deps.connectors.decrypt(connector);
+    const widening = wideningIssues(provider.id, base, override);
+    if (widening.length) throw validationError(widening);
+    const merged = { ...base, ...override };
     try {
       this.deps.connectors.parseConfigOrThrow(provider, merged);
     } catch (error) {
