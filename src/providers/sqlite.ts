@@ -1,6 +1,9 @@
+import { realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
+import { PatchbayError, type ErrorCode } from '../errors.js';
 import { isReadStatement, operation, sqlQueryInput } from './_shared/common-fields.js';
+import { SqliteSession } from './sqlite/session.js';
 import type { Provider } from './types.js';
 
 const config = z.strictObject({
@@ -31,10 +34,76 @@ const sqlite: Provider<typeof config> = {
     ),
   },
   defaultOperation: 'query',
-  classify: () => undefined,
+
+  async connect(settings, ctx) {
+    const file = await resolveInsideRoot(ctx.sqliteRoot, settings.path);
+    const { default: sqlite3 } = await import('sqlite3');
+    const session = new SqliteSession(sqlite3, file, settings.path, settings.readonly, ctx.poolMax);
+    try {
+      await session.warm();
+    } catch (error) {
+      await session.close();
+      throw error;
+    }
+    return session;
+  },
+
+  classify(error) {
+    const code = (error as { code?: unknown } | null)?.code;
+    return typeof code === 'string' && Object.hasOwn(SQLITE_CODES, code) ? SQLITE_CODES[code] : undefined;
+  },
 };
 
 export default sqlite;
+
+// https://www.sqlite.org/rescode.html; sqlite3 names the primary code of each error.
+const SQLITE_CODES: Readonly<Record<string, ErrorCode>> = {
+  SQLITE_ERROR: 'query_failed', // syntax, no such table, too many attached databases
+  SQLITE_CONSTRAINT: 'query_failed',
+  SQLITE_MISMATCH: 'query_failed',
+  SQLITE_RANGE: 'query_failed',
+  SQLITE_TOOBIG: 'query_failed',
+  SQLITE_READONLY: 'read_only', // the file is open read-only (read mode, or the connector's readonly)
+  SQLITE_INTERRUPT: 'timeout',
+  SQLITE_BUSY: 'timeout', // another connection held the lock for all of timeout_ms
+  SQLITE_LOCKED: 'timeout',
+  SQLITE_AUTH: 'permission_denied',
+  SQLITE_PERM: 'permission_denied',
+  SQLITE_CANTOPEN: 'database_not_found',
+  SQLITE_NOTADB: 'database_not_found', // the file exists but is no SQLite database
+};
+
+/**
+ * The real path of `relative` under the real root. A connector must not open the server's own files: a
+ * symbolic link (of the file or of a folder on the way) that leads out of the root answers scope_denied, and
+ * a missing file database_not_found (Patchbay never creates one). Messages name only the configured path.
+ */
+async function resolveInsideRoot(root: string, relative: string): Promise<string> {
+  const realRoot = await realpath(root).catch(() => {
+    throw new PatchbayError('database_not_found', 'sqlite: the folder PATCHBAY_SQLITE_ROOT does not exist');
+  });
+  const inside = (real: string) => {
+    const rest = path.relative(realRoot, real);
+    return rest !== '' && rest !== '..' && !rest.startsWith(`..${path.sep}`) && !path.isAbsolute(rest);
+  };
+  const outside = () => new PatchbayError('scope_denied', `sqlite: ${relative} leads outside PATCHBAY_SQLITE_ROOT`);
+  const wanted = path.resolve(realRoot, relative);
+  let real: string;
+  try {
+    real = await realpath(wanted);
+  } catch (error) {
+    if (!isMissing(error)) throw error;
+    // The folder it would be in may itself lead out of the root: say so rather than whether the file exists.
+    const folder = await realpath(path.dirname(wanted)).catch(() => undefined);
+    if (folder !== undefined && folder !== realRoot && !inside(folder)) throw outside();
+    throw new PatchbayError('database_not_found', `sqlite: ${relative} does not exist under PATCHBAY_SQLITE_ROOT`);
+  }
+  if (!inside(real)) throw outside();
+  if (!(await stat(real)).isFile()) throw new PatchbayError('database_not_found', `sqlite: ${relative} is not a file`);
+  return real;
+}
+
+const isMissing = (error: unknown): boolean => ['ENOENT', 'ENOTDIR'].includes(String((error as { code?: unknown }).code));
 
 /** Absolute on any platform: `/x`, `\x`, `C:x`, `\\server\share`. */
 function isAbsolute(value: string): boolean {

@@ -1,19 +1,31 @@
 import { PatchbayError } from '../../errors.js';
 
 /**
- * `:name` placeholders in PostgreSQL SQL, found by a small lexer that knows where a colon is *not* a
- * placeholder: in string literals ('…', E'…' with backslash escapes), quoted identifiers ("…"), comments
- * (-- and nested /* *\/), dollar-quoted bodies ($$…$$, $tag$…$tag$) and `::type` casts. Values are always
- * bound as $1, $2 …; nothing from params is ever spliced into the text.
+ * `:name` placeholders in SQL, found by a small lexer that knows where a colon is *not* a placeholder: in
+ * string literals, quoted identifiers, comments and `::type` casts, as each dialect writes them:
+ * - postgresql: '…' and E'…' (backslash escapes), "…" names, -- and nested /* *\/ comments, dollar-quoted
+ *   bodies ($$…$$, $tag$…$tag$); values are bound as $1, $2 …
+ * - mysql: '…' and "…" strings with backslash escapes, `…` names, # and -- (before a space) comments,
+ *   /* *\/ comments except /*! … *\/ and /*+ … *\/, which the server executes; values are bound as `?`
+ * - sqlite: '…' strings, "…", `…` and […] names, -- and /* *\/ comments, and the semicolons inside
+ *   CREATE TRIGGER … BEGIN … END; values are bound as `?`
+ * Nothing from params is ever spliced into the text.
  */
+
+export type SqlDialect = 'postgresql' | 'mysql' | 'sqlite';
 
 export interface SqlShape {
   /** Every `:name` outside literals, comments and casts, in order. */
   placeholders: { name: string; start: number; end: number }[];
-  /** `$1`-style parameters written by the caller; refused, they would read values they were not given. */
+  /**
+   * Parameters in the dialect's other styles (`$1`; `?`; `?1`, `@name`, `$name`), written by the caller;
+   * refused, they would read values they were not given.
+   */
   positional: string[];
   /** The statement's first keyword, upper-case (`SELECT`), or undefined when there is none. */
   firstKeyword: string | undefined;
+  /** Bare words (keywords and unquoted names) of the first statement, upper-case, in order. */
+  words: string[];
   /** Statements separated by top-level semicolons; a trailing semicolon does not start a new one. */
   statementCount: number;
 }
@@ -24,13 +36,22 @@ const IDENT_PART = /[A-Za-z0-9_$\u0080-\uffff]/;
 const PARAM_START = /[A-Za-z_]/;
 const PARAM_PART = /[A-Za-z0-9_]/;
 
-export function analyzeSql(sql: string): SqlShape {
-  const shape: SqlShape = { placeholders: [], positional: [], firstKeyword: undefined, statementCount: 0 };
+export function analyzeSql(sql: string, dialect: SqlDialect = 'postgresql'): SqlShape {
+  const shape: SqlShape = { placeholders: [], positional: [], firstKeyword: undefined, words: [], statementCount: 0 };
   let inStatement = false; // seen a token since the last semicolon
+  let statementWords: string[] = []; // the first words of the current statement, to recognise CREATE TRIGGER
+  const trigger = new TriggerBody();
   let i = 0;
-  const token = () => {
+  const token = (word?: string) => {
     if (!inStatement) shape.statementCount += 1;
     inStatement = true;
+    trigger.token(word);
+    if (word === undefined) return;
+    if (statementWords.length < 3) {
+      statementWords.push(word);
+      if (dialect === 'sqlite') trigger.start(statementWords);
+    }
+    if (shape.statementCount === 1) shape.words.push(word);
   };
 
   while (i < sql.length) {
@@ -38,26 +59,48 @@ export function analyzeSql(sql: string): SqlShape {
     const next = sql[i + 1];
     if (/\s/.test(c)) {
       i += 1;
-    } else if (c === '-' && next === '-') {
+    } else if (isLineComment(sql, i, dialect)) {
       i = lineEnd(sql, i);
+    } else if (c === '/' && next === '*' && dialect === 'mysql' && /[!+]/.test(sql[i + 2] ?? '')) {
+      token(); // /*! … *\/ and /*+ … *\/ are executed: their content is code, lexed as such
+      i = scan(sql, i + 3, /\d/);
     } else if (c === '/' && next === '*') {
-      i = blockCommentEnd(sql, i);
+      i = dialect === 'postgresql' ? blockCommentEnd(sql, i) : flatCommentEnd(sql, i);
+    } else if (c === '*' && next === '/' && dialect === 'mysql') {
+      i += 2; // the end of an executed comment
     } else if (c === "'") {
       token();
-      i = quotedEnd(sql, i, "'", isEscapeString(sql, i));
+      i = quotedEnd(sql, i, "'", dialect === 'mysql' || (dialect === 'postgresql' && isEscapeString(sql, i)));
     } else if (c === '"') {
       token();
-      i = quotedEnd(sql, i, '"', false);
-    } else if (c === '$' && next !== undefined && /\d/.test(next)) {
+      i = quotedEnd(sql, i, '"', dialect === 'mysql');
+    } else if (c === '`' && dialect !== 'postgresql') {
+      token();
+      i = quotedEnd(sql, i, '`', false);
+    } else if (c === '[' && dialect === 'sqlite') {
+      token();
+      const close = sql.indexOf(']', i + 1);
+      i = close === -1 ? sql.length : close + 1;
+    } else if (c === '$' && dialect === 'postgresql' && next !== undefined && /\d/.test(next)) {
       token();
       const end = scan(sql, i + 1, /\d/);
       shape.positional.push(sql.slice(i, end));
       i = end;
-    } else if (c === '$' && dollarTag(sql, i) !== undefined) {
+    } else if (c === '$' && dialect === 'postgresql' && dollarTag(sql, i) !== undefined) {
       token();
       const tag = dollarTag(sql, i) as string;
       const close = sql.indexOf(tag, i + tag.length);
       i = close === -1 ? sql.length : close + tag.length;
+    } else if (c === '?' && dialect !== 'postgresql') {
+      token(); // in PostgreSQL `?` is an operator (jsonb); elsewhere an anonymous parameter
+      const end = dialect === 'sqlite' ? scan(sql, i + 1, /\d/) : i + 1;
+      shape.positional.push(sql.slice(i, end));
+      i = end;
+    } else if ((c === '@' || c === '$') && dialect === 'sqlite' && next !== undefined && PARAM_START.test(next)) {
+      token();
+      const end = scan(sql, i + 1, PARAM_PART);
+      shape.positional.push(sql.slice(i, end));
+      i = end;
     } else if (c === ':' && next === ':') {
       token();
       i += 2; // a cast: the type name that follows is an identifier, never a placeholder
@@ -67,14 +110,16 @@ export function analyzeSql(sql: string): SqlShape {
       shape.placeholders.push({ name: sql.slice(i + 1, end), start: i, end });
       i = end;
     } else if (c === ';') {
-      inStatement = false;
+      if (trigger.endsStatement()) {
+        inStatement = false;
+        statementWords = [];
+      }
       i += 1;
     } else if (IDENT_START.test(c)) {
-      token();
       const end = scan(sql, i, IDENT_PART);
-      if (shape.firstKeyword === undefined && shape.statementCount === 1) {
-        shape.firstKeyword = sql.slice(i, end).toUpperCase();
-      }
+      const word = sql.slice(i, end).toUpperCase();
+      token(word);
+      if (shape.firstKeyword === undefined && shape.statementCount === 1) shape.firstKeyword = word;
       i = end;
     } else {
       token(); // punctuation, operators, numbers; `(` too, so (SELECT 1) still finds SELECT as its keyword
@@ -85,19 +130,51 @@ export function analyzeSql(sql: string): SqlShape {
 }
 
 /**
- * Rewrites `:name` to `$n` (one number per distinct name) and lists the values in that order. `fixed`
- * (an attachment's bound params, set by an admin) wins over `params`. Every placeholder needs a value and
- * every param a placeholder: a miss either way is validation_failed at `params.<name>`.
+ * SQLite's CREATE TRIGGER … BEGIN stmt; stmt; END holds semicolons that do not end it. As sqlite3_complete()
+ * decides, inside a trigger only a semicolon that follows `; END` ends the statement.
+ */
+class TriggerBody {
+  private state: 'none' | 'body' | 'semicolon' | 'end' = 'none';
+
+  /** Called with the first (up to three) words of a statement: CREATE [TEMP|TEMPORARY] TRIGGER. */
+  start(words: string[]): void {
+    if (this.state !== 'none' || words[0] !== 'CREATE') return;
+    if (words[1] === 'TRIGGER' || (/^TEMP(ORARY)?$/.test(words[1] ?? '') && words[2] === 'TRIGGER')) this.state = 'body';
+  }
+
+  token(word: string | undefined): void {
+    if (this.state === 'semicolon') this.state = word === 'END' ? 'end' : 'body';
+    else if (this.state === 'end') this.state = 'body';
+  }
+
+  /** At a semicolon: whether it ends the statement. */
+  endsStatement(): boolean {
+    if (this.state === 'none') return true;
+    if (this.state === 'end') {
+      this.state = 'none';
+      return true;
+    }
+    this.state = 'semicolon';
+    return false;
+  }
+}
+
+/**
+ * Rewrites `:name` to the dialect's parameters and lists the values in that order: `$n` in PostgreSQL (one
+ * number per distinct name), `?` in MySQL and SQLite (one per occurrence, so a repeated name repeats its
+ * value). `fixed` (an attachment's bound params, set by an admin) wins over `params`. Every placeholder needs
+ * a value and every param a placeholder: a miss either way is validation_failed at `params.<name>`.
  */
 export function bindNamedParams(
   sql: string,
   params: Readonly<Record<string, unknown>>,
   fixed: Readonly<Record<string, unknown>> = {},
+  dialect: SqlDialect = 'postgresql',
 ): { text: string; values: unknown[] } {
-  const shape = analyzeSql(sql);
+  const shape = analyzeSql(sql, dialect);
   if (shape.positional.length > 0) {
     throw new PatchbayError('validation_failed', 'use :name placeholders, not positional parameters', {
-      errors: [{ path: 'query', message: `positional parameter ${shape.positional[0]} is not supported; use :name` }],
+      errors: [{ path: 'query', message: `parameter ${shape.positional[0]} is not supported; use :name` }],
     });
   }
   const numbers = new Map<string, number>();
@@ -115,15 +192,17 @@ export function bindNamedParams(
     });
   }
 
+  const numbered = dialect === 'postgresql';
   let text = '';
   let last = 0;
   for (const { name, start, end } of shape.placeholders) {
-    text += `${sql.slice(last, start)}$${numbers.get(name)}`;
+    text += `${sql.slice(last, start)}${numbered ? `$${numbers.get(name)}` : '?'}`;
     last = end;
   }
   text += sql.slice(last);
   // undefined is not a SQL value; a param given as undefined (absent in JSON) binds NULL.
-  return { text, values: [...numbers.keys()].map((name) => valueOf(name) ?? null) };
+  const names = numbered ? [...numbers.keys()] : shape.placeholders.map(({ name }) => name);
+  return { text, values: names.map((name) => valueOf(name) ?? null) };
 }
 
 const scan = (sql: string, from: number, part: RegExp): number => {
@@ -136,6 +215,20 @@ const lineEnd = (sql: string, from: number): number => {
   const end = sql.indexOf('\n', from);
   return end === -1 ? sql.length : end + 1;
 };
+
+// `--` starts a comment everywhere, but in MySQL only before whitespace or a control character (`1--1` is
+// arithmetic); MySQL also has # comments.
+function isLineComment(sql: string, at: number, dialect: SqlDialect): boolean {
+  if (dialect === 'mysql' && sql[at] === '#') return true;
+  if (!sql.startsWith('--', at)) return false;
+  return dialect !== 'mysql' || at + 2 >= sql.length || /[\s\p{Cc}]/u.test(sql[at + 2] as string);
+}
+
+// MySQL and SQLite block comments do not nest; an unterminated one runs to the end.
+function flatCommentEnd(sql: string, from: number): number {
+  const close = sql.indexOf('*/', from + 2);
+  return close === -1 ? sql.length : close + 2;
+}
 
 // PostgreSQL block comments nest: /* a /* b */ still a comment */.
 function blockCommentEnd(sql: string, from: number): number {
@@ -156,7 +249,8 @@ function blockCommentEnd(sql: string, from: number): number {
   return sql.length;
 }
 
-// A doubled quote is an escaped quote; in an E'…' string a backslash escapes the next character too.
+// A doubled quote is an escaped quote; in an E'…' string (and any MySQL string) a backslash escapes the next
+// character too.
 function quotedEnd(sql: string, from: number, quote: string, backslashEscapes: boolean): number {
   let i = from + 1;
   while (i < sql.length) {
