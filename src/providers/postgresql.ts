@@ -15,6 +15,7 @@ import {
   sqlQueryInput,
   usernameField,
 } from './_shared/common-fields.js';
+import { assertReadOnlySql } from './_shared/sql-guard/index.js';
 import { analyzeSql, bindNamedParams } from './_shared/sql-params.js';
 import { overridable, type CallContext, type OperationResult, type Provider, type Session } from './types.js';
 
@@ -50,8 +51,9 @@ type PostgresConfig = z.output<typeof config>;
 type QueryInput = z.output<typeof sqlQueryInput>;
 type Pg = typeof pgModule;
 
-// Statements that only read; anything else counts as a write in read mode. The READ ONLY transaction
-// each call runs in is the real wall: it also refuses a read keyword hiding a write (WITH … DELETE).
+// Statements that only read; anything else counts as a write in read mode. This is the cheap first test:
+// execute() then checks the statement with PostgreSQL's own parser (sql-guard), and the READ ONLY transaction
+// each call runs in is the database's wall behind both.
 const READ_KEYWORDS = new Set(['SELECT', 'WITH', 'SHOW', 'EXPLAIN', 'VALUES', 'TABLE']);
 
 const postgresql: Provider<typeof config> = {
@@ -173,6 +175,8 @@ class PostgresSession implements Session {
   async execute(_operation: string, input: unknown, call: CallContext): Promise<OperationResult> {
     const { query, params = {} } = input as QueryInput;
     const { text, values } = bindNamedParams(query, params, call.boundParams);
+    // Read mode's parser allow-list, before anything is sent: the statement as it will run, values bound.
+    if (call.mode === 'read') await assertReadOnlySql('postgresql', text);
     const client = await this.pool.connect();
     let released = false;
     const release = (destroy: boolean) => {

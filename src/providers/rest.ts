@@ -71,7 +71,8 @@ const rest: Provider<typeof config> = {
     request: operation(
       'Send one HTTP request; the upstream status, headers and body come back as data.',
       requestInput,
-      (input) => input.method !== 'GET' && input.method !== 'HEAD',
+      // Some servers obey a method-override header, so a GET carrying one is a write in disguise.
+      (input) => (input.method !== 'GET' && input.method !== 'HEAD') || overridesMethod(input.headers),
     ),
   },
   defaultOperation: 'request',
@@ -186,4 +187,10 @@ function decodeSegment(segment: string): string {
   } catch {
     return segment;
   }
+}
+
+const METHOD_OVERRIDE_HEADERS = new Set(['x-http-method-override', 'x-http-method', 'x-method-override']);
+
+function overridesMethod(headers: Record<string, string> | undefined): boolean {
+  return Object.keys(headers ?? {}).some((name) => METHOD_OVERRIDE_HEADERS.has(name.toLowerCase()));
 }

@@ -299,17 +299,16 @@ const WRITE_WORDS =
 const SQL_LEXICON = {
   // MySQL: backslash escapes in strings (the driver keeps NO_BACKSLASH_ESCAPES off); `--` is a comment only
   // before whitespace or a control character (`1--1` is arithmetic); # comments; the server executes
-  // /*! … */ and /*+ … */, so those stay code (and make the statement a write).
-  mysql: /('(?:[^'\\]|\\.|'')*'|"(?:[^"\\]|\\.|"")*"|`(?:[^`]|``)*`)|--(?=[\s\p{Cc}]|$)[^\n]*|#[^\n]*|\/\*(?![!+])[\s\S]*?\*\//gu,
+  // /*! … */, MariaDB's /*M! … */ and /*+ … */, so those stay code (and make the statement a write).
+  mysql: /('(?:[^'\\]|\\.|'')*'|"(?:[^"\\]|\\.|"")*"|`(?:[^`]|``)*`)|--(?=[\s\p{Cc}]|$)[^\n]*|#[^\n]*|\/\*(?![!+]|M!)[\s\S]*?\*\//gu,
   sqlite: /('(?:[^']|'')*'|"(?:[^"]|"")*"|`(?:[^`]|``)*`|\[[^\]]*\])|--[^\n]*|\/\*[\s\S]*?\*\//g,
 } as const;
 
 /**
  * Conservative read test for one SQL statement: true only when it starts with a reading keyword and names no
  * writing one outside string literals, quoted names and comments. `EXPLAIN ANALYZE`, `SELECT … INTO`,
- * `… FOR UPDATE`, an unterminated string or comment, and more than one statement are writes.
- * TODO: the SQL parser layer (agents as clients) replaces this keyword test; until then a read that names a
- * writing word is refused in read mode.
+ * `… FOR UPDATE`, an unterminated string or comment, and more than one statement are writes. This is the cheap
+ * first gate (`Operation.writes`); the parser allow-list of `sql-guard/` is the real one in read mode.
  */
 export function isReadStatement(sql: string, dialect: keyof typeof SQL_LEXICON): boolean {
   const code = sql

@@ -6,7 +6,8 @@ import { PatchbayError } from '../../errors.js';
  * - postgresql: '…' and E'…' (backslash escapes), "…" names, -- and nested /* *\/ comments, dollar-quoted
  *   bodies ($$…$$, $tag$…$tag$); values are bound as $1, $2 …
  * - mysql: '…' and "…" strings with backslash escapes, `…` names, # and -- (before a space) comments,
- *   /* *\/ comments except /*! … *\/ and /*+ … *\/, which the server executes; values are bound as `?`
+ *   /* *\/ comments except /*! … *\/, MariaDB's /*M! … *\/ and /*+ … *\/, which the server executes; values are
+ *   bound as `?`
  * - sqlite: '…' strings, "…", `…` and […] names, -- and /* *\/ comments, and the semicolons inside
  *   CREATE TRIGGER … BEGIN … END; values are bound as `?`
  * Nothing from params is ever spliced into the text.
@@ -28,6 +29,23 @@ export interface SqlShape {
   words: string[];
   /** Statements separated by top-level semicolons; a trailing semicolon does not start a new one. */
   statementCount: number;
+  /**
+   * Forms that this dialect's server reads otherwise than most SQL parsers do (read mode's SQL parser among
+   * them, src/providers/_shared/sql-guard), outside literals and comments, with their place in the text.
+   */
+  quirks: SqlQuirk[];
+}
+
+export interface SqlQuirk {
+  /**
+   * - `executed_comment`: MySQL's /*! … *\/, /*M! … *\/ (MariaDB) and /*+ … *\/, comments the server runs
+   * - `dash_dash`: MySQL's `--` before anything but a space or a control character, two minus signs (`1--1`)
+   * - `hash`: SQLite's `#`, which starts a parameter (`#name`), not a comment
+   * - `bracket_name`: SQLite's `[name]`, a quoted name
+   */
+  kind: 'executed_comment' | 'dash_dash' | 'hash' | 'bracket_name';
+  start: number;
+  end: number;
 }
 
 const IDENT_START = /[A-Za-z_\u0080-\uffff]/;
@@ -37,7 +55,14 @@ const PARAM_START = /[A-Za-z_]/;
 const PARAM_PART = /[A-Za-z0-9_]/;
 
 export function analyzeSql(sql: string, dialect: SqlDialect = 'postgresql'): SqlShape {
-  const shape: SqlShape = { placeholders: [], positional: [], firstKeyword: undefined, words: [], statementCount: 0 };
+  const shape: SqlShape = {
+    placeholders: [],
+    positional: [],
+    firstKeyword: undefined,
+    words: [],
+    statementCount: 0,
+    quirks: [],
+  };
   let inStatement = false; // seen a token since the last semicolon
   let statementWords: string[] = []; // the first words of the current statement, to recognise CREATE TRIGGER
   const trigger = new TriggerBody();
@@ -61,9 +86,11 @@ export function analyzeSql(sql: string, dialect: SqlDialect = 'postgresql'): Sql
       i += 1;
     } else if (isLineComment(sql, i, dialect)) {
       i = lineEnd(sql, i);
-    } else if (c === '/' && next === '*' && dialect === 'mysql' && /[!+]/.test(sql[i + 2] ?? '')) {
-      token(); // /*! … *\/ and /*+ … *\/ are executed: their content is code, lexed as such
-      i = scan(sql, i + 3, /\d/);
+    } else if (dialect === 'mysql' && executedCommentOpening(sql, i) > 0) {
+      token(); // /*! … *\/, /*M! … *\/ and /*+ … *\/ are executed: their content is code, lexed as such
+      const end = scan(sql, i + executedCommentOpening(sql, i), /\d/);
+      shape.quirks.push({ kind: 'executed_comment', start: i, end });
+      i = end;
     } else if (c === '/' && next === '*') {
       i = dialect === 'postgresql' ? blockCommentEnd(sql, i) : flatCommentEnd(sql, i);
     } else if (c === '*' && next === '/' && dialect === 'mysql') {
@@ -80,7 +107,18 @@ export function analyzeSql(sql: string, dialect: SqlDialect = 'postgresql'): Sql
     } else if (c === '[' && dialect === 'sqlite') {
       token();
       const close = sql.indexOf(']', i + 1);
-      i = close === -1 ? sql.length : close + 1;
+      const end = close === -1 ? sql.length : close + 1;
+      shape.quirks.push({ kind: 'bracket_name', start: i, end });
+      i = end;
+    } else if (c === '#' && dialect === 'sqlite') {
+      token();
+      const end = scan(sql, i + 1, PARAM_PART);
+      shape.quirks.push({ kind: 'hash', start: i, end });
+      i = end;
+    } else if (c === '-' && next === '-' && dialect === 'mysql') {
+      token(); // not a comment (isLineComment said so): two minus signs
+      shape.quirks.push({ kind: 'dash_dash', start: i, end: i + 2 });
+      i += 2;
     } else if (c === '$' && dialect === 'postgresql' && next !== undefined && /\d/.test(next)) {
       token();
       const end = scan(sql, i + 1, /\d/);
@@ -222,6 +260,13 @@ function isLineComment(sql: string, at: number, dialect: SqlDialect): boolean {
   if (dialect === 'mysql' && sql[at] === '#') return true;
   if (!sql.startsWith('--', at)) return false;
   return dialect !== 'mysql' || at + 2 >= sql.length || /[\s\p{Cc}]/u.test(sql[at + 2] as string);
+}
+
+// The length of what opens a comment MySQL or MariaDB executes (/*!, /*M!, /*+), or 0.
+function executedCommentOpening(sql: string, at: number): number {
+  if (!sql.startsWith('/*', at)) return 0;
+  if (sql[at + 2] === '!' || sql[at + 2] === '+') return 3;
+  return sql.startsWith('M!', at + 2) ? 4 : 0;
 }
 
 // MySQL and SQLite block comments do not nest; an unterminated one runs to the end.

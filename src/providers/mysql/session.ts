@@ -3,6 +3,7 @@ import type { FieldPacket, Pool, PoolConnection } from 'mysql2/promise';
 import type { z } from 'zod';
 import { PatchbayError } from '../../errors.js';
 import type { sqlQueryInput } from '../_shared/common-fields.js';
+import { assertReadOnlySql } from '../_shared/sql-guard/index.js';
 import { analyzeSql, bindNamedParams } from '../_shared/sql-params.js';
 import { sqlResult } from '../_shared/sql-results.js';
 import type { CallContext, OperationResult, Session } from '../types.js';
@@ -90,6 +91,8 @@ export class MysqlSession implements Session {
   async execute(_operation: string, input: unknown, call: CallContext): Promise<OperationResult> {
     const { query, params = {} } = input as QueryInput;
     const { text, values } = bindNamedParams(query, params, call.boundParams, 'mysql');
+    // Read mode's parser allow-list, before anything is sent: the statement as it will run, placeholders bound.
+    if (call.mode === 'read') await assertReadOnlySql('mysql', text);
     const shape = analyzeSql(query, 'mysql');
     const connection = await this.acquire(call.mode);
     const core = connection.connection as unknown as CoreConnection;

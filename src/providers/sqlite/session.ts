@@ -3,6 +3,7 @@ import type { Database, Statement } from 'sqlite3';
 import type { z } from 'zod';
 import { PatchbayError } from '../../errors.js';
 import type { sqlQueryInput } from '../_shared/common-fields.js';
+import { assertReadOnlySql } from '../_shared/sql-guard/index.js';
 import { analyzeSql, bindNamedParams, type SqlShape } from '../_shared/sql-params.js';
 import { sqlResult, type SqlColumn } from '../_shared/sql-results.js';
 import type { CallContext, OperationResult, Session } from '../types.js';
@@ -59,8 +60,10 @@ export class SqliteSession implements Session {
   async execute(_operation: string, input: unknown, call: CallContext): Promise<OperationResult> {
     const { query, params = {} } = input as QueryInput;
     const shape = analyzeSql(query, 'sqlite');
-    refuseShape(shape);
     const { text, values } = bindNamedParams(query, params, call.boundParams, 'sqlite');
+    // Read mode's parser allow-list, before any handle is taken: the statement as it will run, placeholders bound.
+    if (call.mode === 'read') await assertReadOnlySql('sqlite', text);
+    refuseShape(shape);
     const pool = call.mode === 'read' || this.alwaysReadOnly ? this.readOnly : this.readWrite;
     const db = await pool.acquire();
     // timeout_ms: sqlite3_interrupt() stops the statement where it runs, on a worker thread (the event loop

@@ -1,0 +1,87 @@
+import { PatchbayError } from '../../../errors.js';
+import { deniedFunction } from './functions.js';
+import { refuse } from './refusal.js';
+
+/**
+ * PostgreSQL's read-mode gate, on the tree of libpg-query: PostgreSQL's own parser (its grammar, compiled to
+ * WebAssembly), so the tree is the statement as the server will read it. Allowed: one `SelectStmt` (which is also
+ * what `VALUES`, `TABLE` and `WITH … SELECT` parse to) without `INTO` or a locking clause anywhere in it, whose
+ * every CTE and subquery is a SELECT as well; `EXPLAIN` without `ANALYZE` of such a statement; `SHOW`. No call
+ * of a denied function (functions.ts) anywhere in the tree.
+ */
+export async function assertPostgresRead(sql: string): Promise<void> {
+  const { parse } = await import('libpg-query');
+  let tree: { stmts?: { stmt: Record<string, unknown> }[] };
+  try {
+    tree = (await parse(sql)) as typeof tree;
+  } catch (error) {
+    // The server's own grammar refused it, as the server would: a mistake in the query, whatever the mode.
+    throw new PatchbayError(
+      'query_failed',
+      `postgresql: ${error instanceof Error ? error.message : 'the statement does not parse'}`,
+    );
+  }
+  const statements = tree.stmts ?? [];
+  if (statements.length === 0) throw new PatchbayError('query_failed', 'postgresql: the query holds no statement');
+  if (statements.length > 1) refuse('postgresql', `one statement per call; this query holds ${statements.length}`);
+  const [kind, body] = Object.entries((statements[0] as { stmt: Record<string, unknown> }).stmt)[0] ?? [];
+  switch (kind) {
+    case 'SelectStmt':
+      return checkSelect(body);
+    case 'VariableShowStmt':
+      return;
+    case 'ExplainStmt': {
+      const { query, options = [] } = body as { query?: Record<string, unknown>; options?: { DefElem?: { defname?: string } }[] };
+      // EXPLAIN ANALYZE executes the statement; refused even as ANALYZE false, to keep the rule one word long.
+      if (options.some((option) => option.DefElem?.defname?.toLowerCase() === 'analyze')) {
+        refuse('postgresql', 'EXPLAIN ANALYZE executes its statement');
+      }
+      const [inner, innerBody] = Object.entries(query ?? {})[0] ?? [];
+      if (inner !== 'SelectStmt') {
+        refuse('postgresql', `EXPLAIN only of a SELECT in read mode; this explains ${statementName(inner)}`);
+      }
+      return checkSelect(innerBody);
+    }
+    default:
+      refuse('postgresql', `read mode runs only SELECT, EXPLAIN and SHOW; this is ${statementName(kind)}`);
+  }
+}
+
+/** Walks the whole tree of a SELECT: its CTEs, set operations, subqueries, expressions and function calls. */
+function checkSelect(select: unknown): void {
+  walk(select, (key, value) => {
+    if (key === 'intoClause') refuse('postgresql', 'SELECT … INTO creates a table');
+    if (key === 'lockingClause') refuse('postgresql', 'SELECT … FOR UPDATE/SHARE locks rows');
+    // Node types are the PascalCase keys; a statement inside a SELECT can only be a data-modifying CTE.
+    if (/^[A-Z]\w*Stmt$/.test(key) && key !== 'SelectStmt') {
+      refuse('postgresql', `a WITH query may hold only SELECTs; this one holds ${statementName(key)}`);
+    }
+    if (key === 'FuncCall') {
+      const parts = (value as { funcname?: { String?: { sval?: string } }[] }).funcname ?? [];
+      const name = parts.at(-1)?.String?.sval ?? '';
+      const effect = deniedFunction('postgresql', name);
+      if (effect !== undefined) refuse('postgresql', `${name}() is refused in read mode: it ${effect}`);
+    }
+  });
+}
+
+/** Calls `visit` with every key and value of every object in the tree, depth first. */
+function walk(node: unknown, visit: (key: string, value: unknown) => void): void {
+  if (Array.isArray(node)) {
+    for (const item of node) walk(item, visit);
+  } else if (node !== null && typeof node === 'object') {
+    for (const [key, value] of Object.entries(node)) {
+      visit(key, value);
+      walk(value, visit);
+    }
+  }
+}
+
+/** `DeleteStmt` → "a DELETE", `VariableSetStmt` → "a VARIABLE SET". */
+function statementName(kind: string | undefined): string {
+  if (kind === undefined) return 'nothing';
+  return `a ${kind
+    .replace(/Stmt$/, '')
+    .replace(/([a-z])([A-Z])/g, '$1 $2')
+    .toUpperCase()}`;
+}
