@@ -2,10 +2,14 @@
  * `npm run bench [-- name…]`: runs the benchmarks and prints medians, p95s and ratios. Timing goals live here,
  * never in the test suite.
  */
+import { executeOverheadBench } from './execute-overhead.js';
+import { healthScaleBench } from './health-scale.js';
 import { listConnectorsBench } from './list-connectors.js';
 
 const benches: Record<string, () => Promise<void>> = {
   'list-connectors': listConnectorsBench,
+  'health-scale': healthScaleBench,
+  'execute-overhead': executeOverheadBench,
 };
 
 const wanted = process.argv.slice(2);

@@ -20,3 +20,9 @@ export async function measure(runs: number, fn: () => Promise<void>, warmup = 20
 }
 
 export const ms = (value: number) => `${value.toFixed(2)} ms`;
+
+/** Median and p95 of samples taken elsewhere (in milliseconds), e.g. per request under load. */
+export function summarize(samples: number[]): { median: number; p95: number; runs: number } {
+  const sorted = [...samples].sort((a, b) => a - b);
+  return { median: percentile(sorted, 50), p95: percentile(sorted, 95), runs: sorted.length };
+}

@@ -11,10 +11,12 @@ import auth from './plugins/auth.js';
 import db from './plugins/db.js';
 import errorHandler from './plugins/error-handler.js';
 import limits from './plugins/limits.js';
+import metrics from './plugins/metrics.js';
 import openapi from './plugins/openapi.js';
 import services from './plugins/services.js';
 import apiV1 from './routes/api/v1/index.js';
 import health from './routes/health.js';
+import metricsRoute from './routes/metrics.js';
 import { packageVersion } from './version.js';
 
 export interface BuildOptions {
@@ -45,6 +47,7 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
   await app.register(limits, { config });
   await app.register(db, { sequelize, closeOnShutdown: !options.sequelize });
   await app.register(services, { config, keyRing: options.keyRing });
+  await app.register(metrics);
   await app.register(auth, {
     authenticators: {
       apiKey: (key) => app.services.accounts.authenticate(key),
@@ -53,6 +56,7 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
   });
   await app.register(openapi, { version: packageVersion });
   await app.register(health);
+  await app.register(metricsRoute);
   await app.register(apiV1, { prefix: '/api/v1' });
   // The zod type provider is a compile-time view of the same instance.
   return app as unknown as FastifyInstance;

@@ -8,6 +8,7 @@ export const errorCodes = {
   unauthenticated: { status: 401, title: 'Unauthenticated' },
   forbidden: { status: 403, title: 'Forbidden' },
   not_found: { status: 404, title: 'Not found' },
+  method_not_allowed: { status: 405, title: 'Method not allowed' },
   conflict: { status: 409, title: 'Conflict' },
   connector_in_use: { status: 409, title: 'Connector in use' },
   connector_disabled: { status: 409, title: 'Connector disabled' },
@@ -71,3 +72,7 @@ export class PatchbayError extends Error {
 /** A 422 listing every field problem; the detail repeats them so a log line alone says what was wrong. */
 export const validationError = (errors: FieldError[]): PatchbayError =>
   new PatchbayError('validation_failed', errors.map((e) => `${e.path}: ${e.message}`).join('; '), { errors });
+
+/** What a client may read of an error: a 500 names only its request id (the cause is in the log). */
+export const publicDetail = (error: PatchbayError, requestId: string): string =>
+  error.code === 'internal_error' ? `internal error; quote request id ${requestId}` : error.message;

@@ -18,13 +18,20 @@ export interface StartOptions {
   config: Readonly<Config>;
   /** Where to tell a person things (the admin key, the dev-key warning): stdout by default. */
   print?: (line: string) => void;
+  /** Run the health scheduler in this process (`patchbay serve --no-scheduler` says false). @default true */
+  scheduler?: boolean;
 }
 
 /**
  * Start-up in order: keys, database, migrations (under an advisory lock on PostgreSQL), first-start admin,
- * the registry mirror, then listen. The only caller of listen(); SIGTERM and SIGINT close everything.
+ * the registry mirror, then listen and start the health scheduler. The only caller of listen(); SIGTERM and
+ * SIGINT close everything.
  */
-export async function startServer({ config, print = (line) => process.stdout.write(`${line}\n`) }: StartOptions): Promise<FastifyInstance> {
+export async function startServer({
+  config,
+  print = (line) => process.stdout.write(`${line}\n`),
+  scheduler = true,
+}: StartOptions): Promise<FastifyInstance> {
   const logger = createLogger(config);
   const keys = loadKeyRing(config);
   if (keys.devKeyFile) {
@@ -63,7 +70,10 @@ export async function startServer({ config, print = (line) => process.stdout.wri
 
   const app = await buildApp({ config, keyRing: keys.ring, sequelize, logger });
   app.addHook('onClose', async () => sequelize.close());
+  // Before the database closes: the checks in flight finish (each within its own deadline) and record.
+  app.addHook('preClose', async () => app.services.scheduler.stop());
   await app.listen({ host: config.host, port: config.port });
+  if (scheduler) app.services.scheduler.start();
 
   let closing = false;
   const shutdown = (signal: string) => {

@@ -10,7 +10,7 @@ export function register(program: Command): void {
     .option('--host <host>', 'listen address (overrides HOST)')
     .option('--port <port>', 'listen port (overrides PORT)')
     .option('--no-scheduler', 'run an API-only process (no scheduled health checks)')
-    .action(async (options: { host?: string; port?: string }) => {
+    .action(async (options: { host?: string; port?: string; scheduler: boolean }) => {
       let config;
       try {
         config = loadConfig({
@@ -18,7 +18,7 @@ export function register(program: Command): void {
           ...(options.host ? { HOST: options.host } : {}),
           ...(options.port ? { PORT: options.port } : {}),
         });
-        await startServer({ config });
+        await startServer({ config, scheduler: options.scheduler });
       } catch (error) {
         process.stderr.write(`error: ${describeFailure(error, config)}\n`);
         process.exit(1);

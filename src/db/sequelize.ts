@@ -12,17 +12,9 @@ export function createSequelize(settings: DatabaseSettings, options: { logging?:
       dialect: 'sqlite',
       storage: settings.storage,
       logging,
-      // One connection: SQLite serialises writers anyway, and a single handle avoids SQLITE_BUSY between our own queries.
-      pool: { max: 1, min: 0, idle: 60_000 },
       retry: { max: 3, match: [/SQLITE_BUSY/] },
     });
-    // WAL lets readers (a second CLI process) work while the server writes; busy_timeout waits instead of failing.
-    sequelize.addHook('afterConnect', async (connection: unknown) => {
-      const db = connection as { run(sql: string, cb: (err: Error | null) => void): void };
-      for (const pragma of ['PRAGMA journal_mode = WAL', 'PRAGMA busy_timeout = 5000', 'PRAGMA foreign_keys = ON']) {
-        await new Promise<void>((resolve, reject) => db.run(pragma, (err) => (err ? reject(err) : resolve())));
-      }
-    });
+    preparePragmas(sequelize);
     return sequelize;
   }
   return new Sequelize(settings.url, {
@@ -38,3 +30,27 @@ export const isPostgres = (sequelize: Sequelize): boolean => sequelize.getDialec
 /** JSONB on PostgreSQL, JSON (text) on SQLite: the type PolicySynth's `configuration` columns need. */
 export const jsonType = (sequelize: Sequelize) =>
   isPostgres(sequelize) ? ('JSONB' as const) : ('JSON' as const);
+
+type SqliteHandle = { run(sql: string, callback: (error: Error | null) => void): void };
+
+/**
+ * Per-connection settings: WAL lets readers (a CLI process, a second handle) work while a writer writes, and
+ * busy_timeout makes a writer wait for the lock instead of failing at once. Sequelize's SQLite dialect opens a
+ * handle per transaction outside its pool and never runs the `afterConnect` hook, so the settings are applied
+ * where it hands out a handle.
+ */
+function preparePragmas(sequelize: Sequelize): void {
+  const manager = sequelize.connectionManager as unknown as { getConnection(options?: unknown): Promise<SqliteHandle> };
+  const getConnection = manager.getConnection.bind(manager);
+  const prepared = new WeakSet<SqliteHandle>();
+  manager.getConnection = async (options) => {
+    const handle = await getConnection(options);
+    if (!prepared.has(handle)) {
+      prepared.add(handle);
+      for (const pragma of ['PRAGMA journal_mode = WAL', 'PRAGMA busy_timeout = 5000', 'PRAGMA foreign_keys = ON']) {
+        await new Promise<void>((resolve, reject) => handle.run(pragma, (error) => (error ? reject(error) : resolve())));
+      }
+    }
+    return handle;
+  };
+}

@@ -9,6 +9,7 @@ import { PatchbayError } from '../errors.js';
  * - `user`: any user's API key, no organisation (their own API keys);
  * - `installation`: any user, installation-wide reads (registry);
  * - `operator`: installation operators only;
+ * - `any`: any valid credential, agent tokens included, no organisation (`/whoami`: the credential's own identity);
  * - `org`: a member of the chosen organisation with at least `role`; `agent: true` also admits that
  *   agent's own token on its run-time paths (the `:id` path parameter names the agent).
  */
@@ -17,6 +18,7 @@ export type Access =
   | { scope: 'user' }
   | { scope: 'installation' }
   | { scope: 'operator' }
+  | { scope: 'any' }
   | { scope: 'org'; role: Role; agent?: boolean };
 
 export interface AgentPrincipal {
@@ -44,7 +46,7 @@ declare module 'fastify' {
   }
   interface FastifyContextConfig {
     access?: Access;
-    /** Runs after authorisation and before body validation errors are reported: 404 before 422. */
+    /** Runs after authorisation and before the body is read or validated: 404 before 400, 413 and 422. */
     resource?: (request: FastifyRequest) => Promise<void>;
   }
 }
@@ -102,6 +104,7 @@ function chooseOrganization(request: FastifyRequest, caller: Caller): OrgContext
 }
 
 function authorize(request: FastifyRequest, access: Access, caller: Caller): OrgContext | null {
+  if (access.scope === 'any') return null;
   if (access.scope !== 'org') {
     if (caller.kind === 'agent') throw new PatchbayError('forbidden', 'agent tokens may call only their agent run-time endpoints');
     if (access.scope === 'operator' && !caller.user.is_operator) {
@@ -133,19 +136,20 @@ export default fp(
       route.attachValidation = true;
     });
 
-    // Before the body is read, so that a malformed, mistyped or oversized body (400, 413) from a caller without
-    // a valid credential or the role answers 401 or 403 first, and nobody unauthenticated makes us parse anything.
+    // Before the body is read (path parameters are all they need), so that a malformed, mistyped or oversized
+    // body (400, 413) answers only after the credential, the role and the resource's existence, and nobody
+    // unauthenticated makes us parse anything.
     app.addHook('onRequest', async (request) => {
       const access = request.routeOptions.config.access;
       if (access && access.scope !== 'public') {
         request.caller = await authenticate(request, options.authenticators);
         request.org = authorize(request, access, request.caller);
       }
+      const resource = request.routeOptions.config.resource;
+      if (resource) await resource(request);
     });
 
     app.addHook('preHandler', async (request) => {
-      const resource = request.routeOptions.config.resource;
-      if (resource) await resource(request);
       if (request.validationError) throw request.validationError;
     });
   },

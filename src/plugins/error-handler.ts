@@ -1,11 +1,12 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import { errorCodes, PatchbayError, validationError, type ErrorCode, type FieldError } from '../errors.js';
+import { errorCodes, PatchbayError, publicDetail, validationError, type ErrorCode, type FieldError } from '../errors.js';
 
 interface ValidationIssue {
   instancePath?: string;
   message?: string;
-  params?: { issue?: { code?: string; keys?: string[]; path?: (string | number)[]; message?: string } };
+  keyword?: string;
+  params?: { keys?: string[]; issue?: { path?: (string | number)[]; message?: string } };
 }
 
 /** '/config/port' → 'config.port'; a query or params issue gets no prefix, as clients name them bare. */
@@ -16,13 +17,12 @@ const toPath = (issue: ValidationIssue): string => {
 
 export function fieldErrorsOf(validation: ValidationIssue[]): FieldError[] {
   return validation.flatMap((issue) => {
-    const zodIssue = issue.params?.issue;
     // A strict object names its unknown keys in one issue at the object's own path: report each key at its path.
-    if (zodIssue?.code === 'unrecognized_keys' && zodIssue.keys?.length) {
+    if (issue.keyword === 'unrecognized_keys' && issue.params?.keys?.length) {
       const parent = toPath(issue);
-      return zodIssue.keys.map((key) => ({ path: parent === '(root)' ? key : `${parent}.${key}`, message: 'unknown field' }));
+      return issue.params.keys.map((key) => ({ path: parent === '(root)' ? key : `${parent}.${key}`, message: 'unknown field' }));
     }
-    return [{ path: toPath(issue), message: zodIssue?.message ?? issue.message ?? 'invalid' }];
+    return [{ path: toPath(issue), message: issue.params?.issue?.message ?? issue.message ?? 'invalid' }];
   });
 }
 
@@ -62,7 +62,7 @@ export function toProblem(error: PatchbayError, request: FastifyRequest) {
     status: error.status,
     code,
     // A 500 carries only its request id: the detail is in the log, never in the response.
-    detail: code === 'internal_error' ? `internal error; quote request id ${request.id}` : error.message,
+    detail: publicDetail(error, request.id),
     instance: request.url.split('?')[0],
     request_id: request.id,
     ...(error.errors ? { errors: error.errors } : {}),

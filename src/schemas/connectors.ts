@@ -77,7 +77,17 @@ export const healthQuery = z.strictObject({
   cursor: z.string().optional(),
 });
 
+const windowSummary = z.object({
+  uptime_percent: z.number().nullable().describe('Successful checks out of all, in percent; null without checks'),
+  p50_ms: z.number().int().nullable().describe('Median latency of the successful checks; null without one'),
+  p95_ms: z.number().int().nullable().describe('95th percentile latency of the successful checks; null without one'),
+  checks: z.number().int(),
+});
+
 export const healthSchema = z.object({
+  summary: z
+    .object({ '1h': windowSummary, '24h': windowSummary, '7d': windowSummary })
+    .describe('Over scheduled and manual checks, up to now'),
   data: z.array(
     z.object({
       checked_at: z.string(),

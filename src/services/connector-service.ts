@@ -4,12 +4,15 @@ import type { Config } from '../config.js';
 import type { KeyRing } from '../crypto/key-ring.js';
 import type { Connector, ConnectorStatus, Models } from '../db/models/index.js';
 import { newId } from '../db/ids.js';
+import { writeTransaction } from '../db/write-transaction.js';
 import { PatchbayError, validationError, type FieldError } from '../errors.js';
 import type { ProviderHarness, TestResult } from '../providers/harness.js';
 import { getProvider, parseConfig, providerIds, secretFieldNames } from '../providers/registry.js';
 import type { Provider, ProviderType } from '../providers/types.js';
 import type { Actor, AuditService } from './audit-service.js';
-import { decodeCursor, encodeCursor } from './cursor.js';
+import { decodeCursor, decodeIntegerCursor, encodeCursor } from './cursor.js';
+import { connectorSummary, type HealthService, type RecordOutcome } from './health-service.js';
+import type { WebhookService } from './webhook-service.js';
 
 /** What a response shows in place of every secret value. */
 export const MASK = '********';
@@ -82,6 +85,8 @@ export class ConnectorService {
       harness: ProviderHarness;
       audit: AuditService;
       config: Readonly<Config>;
+      health: HealthService;
+      webhooks: WebhookService;
     },
   ) {}
 
@@ -105,7 +110,7 @@ export class ConnectorService {
   }
 
   /** Decrypts a stored config; the binding check makes a token copied from another row fail here. */
-  decrypt(connector: Connector): Record<string, unknown> {
+  decrypt(connector: Pick<Connector, 'id' | 'organization_id' | 'config_encrypted' | 'key_id'>): Record<string, unknown> {
     return this.deps.keyRing.open(
       { organization_id: connector.organization_id, connector_id: connector.id },
       connector.config_encrypted,
@@ -156,6 +161,7 @@ export class ConnectorService {
     const id = newId();
     const sealed = this.seal(ctx.organizationId, id, config);
     const enabled = input.enabled ?? true;
+    const interval = input.health_check_interval_s ?? 300;
     let connector: Connector;
     try {
       connector = await this.models.Connector.create({
@@ -169,7 +175,8 @@ export class ConnectorService {
         status: enabled ? 'untested' : 'disabled',
         enabled,
         description: input.description ?? null,
-        health_check_interval_s: input.health_check_interval_s ?? 300,
+        health_check_interval_s: interval,
+        next_check_at: this.deps.health.firstDueAt(interval, enabled),
         last_tested_at: null,
         last_test_result: null,
         last_error: null,
@@ -258,9 +265,24 @@ export class ConnectorService {
     if (!enabled) status = 'disabled';
     else if (connector.status === 'disabled' || configChanged) status = 'untested';
     changes.status = status;
+    // Disabled: off the schedule. Re-enabled or given a new interval: a fresh, spread-out first due time.
+    const interval = input.health_check_interval_s ?? connector.health_check_interval_s;
+    if (!enabled) changes.next_check_at = null;
+    else if (!connector.enabled || interval !== connector.health_check_interval_s) changes.next_check_at = this.deps.health.firstDueAt(interval);
+    // A new config or a return from disabled starts the consecutive-result count again.
+    if (configChanged || enabled !== connector.enabled) {
+      changes.consecutive_successes = 0;
+      changes.consecutive_failures = 0;
+    }
 
     try {
-      await connector.update(changes);
+      // The credentials_rotated deliveries commit with the change itself (see WebhookService.enqueue).
+      await writeTransaction(this.deps.sequelize, async (transaction) => {
+        await connector.update(changes, { transaction });
+        if (secretsChanged) {
+          await this.deps.webhooks.enqueue(connector.organization_id, 'connector.credentials_rotated', { connector: connectorSummary(connector) }, transaction);
+        }
+      });
     } catch (error) {
       if (error instanceof UniqueConstraintError) throw new PatchbayError('conflict', `a connector named "${input.name}" already exists`);
       if ((error as Error).name === 'SequelizeOptimisticLockError') throw new PatchbayError('conflict', 'the connector changed meanwhile; reload and retry');
@@ -281,7 +303,10 @@ export class ConnectorService {
     if (attached > 0 && !force) {
       throw new PatchbayError('connector_in_use', `the connector is attached to ${attached} agent(s): detach them or use ?force=true`);
     }
-    await connector.destroy();
+    await writeTransaction(this.deps.sequelize, async (transaction) => {
+      await connector.destroy({ transaction });
+      await this.deps.webhooks.enqueue(connector.organization_id, 'connector.deleted', { connector: connectorSummary(connector) }, transaction);
+    });
     await this.deps.harness.drop(connector.id);
     await this.audit(ctx, 'connector.delete', connector.id, 'success', { detached: attached });
   }
@@ -292,45 +317,43 @@ export class ConnectorService {
    */
   async test(ctx: RequestContext, id: string): Promise<TestResult> {
     const connector = await this.require(ctx.organizationId, id);
-    let result: TestResult;
-    try {
-      result = await this.deps.harness.test(connector.provider, this.decrypt(connector), { connectorId: connector.id });
-    } catch (error) {
-      // Only decryption can throw here: the harness itself never does.
-      result = { success: false, message: error instanceof Error ? error.message : 'cannot decrypt', latency_ms: 0, error_code: 'internal_error' };
-    }
-    await this.recordTest(connector, result, 'manual');
+    const result = await this.runTest(connector);
+    const recorded = await this.recordTest(connector, result, 'manual');
+    const changed = recorded && recorded.previous !== recorded.status;
     await this.audit(ctx, 'connector.test', connector.id, result.success ? 'success' : 'failure', {
       ...(result.error_code ? { error_code: result.error_code } : {}),
       latency_ms: result.latency_ms,
+      ...(changed ? { status_from: recorded.previous, status_to: recorded.status } : {}),
     });
     return result;
   }
 
-  /** Status, last_* columns and one health row. Not a versioned save: a test does not change the config. */
-  async recordTest(connector: Connector, result: TestResult, source: 'manual' | 'scheduled'): Promise<void> {
-    const now = new Date();
-    const status: ConnectorStatus = connector.enabled ? (result.success ? 'healthy' : 'failing') : 'disabled';
-    await this.models.Connector.update(
-      {
-        status,
-        last_tested_at: now,
+  /** Decrypts the config and tests it with a one-shot connection; like the harness, never throws. Records nothing. */
+  async runTest(connector: Pick<Connector, 'id' | 'organization_id' | 'provider' | 'config_encrypted' | 'key_id'>): Promise<TestResult> {
+    let config: Record<string, unknown>;
+    try {
+      config = this.decrypt(connector);
+    } catch (error) {
+      return { success: false, message: error instanceof Error ? error.message : 'cannot decrypt', latency_ms: 0, error_code: 'internal_error' };
+    }
+    return this.deps.harness.test(connector.provider, config, { connectorId: connector.id });
+  }
+
+  /**
+   * Status (section 9: a manual test sets it at once), last_* columns, one health row and the webhook event a
+   * status change causes; see HealthService.record. Not a versioned save: a test does not change the config.
+   */
+  async recordTest(connector: Connector, result: TestResult, source: 'manual' | 'scheduled'): Promise<RecordOutcome | undefined> {
+    const recorded = await this.deps.health.record({ connectorId: connector.id, result, source });
+    if (recorded) {
+      connector.set({
+        status: recorded.status,
+        last_tested_at: recorded.checkedAt,
         last_test_result: result.success ? 'success' : 'failure',
         last_error: result.success ? null : result.message,
-      },
-      { where: { id: connector.id }, silent: true },
-    );
-    await this.models.ConnectorHealthCheck.create({
-      connector_id: connector.id,
-      organization_id: connector.organization_id,
-      checked_at: now,
-      success: result.success,
-      latency_ms: result.latency_ms,
-      error_code: result.error_code ?? null,
-      message: result.message,
-      source,
-    });
-    connector.set({ status, last_tested_at: now, last_test_result: result.success ? 'success' : 'failure', last_error: result.success ? null : result.message });
+      });
+    }
+    return recorded;
   }
 
   /** An unsaved config (admins only: it takes raw addresses). */
@@ -349,9 +372,8 @@ export class ConnectorService {
     const connector = await this.require(organizationId, id);
     const where: Record<string | symbol, unknown> = { connector_id: connector.id };
     if (page.cursor) {
-      const after = decodeCursor(page.cursor);
-      const afterId = Number(after.id);
-      where[Op.or] = [{ checked_at: { [Op.lt]: after.at } }, { checked_at: after.at, id: { [Op.lt]: afterId } }];
+      const after = decodeIntegerCursor(page.cursor);
+      where[Op.or] = [{ checked_at: { [Op.lt]: after.at } }, { checked_at: after.at, id: { [Op.lt]: after.id } }];
     }
     const rows = await this.models.ConnectorHealthCheck.findAll({
       where,
@@ -364,6 +386,7 @@ export class ConnectorService {
     const data = rows.slice(0, page.limit);
     const last = data.at(-1);
     return {
+      summary: await this.deps.health.summary(connector.id),
       data: data.map((row) => ({
         checked_at: row.checked_at.toISOString(),
         success: row.success,

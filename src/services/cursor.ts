@@ -4,6 +4,11 @@ import { PatchbayError } from '../errors.js';
 export const encodeCursor = (at: Date, id: string): string =>
   Buffer.from(JSON.stringify([at.toISOString(), id])).toString('base64url');
 
+const invalidCursor = () =>
+  new PatchbayError('validation_failed', 'cursor is not valid', {
+    errors: [{ path: 'cursor', message: 'not a cursor returned by this endpoint' }],
+  });
+
 export function decodeCursor(cursor: string): { at: Date; id: string } {
   try {
     const [at, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as [unknown, unknown];
@@ -11,8 +16,14 @@ export function decodeCursor(cursor: string): { at: Date; id: string } {
     if (typeof id !== 'string' || Number.isNaN(date.getTime())) throw new Error('shape');
     return { at: date, id };
   } catch {
-    throw new PatchbayError('validation_failed', 'cursor is not valid', {
-      errors: [{ path: 'cursor', message: 'not a cursor returned by this endpoint' }],
-    });
+    throw invalidCursor();
   }
+}
+
+/** For rows keyed by an integer (health history): any other id is not our cursor, and must not reach the query. */
+export function decodeIntegerCursor(cursor: string): { at: Date; id: number } {
+  const { at, id } = decodeCursor(cursor);
+  const numeric = Number(id);
+  if (!/^\d+$/.test(id) || !Number.isSafeInteger(numeric)) throw invalidCursor();
+  return { at, id: numeric };
 }

@@ -1,10 +1,15 @@
+import { performance } from 'node:perf_hooks';
 import type { Connector, Role } from '../db/models/index.js';
 import { PatchbayError } from '../errors.js';
 import { poolKey, type ExecuteResult, type ProviderHarness } from '../providers/harness.js';
+import { getProvider } from '../providers/registry.js';
 import type { AttachmentService } from './attachment-service.js';
 import { effectiveLimits, parseOverride } from './attachment-service.js';
 import type { AuditService } from './audit-service.js';
 import type { ConnectorService, RequestContext } from './connector-service.js';
+import type { RateLimitService } from './rate-limit-service.js';
+import { describeQuery, DESCRIBE_OPERATION, isSqlProvider, shapeDescribe } from './sql-catalogue.js';
+import { countRows, jsonBytes, summarizeStatement } from './use-audit.js';
 
 /**
  * An execute request: `operation` (or the provider's default) plus that operation's fields, e.g.
@@ -12,12 +17,28 @@ import type { ConnectorService, RequestContext } from './connector-service.js';
  */
 export type ExecuteBody = Record<string, unknown> & { operation?: string; mode?: 'read' | 'read_write' };
 
+/** The program that made a run-time call: an MCP client's `clientInfo`, else the `User-Agent`. */
+export interface ClientInfo {
+  name: string;
+  version?: string;
+}
+
+/** A run-time request: where, who, which request, and from which client program (for the audit log). */
+export interface RuntimeContext extends RequestContext {
+  client?: ClientInfo;
+}
+
 function splitBody(body: ExecuteBody) {
   const { operation, mode, ...input } = body;
   return { operation, mode, input };
 }
 
-/** Runs operations through the harness, on the direct path and on an agent's run-time path. */
+/**
+ * Runs operations through the harness, on the direct path and on an agent's run-time path. The run-time path is
+ * the one policy pipeline of REST and MCP alike: the attachment's mode, then the connector's `enabled`, the
+ * attachment's `rate_per_minute`, its bound parameters, the harness (deadline, read-only, scrubbing), the byte
+ * budget, and one audit event per call.
+ */
 export class ExecutionService {
   constructor(
     private readonly deps: {
@@ -25,6 +46,7 @@ export class ExecutionService {
       attachments: AttachmentService;
       harness: ProviderHarness;
       audit: AuditService;
+      rateLimits: RateLimitService;
     },
   ) {}
 
@@ -40,19 +62,20 @@ export class ExecutionService {
     return this.run(ctx, connector, { operation, input, mode, override: null, limits: null, boundParams: {}, target: { connector_id: connector.id } });
   }
 
-  /** The run-time path: the attachment's override, mode, limits and bound parameters apply. */
-  async executeRuntime(ctx: RequestContext, agentId: string, alias: string, body: ExecuteBody): Promise<ExecuteResult> {
+  /** The run-time path (REST execute and MCP tools/call): the attachment's override, mode, limits and bound parameters apply. */
+  async executeRuntime(ctx: RuntimeContext, agentId: string, alias: string, body: ExecuteBody): Promise<ExecuteResult> {
     const { instance, connector } = await this.deps.attachments.byAlias(ctx.organizationId, agentId, alias);
     const { operation, mode, input } = splitBody(body);
-    if (mode !== undefined) {
-      throw new PatchbayError('validation_failed', 'mode is set by the attachment, not the call', {
-        errors: [{ path: 'mode', message: 'not accepted on the run-time path' }],
-      });
-    }
     return this.run(ctx, connector, {
       operation,
       input,
       mode: instance.mode,
+      refusal:
+        mode === undefined
+          ? undefined
+          : new PatchbayError('validation_failed', 'mode is set by the attachment, not the call', {
+              errors: [{ path: 'mode', message: 'not accepted on the run-time path' }],
+            }),
       override: parseOverride(instance),
       limits: instance.limits,
       boundParams: instance.bound_params ?? {},
@@ -62,12 +85,14 @@ export class ExecutionService {
   }
 
   private async run(
-    ctx: RequestContext,
+    ctx: RuntimeContext,
     connector: Connector,
     call: {
       operation?: string;
       input: Record<string, unknown>;
       mode: 'read' | 'read_write';
+      /** A refusal decided before the call, thrown (and audited) as the pipeline's first step. */
+      refusal?: PatchbayError;
       override: Record<string, unknown> | null;
       limits: Parameters<typeof effectiveLimits>[0];
       boundParams: Record<string, unknown>;
@@ -75,6 +100,9 @@ export class ExecutionService {
       target: Record<string, string>;
     },
   ): Promise<ExecuteResult> {
+    const started = performance.now();
+    const operation = call.operation ?? getProvider(connector.provider)?.defaultOperation ?? null;
+    const describing = operation === DESCRIBE_OPERATION && isSqlProvider(connector.provider);
     const audit = (outcome: 'success' | 'failure', detail: Record<string, unknown>) =>
       this.deps.audit.record({
         organization_id: ctx.organizationId,
@@ -83,26 +111,90 @@ export class ExecutionService {
         target_type: call.instanceId ? 'connector_instance' : 'connector',
         target_id: call.instanceId ?? connector.id,
         outcome,
-        detail: { ...call.target, provider: connector.provider, operation: call.operation ?? null, mode: call.mode, ...detail },
+        detail: {
+          ...call.target,
+          provider: connector.provider,
+          operation,
+          mode: call.mode,
+          token_id: ctx.actor.type === 'agent' ? ctx.actor.id : null,
+          ...(describing ? { statement_class: DESCRIBE_OPERATION } : summarizeStatement(connector.provider, call.operation, call.input)),
+          client_name: ctx.client?.name ?? null,
+          client_version: ctx.client?.version ?? null,
+          ...detail,
+        },
         request_id: ctx.requestId,
       });
     try {
+      if (call.refusal) throw call.refusal;
       this.assertEnabled(connector);
-      const { ratePerMinute: _rate, ...limits } = effectiveLimits(call.limits);
+      const { ratePerMinute, ...limits } = effectiveLimits(call.limits);
+      if (call.instanceId && ratePerMinute) await this.deps.rateLimits.take(call.instanceId, ratePerMinute);
+      refuseBoundParams(call.input, call.boundParams);
       const config = { ...this.deps.connectors.decrypt(connector), ...(call.override ?? {}) };
       const result = await this.deps.harness.execute({
         providerId: connector.provider,
         poolKey: poolKey(connector.id, connector.version, call.override),
         config,
-        operation: call.operation,
-        input: call.input,
-        call: { mode: call.mode, limits, boundParams: call.boundParams, instanceId: call.instanceId, connectorId: connector.id },
+        // describe is a catalogue query, in read mode whatever the attachment's mode.
+        operation: describing ? 'query' : call.operation,
+        input: describing ? describeQuery(connector.provider, call.input) : call.input,
+        call: {
+          mode: describing ? 'read' : call.mode,
+          limits,
+          boundParams: call.boundParams,
+          instanceId: call.instanceId,
+          connectorId: connector.id,
+        },
       });
-      await audit('success', { latency_ms: result.latency_ms, truncated: result.truncated });
-      return result;
+      const shaped = fitRows(describing ? { ...result, data: shapeDescribe(result.data) } : result, limits.maxBytes);
+      await audit('success', {
+        latency_ms: shaped.latency_ms,
+        truncated: shaped.truncated,
+        rows: countRows(shaped.data),
+        bytes: jsonBytes(shaped.data),
+      });
+      return shaped;
     } catch (error) {
-      await audit('failure', { error_code: error instanceof PatchbayError ? error.code : 'internal_error' });
+      await audit('failure', {
+        latency_ms: Math.round(performance.now() - started),
+        error_code: error instanceof PatchbayError ? error.code : 'internal_error',
+      });
       throw error;
     }
   }
+}
+
+/**
+ * Bound parameters are the admin's: a call that tries to set one is refused (validation_failed at
+ * `params.<name>`), rather than silently run with another value than the caller believes.
+ */
+function refuseBoundParams(input: Record<string, unknown>, boundParams: Record<string, unknown>): void {
+  const params = input.params;
+  if (params === null || typeof params !== 'object') return;
+  const taken = Object.keys(params).filter((name) => Object.hasOwn(boundParams, name));
+  if (taken.length > 0) {
+    throw new PatchbayError('validation_failed', `bound by the attachment, not the call: ${taken.join(', ')}`, {
+      errors: taken.map((name) => ({ path: `params.${name}`, message: 'bound by the attachment (set by an admin); leave it out' })),
+    });
+  }
+}
+
+/**
+ * The byte budget of row results (the SQL providers stop at max_rows but read whole rows): rows that do not fit
+ * `max_bytes` as JSON are dropped from the end, and the result says it is truncated. Other providers cut their
+ * own answers to max_bytes while reading.
+ */
+function fitRows(result: ExecuteResult, maxBytes: number): ExecuteResult {
+  const data = result.data as { rows?: unknown } | null;
+  if (data === null || typeof data !== 'object' || !Array.isArray(data.rows) || jsonBytes(data) <= maxBytes) return result;
+  const rows: unknown[] = data.rows;
+  let size = jsonBytes({ ...data, rows: [] });
+  let kept = 0;
+  for (const row of rows) {
+    const next = size + jsonBytes(row) + (kept > 0 ? 1 : 0);
+    if (next > maxBytes) break;
+    size = next;
+    kept += 1;
+  }
+  return { ...result, data: { ...data, rows: rows.slice(0, kept), row_count: kept }, truncated: true };
 }

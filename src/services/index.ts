@@ -11,7 +11,15 @@ import { AttachmentService } from './attachment-service.js';
 import { AuditService } from './audit-service.js';
 import { ConnectorService } from './connector-service.js';
 import { ExecutionService } from './execution-service.js';
+import { HealthService } from './health-service.js';
+import { McpService } from './mcp-server.js';
+import { Metrics } from './metrics.js';
+import { RateLimitService } from './rate-limit-service.js';
 import { ReencryptService } from './reencrypt-service.js';
+import { RetentionService } from './retention-service.js';
+import { HealthScheduler } from './scheduler.js';
+import { ToolService } from './tool-service.js';
+import { WebhookService } from './webhook-service.js';
 
 export interface ServiceDeps {
   config: Readonly<Config>;
@@ -19,27 +27,60 @@ export interface ServiceDeps {
   models: Models;
   keyRing: KeyRing;
   log: Logger;
+  /** What health checks, due times, deliveries, retention and rate windows take as "now". @default the system clock (tests pass their own) */
+  clock?: () => Date;
 }
 
 /** Wires every service once; the CLI, the HTTP routes and the tests all drive these same objects. */
 export function createServices(deps: ServiceDeps) {
-  const { config, sequelize, models, keyRing } = deps;
+  const { config, sequelize, models, keyRing, log, clock } = deps;
+  // Connector ids label the metrics only behind PATCHBAY_METRICS_TOKEN (DESIGN.md section 3).
+  const metrics = new Metrics({ withConnectorIds: config.metricsToken !== undefined });
   const harness = new ProviderHarness({
     egress: config.egress,
     poolMax: config.poolMax,
     poolIdleMs: config.poolIdleMs,
     sqliteRoot: config.sqliteRoot,
-    logger: deps.log,
+    logger: log,
+    onCall: (call) => metrics.observeCall(call),
   });
+  metrics.watchPools({ sequelize, providerSessions: () => harness.pooledSessions });
   const audit = new AuditService(models);
   const accounts = new AccountService(models, sequelize);
   const agents = new AgentService(models);
   const registry = new AgentRegistryService({ models, sequelize, policysynthUserId: config.policysynthUserId });
-  const connectors = new ConnectorService({ models, sequelize, keyRing, harness, audit, config });
+  const webhooks = new WebhookService({ models, sequelize, keyRing, audit, config, log, metrics, clock });
+  const health = new HealthService({ models, sequelize, audit, webhooks, config, clock });
+  const connectors = new ConnectorService({ models, sequelize, keyRing, harness, audit, config, health, webhooks });
   const attachments = new AttachmentService({ models, connectors, agents, audit });
-  const execution = new ExecutionService({ connectors, attachments, harness, audit });
+  const rateLimits = new RateLimitService({ sequelize, clock });
+  const execution = new ExecutionService({ connectors, attachments, harness, audit, rateLimits });
+  const tools = new ToolService({ attachments });
+  const mcp = new McpService({ tools, execution, attachments });
   const reencrypt = new ReencryptService(sequelize, keyRing);
-  return { harness, audit, accounts, agents, registry, connectors, attachments, execution, reencrypt, keyRing };
+  const retention = new RetentionService({ sequelize, config, clock });
+  // Built, not started: `patchbay serve` (unless --no-scheduler) and `patchbay scheduler` start it.
+  const scheduler = new HealthScheduler({ health, connectors, webhooks, retention, log, metrics, options: { concurrency: config.health.concurrency } });
+  return {
+    harness,
+    audit,
+    accounts,
+    agents,
+    registry,
+    connectors,
+    attachments,
+    execution,
+    rateLimits,
+    tools,
+    mcp,
+    reencrypt,
+    keyRing,
+    metrics,
+    webhooks,
+    health,
+    retention,
+    scheduler,
+  };
 }
 
 export type Services = ReturnType<typeof createServices>;

@@ -3,10 +3,11 @@ import type { KeyRing } from '../crypto/key-ring.js';
 
 /**
  * Every encrypted column Patchbay keeps, with how its Fernet envelope is bound. A later table with a sealed
- * column (webhook secrets) adds one entry here, and status and reencrypt cover it.
+ * column adds one entry here, and status and reencrypt cover it.
  */
 const encryptedColumns = [
   { table: 'pb_connectors', column: 'config_encrypted', binding: (row: EncryptedRow) => ({ organization_id: row.organization_id, connector_id: row.id }) },
+  { table: 'pb_webhooks', column: 'secret_encrypted', binding: (row: EncryptedRow) => ({ organization_id: row.organization_id, webhook_id: row.id }) },
 ] as const;
 
 interface EncryptedRow {

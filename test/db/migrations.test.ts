@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { OptimisticLockError } from 'sequelize';
+import { OptimisticLockError, QueryTypes, type Transaction } from 'sequelize';
 import { migrateUp, migrationStatus } from '../../src/db/migrator.js';
 import { migrations } from '../../src/db/migrations/index.js';
 import { initModels } from '../../src/db/models/index.js';
@@ -89,5 +89,19 @@ describe('migrations on PostgreSQL under concurrency', () => {
     const results = await Promise.all(instances.map((s) => migrateUp(s)));
     const applied = results.flat();
     assert.deepEqual(applied.sort(), migrations.map((m) => m.name).sort(), 'each migration applied exactly once');
+  });
+});
+
+describe('SQLite connection settings', () => {
+  it('applies WAL, busy_timeout and foreign keys to every handle, transactions included', async (t) => {
+    const db = await migratedDatabase(t, 'sqlite');
+    if (!db) return;
+    const pragma = async (name: string, transaction?: Transaction) =>
+      Object.values(((await db.sequelize.query(`PRAGMA ${name}`, { type: QueryTypes.SELECT, transaction })) as Record<string, unknown>[])[0] ?? {})[0];
+    assert.equal(await pragma('journal_mode'), 'wal');
+    await db.sequelize.transaction(async (transaction) => {
+      assert.equal(await pragma('busy_timeout', transaction), 5000);
+      assert.equal(await pragma('foreign_keys', transaction), 1);
+    });
   });
 });

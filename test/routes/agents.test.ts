@@ -1,34 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
-import type { FastifyInstance } from 'fastify';
-import { bearer, build, type TestApp } from '../support/app.js';
+import { build, type TestApp } from '../support/app.js';
 import { dialects } from '../support/db.js';
+import { client, ok, problem } from '../support/http.js';
 import { requireServer } from '../support/servers.js';
-
-type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE';
-interface Reply {
-  statusCode: number;
-  body: string;
-  json(): unknown;
-}
-
-/** A caller with one credential, optionally naming an organisation. */
-const client =
-  (app: FastifyInstance, key: string, org?: string) =>
-  (method: Method, url: string, payload?: unknown) =>
-    app.inject({ method, url: `/api/v1${url}`, headers: { ...bearer(key), ...(org ? { 'x-organization-id': org } : {}) }, payload: payload as never });
-
-function problem(response: Reply, status: number, code: string) {
-  assert.equal(response.statusCode, status, response.body);
-  const body = response.json() as { code: string; errors?: { path: string }[] };
-  assert.equal(body.code, code);
-  return body;
-}
-
-function ok<T>(response: Reply, status = 200): T {
-  assert.equal(response.statusCode, status, response.body);
-  return response.json() as T;
-}
 
 interface AgentBody {
   id: string;

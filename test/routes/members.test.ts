@@ -1,31 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { FastifyInstance } from 'fastify';
-import { bearer, build } from '../support/app.js';
-
-type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE';
-interface Reply {
-  statusCode: number;
-  body: string;
-  json(): unknown;
-}
-
-const client =
-  (app: FastifyInstance, key: string, org?: string) =>
-  (method: Method, url: string, payload?: unknown) =>
-    app.inject({ method, url: `/api/v1${url}`, headers: { ...bearer(key), ...(org ? { 'x-organization-id': org } : {}) }, payload: payload as never });
-
-function problem(response: Reply, status: number, code: string) {
-  assert.equal(response.statusCode, status, response.body);
-  const body = response.json() as { code: string; errors?: { path: string }[] };
-  assert.equal(body.code, code);
-  return body;
-}
-
-function ok<T>(response: Reply, status = 200): T {
-  assert.equal(response.statusCode, status, response.body);
-  return response.json() as T;
-}
+import { build } from '../support/app.js';
+import { client, ok, problem } from '../support/http.js';
 
 interface Member {
   user_id: string;

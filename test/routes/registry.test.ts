@@ -1,33 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
-import type { FastifyInstance } from 'fastify';
 import { catalogueForRegistry } from '../../src/providers/catalogue.js';
 import { REGISTRY_UUID, providerClassBaseId } from '../../src/services/agent-registry-service.js';
-import { bearer, build } from '../support/app.js';
-
-type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE';
-interface Reply {
-  statusCode: number;
-  body: string;
-  json(): unknown;
-}
-
-const client =
-  (app: FastifyInstance, key: string) =>
-  (method: Method, url: string, payload?: unknown) =>
-    app.inject({ method, url: `/api/v1${url}`, headers: bearer(key), payload: payload as never });
-
-function problem(response: Reply, status: number, code: string) {
-  assert.equal(response.statusCode, status, response.body);
-  const body = response.json() as { code: string; errors?: { path: string }[] };
-  assert.equal(body.code, code);
-  return body;
-}
-
-function ok<T>(response: Reply, status = 200): T {
-  assert.equal(response.statusCode, status, response.body);
-  return response.json() as T;
-}
+import { build } from '../support/app.js';
+import { client, ok, problem } from '../support/http.js';
 
 interface RegistryClass {
   uuid: string;

@@ -24,7 +24,9 @@ interface Fixture {
   connectorClassUuid: string;
   /** A spare member whose role the PATCH row sets. */
   spareMemberId: string;
+  webhookId: string;
   fresh: {
+    webhook(): Promise<string>;
     connector(): Promise<string>;
     agent(): Promise<string>;
     instance(): Promise<string>;
@@ -42,7 +44,7 @@ interface Row {
   expect: string;
   /** The concrete request (url under /api/v1); destructive rows make a fresh resource per call. */
   request(f: Fixture, caller: Caller): Promise<{ url: string; body?: unknown }> | { url: string; body?: unknown };
-  /** The same request naming resources that do not exist: where the caller would succeed, 404 instead. */
+  /** The request naming resources that do not exist (with the invalid body): where the caller would succeed, 404. */
   missing?: string;
   /** A query or body that fails validation: where the caller would succeed, 422 instead. */
   invalid?: { query?: string; body?: unknown };
@@ -51,8 +53,12 @@ interface Row {
 const MISSING_UUID = '00000000-0000-4000-8000-000000000000';
 const pgConfig = { host: '127.0.0.1', port: 5432, database: 'test', username: 'postgres' };
 const strictJunk = { surprise: true };
+// Subscribed to an event the matrix never causes, so that nothing is delivered.
+const webhookBody = { url: 'http://127.0.0.1:9/hook', events: ['connector.recovered'], secret: 'matrix-signing-secret' };
 
-//                                                      admin dev  mem  agent agent2 org2 none revkey revtok
+// `expect` columns, in the order of `callers`: admin (an operator too), developer, member, agent-1's token (the
+// agent in the paths), agent-2's token, another organisation's admin naming this one, no key, a revoked API key,
+// a revoked agent token.
 const rows: Row[] = [
   { route: 'GET /api/v1/openapi.json', expect: '200 200 200 200 200 200 200 200 200', request: () => ({ url: '/openapi.json' }) },
 
@@ -73,7 +79,11 @@ const rows: Row[] = [
 
   // Installation-wide: any user reads, operators (here: the admin) change.
   { route: 'GET /api/v1/registry', expect: '200 200 200 403 403 200 401 401 401', request: () => ({ url: '/registry' }) },
-  { route: 'GET /api/v1/agent-classes', expect: '200 200 200 403 403 200 401 401 401', request: () => ({ url: '/agent-classes' }) },
+  {
+    route: 'GET /api/v1/agent-classes',
+    expect: '200 200 200 403 403 200 401 401 401',
+    request: () => ({ url: '/agent-classes' }),
+  },
   {
     route: 'POST /api/v1/agent-classes',
     expect: '201 403 403 403 403 403 401 401 401',
@@ -106,11 +116,18 @@ const rows: Row[] = [
   },
 
   // Connectors and attachments.
-  { route: 'GET /api/v1/connectors/types', expect: '200 200 200 403 403 404 401 401 401', request: () => ({ url: '/connectors/types' }) },
+  {
+    route: 'GET /api/v1/connectors/types',
+    expect: '200 200 200 403 403 404 401 401 401',
+    request: () => ({ url: '/connectors/types' }),
+  },
   {
     route: 'POST /api/v1/connectors',
     expect: '201 403 403 403 403 404 401 401 401',
-    request: (f) => ({ url: '/connectors', body: { name: `matrix-${f.seq()}`, connector_type: 'database', provider: 'postgresql', config: pgConfig } }),
+    request: (f) => ({
+      url: '/connectors',
+      body: { name: `matrix-${f.seq()}`, connector_type: 'database', provider: 'postgresql', config: pgConfig },
+    }),
     invalid: { body: strictJunk },
   },
   {
@@ -244,6 +261,37 @@ const rows: Row[] = [
     invalid: { body: ['not', 'an', 'object'] },
   },
 
+  // The agent's tools, and its MCP endpoint (stateless: only POST is offered, GET and DELETE answer 405).
+  {
+    route: 'GET /api/v1/agents/:id/tools',
+    expect: '200 200 200 200 404 404 401 401 401',
+    request: () => ({ url: '/agents/agent-1/tools' }),
+    missing: '/agents/no-such-agent/tools',
+    invalid: { query: '?surprise=1' },
+  },
+  {
+    route: 'POST /api/v1/agents/:id/mcp',
+    expect: '200 200 403 200 404 404 401 401 401',
+    request: () => ({ url: '/agents/agent-1/mcp', body: { jsonrpc: '2.0', id: 1, method: 'tools/list' } }),
+    missing: '/agents/no-such-agent/mcp',
+    invalid: { body: strictJunk },
+  },
+  {
+    route: 'GET /api/v1/agents/:id/mcp',
+    expect: '405 405 403 405 404 404 401 401 401',
+    request: () => ({ url: '/agents/agent-1/mcp' }),
+    missing: '/agents/no-such-agent/mcp',
+  },
+  {
+    route: 'DELETE /api/v1/agents/:id/mcp',
+    expect: '405 405 403 405 404 404 401 401 401',
+    request: () => ({ url: '/agents/agent-1/mcp' }),
+    missing: '/agents/no-such-agent/mcp',
+  },
+
+  // Any credential: who it is.
+  { route: 'GET /api/v1/whoami', expect: '200 200 200 200 200 200 401 401 401', request: () => ({ url: '/whoami' }) },
+
   // Members and the audit log.
   { route: 'GET /api/v1/members', expect: '200 200 200 403 403 404 401 401 401', request: () => ({ url: '/members' }) },
   {
@@ -265,6 +313,46 @@ const rows: Row[] = [
     request: async (f) => ({ url: `/members/${await f.fresh.member()}` }),
     missing: '/members/no-such-user',
   },
+
+  // Webhooks: admins only, as they show URLs.
+  {
+    route: 'GET /api/v1/webhooks',
+    expect: '200 403 403 403 403 404 401 401 401',
+    request: () => ({ url: '/webhooks' }),
+    invalid: { query: '?limit=0' },
+  },
+  {
+    route: 'POST /api/v1/webhooks',
+    expect: '201 403 403 403 403 404 401 401 401',
+    request: () => ({ url: '/webhooks', body: webhookBody }),
+    invalid: { body: strictJunk },
+  },
+  {
+    route: 'GET /api/v1/webhooks/:id',
+    expect: '200 403 403 403 403 404 401 401 401',
+    request: (f) => ({ url: `/webhooks/${f.webhookId}` }),
+    missing: '/webhooks/no-such-webhook',
+  },
+  {
+    route: 'PATCH /api/v1/webhooks/:id',
+    expect: '200 403 403 403 403 404 401 401 401',
+    request: (f) => ({ url: `/webhooks/${f.webhookId}`, body: { description: 'patched by the matrix' } }),
+    missing: '/webhooks/no-such-webhook',
+    invalid: { body: strictJunk },
+  },
+  {
+    route: 'DELETE /api/v1/webhooks/:id',
+    expect: '204 403 403 403 403 404 401 401 401',
+    request: async (f) => ({ url: `/webhooks/${await f.fresh.webhook()}` }),
+    missing: '/webhooks/no-such-webhook',
+  },
+  {
+    route: 'GET /api/v1/webhooks/:id/deliveries',
+    expect: '200 403 403 403 403 404 401 401 401',
+    request: (f) => ({ url: `/webhooks/${f.webhookId}/deliveries` }),
+    missing: '/webhooks/no-such-webhook/deliveries',
+    invalid: { query: '?limit=0' },
+  },
   {
     route: 'GET /api/v1/audit-events',
     expect: '200 403 403 403 403 404 401 401 401',
@@ -273,7 +361,16 @@ const rows: Row[] = [
   },
 ];
 
-const codeOf: Record<number, string> = { 400: 'bad_request', 401: 'unauthenticated', 403: 'forbidden', 404: 'not_found', 422: 'validation_failed' };
+const codeOf: Record<number, string> = {
+  400: 'bad_request',
+  401: 'unauthenticated',
+  403: 'forbidden',
+  404: 'not_found',
+  405: 'method_not_allowed',
+  422: 'validation_failed',
+};
+// Answered by the handler itself, once the caller, the role and the resource have passed.
+const HANDLER_REFUSALS = new Set([405]);
 
 async function setup(t: TestContext): Promise<Fixture | undefined> {
   if (!(await requireServer(t, 'postgresql'))) return undefined;
@@ -300,11 +397,29 @@ async function setup(t: TestContext): Promise<Fixture | undefined> {
   let counter = 0;
   const seq = () => ++counter;
   const newConnector = async () =>
-    (await services.connectors.create(context, { name: `fixture-${seq()}`, connector_type: 'database', provider: 'postgresql', config: pgConfig })).id;
+    (
+      await services.connectors.create(context, {
+        name: `fixture-${seq()}`,
+        connector_type: 'database',
+        provider: 'postgresql',
+        config: pgConfig,
+      })
+    ).id;
   const connectorId = await newConnector();
   const instance = await services.attachments.attach(context, connectorId, { agent_id: 'agent-1', alias: 'db' });
-  const agentClass = await services.registry.createAgentClass({ name: 'Fixture', version: 1, configuration: {}, available: true });
-  const connectorClass = await ctx.models.PsAgentConnectorClass.create({ user_id: 1, name: 'Theirs', version: 1, configuration: {}, available: true });
+  const agentClass = await services.registry.createAgentClass({
+    name: 'Fixture',
+    version: 1,
+    configuration: {},
+    available: true,
+  });
+  const connectorClass = await ctx.models.PsAgentConnectorClass.create({
+    user_id: 1,
+    name: 'Theirs',
+    version: 1,
+    configuration: {},
+    available: true,
+  });
 
   const userIds: Partial<Record<Caller, string>> = {
     admin: admin.userId,
@@ -313,6 +428,12 @@ async function setup(t: TestContext): Promise<Fixture | undefined> {
     otherOrg: stranger.userId,
   };
   const { app } = ctx;
+  const newWebhook = async () => {
+    const response = await client(app, admin.key)('POST', '/webhooks', webhookBody);
+    assert.equal(response.statusCode, 201, response.body);
+    return (response.json() as { id: string }).id;
+  };
+  const webhookId = await newWebhook();
   return {
     ctx,
     call: {
@@ -333,10 +454,13 @@ async function setup(t: TestContext): Promise<Fixture | undefined> {
     agentClassUuid: agentClass.uuid,
     connectorClassUuid: connectorClass.uuid,
     spareMemberId: spare.userId,
+    webhookId,
     fresh: {
+      webhook: newWebhook,
       connector: newConnector,
       agent: async () => (await services.agents.create(admin.orgId, {}, admin.userId)).agent_id,
-      instance: async () => (await services.attachments.attach(context, connectorId, { agent_id: 'agent-1', alias: `fresh_${seq()}` })).id,
+      instance: async () =>
+        (await services.attachments.attach(context, connectorId, { agent_id: 'agent-1', alias: `fresh_${seq()}` })).id,
       token: async () => (await services.agents.issueToken(agent1, {}, admin.userId)).id,
       member: async () => (await ctx.user('member', { org: admin.orgSlug })).userId,
       // A user revokes their own key; callers without a user get one of the admin's.
@@ -346,16 +470,17 @@ async function setup(t: TestContext): Promise<Fixture | undefined> {
   };
 }
 
-type Variant = 'allowed' | 'missing' | 'invalid' | 'malformed';
+type Variant = 'allowed' | 'missing' | 'invalid' | 'malformed' | 'missing+malformed';
 
 /**
  * What a variant of a row answers a caller: the caller's refusal (401, 403, 404 for the organisation or the
- * agent) always comes first; only where the plain request would succeed does the variant's own failure show.
+ * agent) always comes first; only where the plain request would reach its handler does the variant's own
+ * failure show.
  */
 function expectedStatus(row: Row, index: number, variant: Variant): number {
   const base = Number(row.expect.split(/\s+/)[index]);
-  if (base >= 300 || variant === 'allowed') return base;
-  return { missing: 404, invalid: 422, malformed: 400 }[variant];
+  if ((base >= 300 && !HANDLER_REFUSALS.has(base)) || variant === 'allowed') return base;
+  return { missing: 404, 'missing+malformed': 404, invalid: 422, malformed: 400 }[variant];
 }
 
 async function runVariant(f: Fixture, row: Row, variant: Variant): Promise<string[]> {
@@ -366,12 +491,17 @@ async function runVariant(f: Fixture, row: Row, variant: Variant): Promise<strin
     let url = request.url;
     let body = request.body;
     let headers: Record<string, string> | undefined;
-    if (variant === 'missing') url = row.missing as string;
+    // A missing resource with an invalid body or query too: existence is decided first.
+    if (variant === 'missing') {
+      url = (row.missing as string) + (row.invalid?.query ?? '');
+      if (row.invalid && 'body' in row.invalid) body = row.invalid.body;
+    }
+    if (variant === 'missing+malformed') url = row.missing as string;
     if (variant === 'invalid') {
       url += row.invalid?.query ?? '';
       if (row.invalid && 'body' in row.invalid) body = row.invalid.body;
     }
-    if (variant === 'malformed') {
+    if (variant === 'malformed' || variant === 'missing+malformed') {
       body = '{"truncated": ';
       headers = { 'content-type': 'application/json' };
     }
@@ -380,7 +510,9 @@ async function runVariant(f: Fixture, row: Row, variant: Variant): Promise<strin
     const code = response.statusCode >= 400 ? (response.json() as { code?: string }).code : undefined;
     const wantedCode = status >= 400 ? codeOf[status] : undefined;
     if (response.statusCode !== status || code !== wantedCode) {
-      mismatches.push(`${variant} ${row.route} as ${caller}: expected ${status} ${wantedCode ?? ''}, got ${response.statusCode} ${code ?? ''} ${response.statusCode >= 500 ? response.body : ''}`.trim());
+      mismatches.push(
+        `${variant} ${row.route} as ${caller}: expected ${status} ${wantedCode ?? ''}, got ${response.statusCode} ${code ?? ''} ${response.statusCode >= 500 ? response.body : ''}`.trim(),
+      );
     }
   }
   return mismatches;
@@ -391,7 +523,18 @@ describe('role matrix', () => {
     const ctx = await build(t);
     if (!ctx) return;
     const served = (await registeredRoutes(ctx.app)).filter((route) => route.split(' ')[1]?.startsWith('/api/v1/'));
-    assert.deepEqual(rows.map((row) => row.route).sort(), served);
+    const covered = rows.map((row) => row.route);
+    assert.deepEqual(
+      served.filter((route) => !covered.includes(route)),
+      [],
+      'routes without a row',
+    );
+    assert.deepEqual(
+      covered.filter((route) => !served.includes(route)),
+      [],
+      'rows for routes that are not served',
+    );
+    assert.equal(new Set(covered).size, covered.length, 'one row per route');
     for (const row of rows) assert.equal(row.expect.split(/\s+/).length, callers.length, row.route);
   });
 
@@ -404,7 +547,12 @@ describe('role matrix', () => {
       // Existence comes after authorisation, validation after existence; a malformed body comes after both.
       if (row.missing) mismatches.push(...(await runVariant(f, row, 'missing')));
       if (row.invalid) mismatches.push(...(await runVariant(f, row, 'invalid')));
-      if (['POST', 'PUT', 'PATCH'].includes(row.route.split(' ')[0] as string)) mismatches.push(...(await runVariant(f, row, 'malformed')));
+      if (['POST', 'PUT', 'PATCH'].includes(row.route.split(' ')[0] as string)) {
+        mismatches.push(...(await runVariant(f, row, 'malformed')));
+        // Where the endpoint takes a body: a missing resource answers 404 before its body is even read.
+        const { body } = await row.request(f, 'member');
+        if (row.missing && body !== undefined) mismatches.push(...(await runVariant(f, row, 'missing+malformed')));
+      }
     }
     assert.deepEqual(mismatches, []);
 
@@ -412,6 +560,10 @@ describe('role matrix', () => {
     const { ctx } = f;
     assert.ok(await ctx.models.Connector.findByPk(f.connectorId), 'the shared connector is still there');
     const tested = await ctx.models.ConnectorHealthCheck.findAll({ where: { connector_id: f.connectorId } });
-    assert.deepEqual(tested.map((row) => row.success), [true, true], 'one successful health row per allowed test (admin, developer)');
+    assert.deepEqual(
+      tested.map((row) => row.success),
+      [true, true],
+      'one successful health row per allowed test (admin, developer)',
+    );
   });
 });

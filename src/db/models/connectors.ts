@@ -66,6 +66,11 @@ export class Connector extends Model<InferAttributes<Connector>, InferCreationAt
   declare enabled: CreationOptional<boolean>;
   declare description: string | null;
   declare health_check_interval_s: CreationOptional<number>;
+  /** When the scheduler checks it next; null while not scheduled (disabled, interval 0, or not yet spread). */
+  declare next_check_at: CreationOptional<Date | null>;
+  /** Results of the same kind in a row (one of the two is always 0): the flap guard of scheduled checks. */
+  declare consecutive_successes: CreationOptional<number>;
+  declare consecutive_failures: CreationOptional<number>;
 }
 
 export class ConnectorInstance extends Model<InferAttributes<ConnectorInstance>, InferCreationAttributes<ConnectorInstance>> {
@@ -164,6 +169,9 @@ export function initConnectorModels(sequelize: Sequelize) {
       enabled: { type: DataTypes.BOOLEAN, allowNull: false, defaultValue: true },
       description: { type: DataTypes.TEXT, allowNull: true },
       health_check_interval_s: { type: DataTypes.INTEGER, allowNull: false, defaultValue: 300 },
+      next_check_at: { type: DataTypes.DATE, allowNull: true, defaultValue: null },
+      consecutive_successes: { type: DataTypes.INTEGER, allowNull: false, defaultValue: 0 },
+      consecutive_failures: { type: DataTypes.INTEGER, allowNull: false, defaultValue: 0 },
     },
     // Sequelize's optimistic locking: every save checks and bumps `version`, a stale one throws.
     { sequelize, tableName: 'pb_connectors', modelName: 'Connector', version: 'version', ...common },

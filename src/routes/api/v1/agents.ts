@@ -11,22 +11,29 @@ import {
   createdAgentTokenSchema,
   pageQuery,
   runtimeExecuteParams,
+  toolSchema,
+  toolsQuery,
 } from '../../../schemas/agents.js';
 import { executeBody, executeResultSchema, instanceSchema } from '../../../schemas/connectors.js';
 import { authProblems, listOf, problems } from '../../../schemas/problem.js';
 import { agentView } from '../../../services/agent-service.js';
-import { auditEvent, requestContext } from './context.js';
+import { auditEvent, requestContext, runtimeContext } from './context.js';
 
 /** Agents, their tokens, and the run-time endpoints an agent's own token may call (DESIGN.md section 5). */
 const routes: FastifyPluginAsyncZod = async (app) => {
   const tags = ['agents'];
-  const { agents, attachments, audit, execution } = app.services;
+  const { agents, attachments, audit, execution, tools } = app.services;
   const developer = { scope: 'org', role: 'developer' } as const;
 
   const agentOf = (request: FastifyRequest) => agents.require(orgOf(request).organization.id, (request.params as { id: string }).id);
   // 404 before 422: the agent named in the path must exist in the caller's organisation.
   const agentExists = async (request: FastifyRequest) => {
     await agentOf(request);
+  };
+  // ...and on the run-time path, the attachment its alias names.
+  const attachmentExists = async (request: FastifyRequest) => {
+    const { id, alias } = request.params as { id: string; alias: string };
+    await attachments.byAlias(orgOf(request).organization.id, id, alias);
   };
 
   app.post(
@@ -140,7 +147,7 @@ const routes: FastifyPluginAsyncZod = async (app) => {
   app.post(
     '/:id/connectors/:alias/execute',
     {
-      config: { access: { scope: 'org', role: 'developer', agent: true }, resource: agentExists },
+      config: { access: { scope: 'org', role: 'developer', agent: true }, resource: attachmentExists },
       schema: {
         tags,
         summary: "Run an operation through one of the agent's attachments: its override, mode, limits and bound parameters apply",
@@ -149,7 +156,22 @@ const routes: FastifyPluginAsyncZod = async (app) => {
         response: { 200: executeResultSchema, ...authProblems, ...problems(409, 413, 422, 502, 504) },
       },
     },
-    async (request) => execution.executeRuntime(requestContext(request), request.params.id, request.params.alias, request.body),
+    async (request) => execution.executeRuntime(runtimeContext(request), request.params.id, request.params.alias, request.body),
+  );
+
+  app.get(
+    '/:id/tools',
+    {
+      config: { access: { scope: 'org', role: 'member', agent: true }, resource: agentExists },
+      schema: {
+        tags,
+        summary: "The agent's attachments as tools, as its MCP endpoint lists them (members, or the agent's own token)",
+        params: agentParams,
+        querystring: toolsQuery,
+        response: { 200: z.object({ data: z.array(toolSchema), next_cursor: z.null() }), ...authProblems, ...problems(422) },
+      },
+    },
+    async (request) => ({ data: await tools.list(orgOf(request).organization.id, request.params.id, request.query.aliases), next_cursor: null }),
   );
 };
 

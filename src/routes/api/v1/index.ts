@@ -3,8 +3,11 @@ import agents from './agents.js';
 import apiKeys from './api-keys.js';
 import auditEvents from './audit-events.js';
 import connectors from './connectors.js';
+import mcp from './mcp.js';
 import members from './members.js';
 import registry from './registry.js';
+import webhooks from './webhooks.js';
+import whoami from './whoami.js';
 
 /** Every /api/v1 resource; the prefix of each register() is its URL. */
 const v1: FastifyPluginAsync = async (app) => {
@@ -14,8 +17,12 @@ const v1: FastifyPluginAsync = async (app) => {
   await app.register(apiKeys, { prefix: '/api-keys' });
   await app.register(connectors, { prefix: '/connectors' });
   await app.register(agents, { prefix: '/agents' });
+  // The MCP endpoint of each agent: /agents/{id}/mcp.
+  await app.register(mcp, { prefix: '/agents' });
   await app.register(members, { prefix: '/members' });
   await app.register(auditEvents, { prefix: '/audit-events' });
+  await app.register(webhooks, { prefix: '/webhooks' });
+  await app.register(whoami, { prefix: '/whoami' });
   // Installation-wide: serves /registry… and /agent-classes.
   await app.register(registry);
 };

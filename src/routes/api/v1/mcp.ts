@@ -1,0 +1,118 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import type { Logger } from 'pino';
+import { z } from 'zod';
+import { PatchbayError } from '../../../errors.js';
+import { orgOf } from '../../../plugins/auth.js';
+import { agentParams, mcpBody, toolsQuery } from '../../../schemas/agents.js';
+import { authProblems, problems } from '../../../schemas/problem.js';
+import { auditEvent, initializeClient, runtimeContext } from './context.js';
+
+// The answers are JSON-RPC as the MCP SDK writes them; documented, not re-validated.
+const jsonRpcAnswer = z.unknown().describe('JSON-RPC 2.0 response(s)');
+
+/**
+ * The MCP endpoint of an agent: Streamable HTTP, stateless, JSON responses (DESIGN.md section 5). Authenticated
+ * on every request like the REST run-time path (the agent's token, or a developer), hosted inside Fastify so
+ * that its hooks, logging, body limit and rate limit apply: the request is handed to the SDK's web-standard
+ * transport with its already parsed body, and the transport's Response copied onto the reply.
+ */
+const routes: FastifyPluginAsyncZod = async (app) => {
+  const tags = ['agents'];
+  const { agents, audit, mcp } = app.services;
+  const allowedOrigins = new Set(app.config.allowedOrigins);
+
+  const access = { scope: 'org', role: 'developer', agent: true } as const;
+  // 404 for an agent that does not exist (an agent token names its own, which does).
+  const agentExists = async (request: FastifyRequest) => {
+    await agents.require(orgOf(request).organization.id, (request.params as { id: string }).id);
+  };
+  // A browser page may not drive an agent's tools (DNS rebinding included): an Origin must be on the allow-list.
+  // Clients that are not browsers send none.
+  const checkOrigin = async (request: FastifyRequest) => {
+    const origin = request.headers.origin;
+    if (origin !== undefined && !allowedOrigins.has(origin)) {
+      throw new PatchbayError('forbidden', 'this Origin is not in PATCHBAY_ALLOWED_ORIGINS');
+    }
+  };
+
+  app.post(
+    '/:id/mcp',
+    {
+      config: { access, resource: agentExists },
+      onRequest: checkOrigin,
+      schema: {
+        tags,
+        summary: "The agent's MCP endpoint (Streamable HTTP, stateless): its attachments as tools",
+        params: agentParams,
+        querystring: toolsQuery,
+        body: mcpBody,
+        response: { 200: jsonRpcAnswer, 202: z.null().describe('notifications only'), ...authProblems, ...problems(413, 422) },
+      },
+    },
+    async (request, reply) => {
+      // A stateless server meets a client's name only in its initialize request: the audit log keeps it there,
+      // with the token; tool calls name the client by its User-Agent.
+      const initializing = initializeClient(request.body);
+      if (initializing) {
+        await audit.record(
+          auditEvent(request, {
+            action: 'agent.mcp_initialize',
+            target_type: 'agent',
+            target_id: request.params.id,
+            detail: { client_name: initializing.name, client_version: initializing.version ?? null },
+          }),
+        );
+      }
+      const response = await mcp.handle(webRequest(request), request.body, {
+        ctx: runtimeContext(request),
+        agentId: request.params.id,
+        aliases: request.query.aliases,
+        log: request.log as Logger,
+      });
+      return sendResponse(reply, response);
+    },
+  );
+
+  // Stateless: no server-sent event stream to open (GET) and no session to end (DELETE).
+  for (const method of ['GET', 'DELETE'] as const) {
+    app.route({
+      method,
+      url: '/:id/mcp',
+      config: { access, resource: agentExists },
+      onRequest: checkOrigin,
+      schema: { tags, summary: `Not offered by the stateless MCP endpoint (${method})`, params: agentParams, response: { ...authProblems, ...problems(405) } },
+      handler: async (_request, reply) => {
+        reply.header('Allow', 'POST');
+        throw new PatchbayError('method_not_allowed', 'the MCP endpoint is stateless: send JSON-RPC messages with POST');
+      },
+    });
+  }
+};
+
+/**
+ * The Fastify request as a web Request for the transport: its method, URL and headers, less the credential (the
+ * SDK needs none, and a token is never handed on). The body is passed parsed, beside it. Clients that send no
+ * Accept (curl) are taken to accept JSON, the only thing this endpoint answers.
+ */
+function webRequest(request: FastifyRequest): Request {
+  const headers = new Headers();
+  for (const [name, value] of Object.entries(request.headers)) {
+    if (value === undefined || name === 'authorization' || name === 'content-length' || name === 'host') continue;
+    headers.set(name, Array.isArray(value) ? value.join(', ') : value);
+  }
+  const accept = headers.get('accept');
+  if (!accept || accept === '*/*') headers.set('accept', 'application/json, text/event-stream');
+  return new Request(new URL(request.url, `${request.protocol}://${request.host}`), { method: request.method, headers });
+}
+
+async function sendResponse(reply: FastifyReply, response: Response): Promise<FastifyReply> {
+  reply.code(response.status);
+  response.headers.forEach((value, name) => {
+    if (name !== 'content-length') reply.header(name, value);
+  });
+  const body = await response.text();
+  return body ? reply.send(body) : reply.send();
+}
+
+export default routes;

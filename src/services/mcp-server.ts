@@ -1,0 +1,125 @@
+import { Server } from '@modelcontextprotocol/sdk/server/index.js';
+import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
+import { CallToolRequestSchema, ListToolsRequestSchema, type CallToolResult, type Tool } from '@modelcontextprotocol/sdk/types.js';
+import type { Logger } from 'pino';
+import { PatchbayError, publicDetail } from '../errors.js';
+import type { ExecuteResult } from '../providers/harness.js';
+import { packageVersion } from '../version.js';
+import { effectiveLimits, type AttachmentService } from './attachment-service.js';
+import type { ExecutionService, RuntimeContext } from './execution-service.js';
+import { parseToolName, RETRYABLE_CODES, type ToolDefinition, type ToolService } from './tool-service.js';
+import { countRows } from './use-audit.js';
+
+/** Who an MCP request acts for: the request's context, the agent in its path, and the `?aliases=` it narrows to. */
+export interface McpCall {
+  ctx: RuntimeContext & { requestId: string };
+  agentId: string;
+  aliases?: readonly string[];
+  log: Logger;
+}
+
+const INSTRUCTIONS =
+  'Each tool is one operation on one of this agent\'s connectors, named {alias}__{operation}. Results are JSON: ' +
+  '{ok, data, latency_ms, truncated}, or {ok: false, error: {code, message, retryable}}. A truncated result hit ' +
+  'a limit: filter, aggregate or paginate instead of asking for everything.';
+
+/**
+ * The MCP endpoint of an agent (Streamable HTTP, stateless, JSON responses): a new Server and transport for every
+ * HTTP request, never shared, so nothing of one request or agent can reach another. Tools come from ToolService
+ * and calls go to ExecutionService.executeRuntime, the REST run-time path's own policy pipeline.
+ */
+export class McpService {
+  constructor(private readonly deps: { tools: ToolService; execution: ExecutionService; attachments: AttachmentService }) {}
+
+  /** Answers one HTTP request; `parsedBody` is the JSON the web framework already read (and bounded). */
+  async handle(request: Request, parsedBody: unknown, call: McpCall): Promise<Response> {
+    const server = this.createServer(call);
+    const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
+    try {
+      await server.connect(transport);
+      return await transport.handleRequest(request, { parsedBody });
+    } finally {
+      await server.close();
+    }
+  }
+
+  private createServer(call: McpCall): Server {
+    const server = new Server({ name: 'patchbay', version: packageVersion }, { capabilities: { tools: {} }, instructions: INSTRUCTIONS });
+    server.setRequestHandler(ListToolsRequestSchema, async () => {
+      const tools = await this.deps.tools.list(call.ctx.organizationId, call.agentId, call.aliases);
+      return { tools: tools.map(mcpTool) };
+    });
+    server.setRequestHandler(CallToolRequestSchema, async ({ params }) => this.callTool(call, params.name, params.arguments ?? {}));
+    return server;
+  }
+
+  private async callTool(call: McpCall, name: string, args: Record<string, unknown>): Promise<CallToolResult> {
+    const parsed = parseToolName(name);
+    try {
+      if (!parsed || (call.aliases && !call.aliases.includes(parsed.alias))) {
+        throw new PatchbayError('not_found', `no tool ${name}: tools are named {alias}__{operation}, see tools/list`);
+      }
+      const result = await this.deps.execution.executeRuntime(call.ctx, call.agentId, parsed.alias, { ...args, operation: parsed.operation });
+      return toolResult(result, result.truncated ? await this.truncationNotice(call, parsed.alias, result) : undefined);
+    } catch (error) {
+      return toolError(error, call);
+    }
+  }
+
+  /** Which limit cut the result, and what to do instead. */
+  private async truncationNotice(call: McpCall, alias: string, result: ExecuteResult): Promise<string> {
+    const { instance } = await this.deps.attachments.byAlias(call.ctx.organizationId, call.agentId, alias);
+    const limits = effectiveLimits(instance.limits);
+    const rows = countRows(result.data);
+    const limit =
+      rows !== null && rows >= limits.maxRows
+        ? `max_rows (${limits.maxRows} rows)`
+        : `max_bytes (${limits.maxBytes} bytes of data)`;
+    return (
+      `Truncated: this result reached the attachment's ${limit}, so it is incomplete. ` +
+      'Filter (WHERE, a narrower prefix or key), aggregate (COUNT, GROUP BY) or paginate (LIMIT/OFFSET, a cursor) ' +
+      'rather than asking for everything.'
+    );
+  }
+}
+
+function mcpTool(tool: ToolDefinition): Tool {
+  return {
+    name: tool.name,
+    title: tool.annotations.title,
+    description: tool.description,
+    inputSchema: tool.inputSchema,
+    outputSchema: tool.outputSchema,
+    annotations: tool.annotations,
+  };
+}
+
+/** The REST envelope as structured content, the same JSON as text, and the notice of a truncated result. */
+function toolResult(result: ExecuteResult, notice: string | undefined): CallToolResult {
+  const envelope = { ok: result.ok, data: result.data, latency_ms: result.latency_ms, truncated: result.truncated };
+  return {
+    structuredContent: envelope,
+    content: [{ type: 'text', text: JSON.stringify(envelope) }, ...(notice ? [{ type: 'text' as const, text: notice }] : [])],
+  };
+}
+
+/**
+ * An execution error as a tool result (`isError`), with the stable code and the message REST gives as `detail`:
+ * scrubbed by the harness, and for a 500 only the request id (the cause goes to the log).
+ */
+function toolError(raw: unknown, call: McpCall): CallToolResult {
+  const error = raw instanceof PatchbayError ? raw : new PatchbayError('internal_error', undefined, { cause: raw });
+  if (error.code === 'internal_error') call.log.error({ err: raw }, 'MCP tool call failed');
+  const retryAfterMs = error.extra?.retry_after_ms;
+  const envelope = {
+    ok: false as const,
+    error: {
+      code: error.code,
+      message: publicDetail(error, call.ctx.requestId),
+      retryable: RETRYABLE_CODES.has(error.code),
+      ...(typeof retryAfterMs === 'number' ? { retry_after_ms: retryAfterMs } : {}),
+      ...(error.errors ? { errors: error.errors } : {}),
+    },
+  };
+  return { isError: true, structuredContent: envelope, content: [{ type: 'text', text: JSON.stringify(envelope) }] };
+}
