@@ -2,7 +2,7 @@ import type * as Azure from '@azure/storage-blob';
 import { z } from 'zod';
 import type { ErrorCode, FieldError } from '../errors.js';
 import { bucketField, httpUrl, networkFields, networkIssues, prefixField, storageOperations } from './_shared/common-fields.js';
-import { egressAgents, type EgressAgents } from './_shared/storage-http.js';
+import { egressAgents, type EgressAgents } from './_shared/egress-http.js';
 import {
   bareEtag,
   codeForStatus,

@@ -1,6 +1,6 @@
 import type { ConnectionOptions } from 'mysql2/promise';
 import { z } from 'zod';
-import type { ErrorCode, FieldError } from '../errors.js';
+import type { ErrorCode } from '../errors.js';
 import {
   alternativeIssues,
   connectionUrlField,
@@ -14,7 +14,7 @@ import {
   sqlQueryInput,
   usernameField,
 } from './_shared/common-fields.js';
-import { ConnectionStringError, parseDatabaseUrl } from './_shared/sql-connection.js';
+import { loginIssues, loginTarget, type ConnectionStringDialect } from './_shared/sql-connection.js';
 import { MysqlSession } from './mysql/session.js';
 import { overridable, type Provider } from './types.js';
 
@@ -34,8 +34,6 @@ const config = z.strictObject({
   ...networkFields,
 });
 
-type MysqlConfig = z.output<typeof config>;
-
 const mysql: Provider<typeof config> = {
   id: 'mysql',
   type: 'database',
@@ -44,7 +42,7 @@ const mysql: Provider<typeof config> = {
   refine: (value) => [
     ...networkIssues(value),
     ...alternativeIssues(config, value, 'connection_string', ['host', 'port', 'username', 'password'], 'host'),
-    ...loginIssues(value),
+    ...loginIssues(value, CONNECTION_STRING),
   ],
   operations: {
     query: operation(
@@ -57,7 +55,7 @@ const mysql: Provider<typeof config> = {
 
   async connect(settings, ctx) {
     const { default: mysql2 } = await import('mysql2/promise');
-    const target = loginTarget(settings);
+    const target = loginTarget(settings, CONNECTION_STRING);
     const options: ConnectionOptions = {
       host: target.host,
       port: target.port,
@@ -154,43 +152,9 @@ const CONNECTION_ERRNOS: ReadonlySet<number> = new Set([
   1927, // ER_CONNECTION_KILLED
 ]);
 
-interface LoginTarget {
-  host: string;
-  port: number;
-  user: string;
-  password: string | undefined;
-  database: string | undefined;
-  ssl: boolean;
-}
-
-const TLS_PARAMETERS = {
-  ssl: { true: true, false: false },
-  'ssl-mode': { disabled: false, preferred: false, required: true, verify_ca: true, verify_identity: true },
+const CONNECTION_STRING: ConnectionStringDialect = {
+  tlsParameters: {
+    ssl: { true: true, false: false },
+    'ssl-mode': { disabled: false, preferred: false, required: true, verify_ca: true, verify_identity: true },
+  },
 };
-
-/** Where and as whom to log in: connection_string or the separate fields; `database` always wins. */
-function loginTarget(settings: MysqlConfig): LoginTarget {
-  const url = settings.connection_string === undefined ? undefined : parseDatabaseUrl(settings.connection_string, TLS_PARAMETERS);
-  return {
-    host: url?.host ?? settings.host ?? '',
-    port: url?.port ?? settings.port,
-    user: url?.user ?? settings.username ?? '',
-    password: url === undefined ? settings.password : url.password,
-    database: settings.database ?? url?.database,
-    ssl: url?.ssl ?? settings.ssl,
-  };
-}
-
-/** A user to log in as is required: an empty one would log in as an anonymous account, where one exists. */
-function loginIssues(settings: MysqlConfig): FieldError[] {
-  if (settings.connection_string === undefined) {
-    return settings.username === undefined ? [{ path: 'username', message: 'required unless connection_string is given' }] : [];
-  }
-  try {
-    parseDatabaseUrl(settings.connection_string, TLS_PARAMETERS);
-    return [];
-  } catch (error) {
-    if (!(error instanceof ConnectionStringError)) throw error;
-    return [{ path: 'connection_string', message: error.message }];
-  }
-}

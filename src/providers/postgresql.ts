@@ -1,8 +1,6 @@
 import type { ConnectionOptions } from 'node:tls';
-import type pgModule from 'pg';
-import type { CustomTypesConfig, FieldDef, Pool, PoolClient } from 'pg';
 import { z } from 'zod';
-import type { ErrorCode, FieldError } from '../errors.js';
+import type { ErrorCode } from '../errors.js';
 import {
   alternativeIssues,
   connectionUrlField,
@@ -15,9 +13,11 @@ import {
   sqlQueryInput,
   usernameField,
 } from './_shared/common-fields.js';
-import { assertReadOnlySql } from './_shared/sql-guard/index.js';
-import { analyzeSql, bindNamedParams } from './_shared/sql-params.js';
-import { overridable, type CallContext, type OperationResult, type Provider, type Session } from './types.js';
+import { loginIssues, loginTarget, type ConnectionStringDialect } from './_shared/sql-connection.js';
+import { analyzeSql } from './_shared/sql-params.js';
+import { PostgresSession } from './postgresql/session.js';
+import { typeParsers } from './postgresql/type-parsers.js';
+import { overridable, type Provider } from './types.js';
 
 const config = z.strictObject({
   host: hostField('PostgreSQL server'),
@@ -48,8 +48,6 @@ const config = z.strictObject({
 });
 
 type PostgresConfig = z.output<typeof config>;
-type QueryInput = z.output<typeof sqlQueryInput>;
-type Pg = typeof pgModule;
 
 // Statements that only read; anything else counts as a write in read mode. This is the cheap first test:
 // execute() then checks the statement with PostgreSQL's own parser (sql-guard), and the READ ONLY transaction
@@ -64,7 +62,7 @@ const postgresql: Provider<typeof config> = {
   refine: (value) => [
     ...networkIssues(value),
     ...alternativeIssues(config, value, 'connection_string', ['host', 'port', 'username', 'password'], 'host'),
-    ...loginIssues(value),
+    ...loginIssues(value, CONNECTION_STRING),
   ],
   operations: {
     query: operation(
@@ -80,12 +78,12 @@ const postgresql: Provider<typeof config> = {
 
   async connect(settings, ctx) {
     const { default: pg } = await import('pg');
-    const target = loginTarget(settings);
+    const target = loginTarget(settings, CONNECTION_STRING);
     const pool = new pg.Pool({
       host: target.host,
       port: target.port,
       user: target.user,
-      database: target.database,
+      database: target.database ?? target.user, // PostgreSQL's own default
       // Always a function: given nothing, pg would read PGPASSWORD and ~/.pgpass of the machine Patchbay runs on.
       password: () => target.password ?? '',
       ssl: target.ssl ? tlsOptions(settings) : false,
@@ -152,289 +150,14 @@ function sqlStateOf(error: Error): string | undefined {
   return typeof severity === 'string' && typeof code === 'string' ? code : undefined;
 }
 
-class PostgresSession implements Session {
-  private readonly typeNames = new Map<number, string>();
-  // Each call's "destroy my connection", so that close() can end calls that never return.
-  private readonly inFlight = new Set<() => void>();
-  private closing?: Promise<void>;
-
-  constructor(
-    private readonly pool: Pool,
-    private readonly schema: string | undefined,
-    private readonly pg: Pg,
-  ) {}
-
-  async ping(): Promise<string> {
-    const { rows } = await this.pool.query<{ version: string }>(
-      "SELECT 1 AS ok, current_setting('server_version') AS version",
-    );
-    // "15.19 (Debian 15.19-0+deb12u1)" → "15.19"
-    return `Connected to PostgreSQL ${rows[0]?.version.split(' ')[0] ?? ''}`.trim();
-  }
-
-  async execute(_operation: string, input: unknown, call: CallContext): Promise<OperationResult> {
-    const { query, params = {} } = input as QueryInput;
-    const { text, values } = bindNamedParams(query, params, call.boundParams);
-    // Read mode's parser allow-list, before anything is sent: the statement as it will run, values bound.
-    if (call.mode === 'read') await assertReadOnlySql('postgresql', text);
-    const client = await this.pool.connect();
-    let released = false;
-    const release = (destroy: boolean) => {
-      if (released) return;
-      released = true;
-      this.inFlight.delete(destroyConnection);
-      client.release(destroy);
-    };
-    // At the harness's hard deadline nobody waits any more: destroying the connection stops the work.
-    const destroyConnection = () => release(true);
-    this.inFlight.add(destroyConnection);
-    call.signal.addEventListener('abort', destroyConnection, { once: true });
-    try {
-      // One statement, in a transaction that read mode makes READ ONLY and always rolls back.
-      await client.query(call.mode === 'read' ? 'BEGIN READ ONLY' : 'BEGIN');
-      await this.applySettings(client, call.limits.timeoutMs);
-      const result = await queryLimited(this.pg, client, text, values, call.limits.maxRows);
-      const columns = await this.describeColumns(client, result.fields);
-      await client.query(call.mode === 'read' ? 'ROLLBACK' : 'COMMIT');
-      return { data: shapeResult(columns, result, call.limits.maxRows), truncated: result.rows.length > call.limits.maxRows };
-    } catch (error) {
-      // The transaction must not outlive the call; a connection that cannot even roll back is dropped.
-      if (!released) await client.query('ROLLBACK').catch(() => release(true));
-      throw error;
-    } finally {
-      call.signal.removeEventListener('abort', destroyConnection);
-      release(false);
-    }
-  }
-
-  close(): Promise<void> {
-    this.closing ??= (async () => {
-      for (const destroyConnection of [...this.inFlight]) destroyConnection();
-      await this.pool.end();
-    })();
-    return this.closing;
-  }
-
-  /**
-   * Transaction-local settings (gone at COMMIT or ROLLBACK, so a pooled connection keeps none): the server
-   * cancels the statement at timeoutMs, dates and times come out in one ISO form and in UTC, and
-   * unqualified names resolve in `schema`. Being a SELECT, it also takes the transaction's snapshot, after
-   * which a statement can no longer switch a READ ONLY transaction to read-write.
-   */
-  private async applySettings(client: PoolClient, timeoutMs: number): Promise<void> {
-    await client.query(
-      `SELECT set_config('statement_timeout', $1, true), set_config('TimeZone', 'UTC', true),
-              set_config('DateStyle', 'ISO, YMD', true), set_config('IntervalStyle', 'iso_8601', true)
-              ${this.schema === undefined ? '' : ", set_config('search_path', quote_ident($2), true)"}`,
-      this.schema === undefined ? [String(timeoutMs)] : [String(timeoutMs), this.schema],
-    );
-  }
-
-  /** Column names made unique and each column's type as the database names it, looked up once per session. */
-  private async describeColumns(client: PoolClient, fields: FieldDef[]): Promise<{ name: string; type: string }[]> {
-    const unknown = [...new Set(fields.map((field) => field.dataTypeID))].filter((oid) => !this.typeNames.has(oid));
-    if (unknown.length > 0) {
-      const { rows } = await client.query<{ oid: number; name: string }>(
-        'SELECT oid::int4 AS oid, format_type(oid, NULL) AS name FROM pg_catalog.pg_type WHERE oid = ANY($1::oid[])',
-        [unknown],
-      );
-      for (const { oid, name } of rows) this.typeNames.set(oid, name);
-    }
-    const names = uniqueNames(fields.map((field) => field.name));
-    return fields.map((field, index) => ({
-      name: names[index] as string,
-      type: this.typeNames.get(field.dataTypeID) ?? 'unknown',
-    }));
-  }
-}
-
-interface LimitedResult {
-  fields: FieldDef[];
-  rows: unknown[][];
-  rowCount: number | null;
-}
-
-/**
- * Runs one statement over the extended protocol (which refuses several statements in one text) and reads
- * at most maxRows+1 rows: pg's `rows` option executes the portal with that row limit. pg would then fetch
- * the next batch on PortalSuspended and would leave the protocol unsynchronised after an error; this
- * query stops at the first batch and sends the Sync itself instead (what pg-cursor does).
- */
-function queryLimited(pg: Pg, client: PoolClient, text: string, values: unknown[], maxRows: number) {
-  interface Connection {
-    sync(): void;
-  }
-  class LimitedQuery extends pg.Query {
-    private synced = false;
-
-    handlePortalSuspended(connection: Connection): void {
-      this.synced = true;
-      connection.sync();
-    }
-
-    handleError(error: Error & { severity?: string }, connection: Connection): void {
-      // A server error before CommandComplete leaves the server waiting for a Sync; a FATAL one closes the socket.
-      if (!this.synced && error instanceof pg.DatabaseError && error.severity !== 'FATAL' && error.severity !== 'PANIC') {
-        this.synced = true;
-        connection.sync();
-      }
-      (pg.Query.prototype as unknown as { handleError: (e: Error, c: Connection) => void }).handleError.call(
-        this,
-        error,
-        connection,
-      );
-    }
-  }
-  return new Promise<LimitedResult>((resolve, reject) => {
-    const config = { text, values, rowMode: 'array', rows: maxRows + 1 };
-    const query = new LimitedQuery(config, (error: Error | undefined, result: unknown) => {
-      if (error) reject(error);
-      else resolve(result as LimitedResult);
-    });
-    client.query(query);
-  });
-}
-
-function shapeResult(columns: { name: string; type: string }[], result: LimitedResult, maxRows: number) {
-  const rows = result.rows.slice(0, maxRows); // the extra row only told us there were more
-  return {
-    columns,
-    rows: rows.map((row) => Object.fromEntries(columns.map((column, index) => [column.name, row[index]]))),
-    // Rows returned for a statement that returns rows, rows affected for one that does not (UPDATE).
-    row_count: columns.length > 0 ? rows.length : (result.rowCount ?? 0),
-  };
-}
-
-/** `id, id` → `id, id_2`: a row object cannot hold two keys of one name. */
-function uniqueNames(names: string[]): string[] {
-  const taken = new Set(names);
-  const seen = new Set<string>();
-  return names.map((name) => {
-    if (!seen.has(name)) {
-      seen.add(name);
-      return name;
-    }
-    let suffix = 2;
-    while (taken.has(`${name}_${suffix}`) || seen.has(`${name}_${suffix}`)) suffix += 1;
-    const unique = `${name}_${suffix}`;
-    seen.add(unique);
-    return unique;
-  });
-}
-
-/**
- * Result values as JSON can carry them (DESIGN.md section 6): int8 and numeric stay strings (pg's default),
- * bytea becomes base64, dates and times ISO 8601 text. Per pool, so pg's global parsers stay untouched.
- */
-function typeParsers(pg: Pg): CustomTypesConfig {
-  const types = new pg.TypeOverrides();
-  const builtin = pg.types.getTypeParser as (oid: number, format: 'text') => (value: string) => unknown;
-  const parseBytea = builtin(17, 'text') as (value: string) => Buffer;
-  const parseTextArray = builtin(1009, 'text'); // text[]: elements as strings, NULL as null
-  const asText = (value: string) => value;
-  // Output follows DateStyle ISO and TimeZone UTC, which every call sets (applySettings).
-  const scalars: Record<number, (value: string) => unknown> = {
-    17: (value) => parseBytea(value).toString('base64'),
-    1082: asText, // date: 2024-05-01
-    1083: asText, // time
-    1266: asText, // timetz
-    1186: asText, // interval, IntervalStyle iso_8601: P1DT2H
-    1114: (value) => value.replace(' ', 'T'), // timestamp: 2024-05-01T10:00:00.123456
-    1184: (value) => value.replace(' ', 'T').replace(/([+-]\d\d)$/, '$1:00').replace(/\+00:00$/, 'Z'), // timestamptz
-  };
-  const arrays: Record<number, number> = { 1001: 17, 1182: 1082, 1183: 1083, 1270: 1266, 1187: 1186, 1115: 1114, 1185: 1184 };
-  for (const [oid, parse] of Object.entries(scalars)) types.setTypeParser(Number(oid), 'text', parse);
-  for (const [oid, element] of Object.entries(arrays)) {
-    const parse = scalars[element] as (value: string) => unknown;
-    types.setTypeParser(Number(oid), 'text', (value: string) => mapArray(parseTextArray(value), parse));
-  }
-  return types;
-}
-
-function mapArray(value: unknown, parse: (value: string) => unknown): unknown {
-  if (Array.isArray(value)) return value.map((item) => mapArray(item, parse));
-  return typeof value === 'string' ? parse(value) : value;
-}
-
-interface LoginTarget {
-  host: string;
-  port: number;
-  user: string;
-  password: string | undefined;
-  database: string;
-  ssl: boolean;
-}
-
-/** Where and as whom to log in: connection_string or the separate fields; `database` always wins. */
-function loginTarget(settings: PostgresConfig): LoginTarget {
-  const url = settings.connection_string === undefined ? undefined : parseConnectionString(settings.connection_string);
-  const user = url?.user ?? settings.username ?? '';
-  return {
-    host: url?.host ?? settings.host ?? '',
-    port: url?.port ?? settings.port,
-    user,
-    password: url === undefined ? settings.password : url.password,
-    database: settings.database ?? url?.database ?? user,
-    ssl: url?.ssl ?? settings.ssl,
-  };
-}
-
-const SSL_MODES: Record<string, boolean> = {
-  disable: false,
-  allow: false,
-  prefer: false,
-  require: true,
-  'verify-ca': true,
-  'verify-full': true,
+// libpq's sslmode values, matched exactly as libpq matches them (REQUIRE is refused); `ssl=true|false` as pg reads it.
+const CONNECTION_STRING: ConnectionStringDialect = {
+  tlsParameters: {
+    sslmode: { disable: false, allow: false, prefer: false, require: true, 'verify-ca': true, 'verify-full': true },
+    ssl: { true: true, false: false },
+  },
+  exactCase: true,
 };
-
-class ConnectionStringError extends Error {}
-
-/**
- * postgres://user:password@host:port/database?sslmode=… parsed here rather than by pg, so that a
- * `database` field wins over the URL's and pg never fills gaps from PG* environment variables. Messages
- * never quote the string: it holds the password.
- */
-function parseConnectionString(text: string) {
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
-    throw new ConnectionStringError('is not a valid URL');
-  }
-  let ssl: boolean | undefined;
-  for (const [name, value] of url.searchParams) {
-    if (name === 'sslmode' && Object.hasOwn(SSL_MODES, value)) ssl = SSL_MODES[value];
-    else if (name === 'ssl' && (value === 'true' || value === 'false')) ssl = value === 'true';
-    else throw new ConnectionStringError(`has an unsupported parameter ${name}; use the config fields instead`);
-  }
-  const host = decodeURIComponent(url.hostname).replace(/^\[(.*)\]$/, '$1');
-  if (!host) throw new ConnectionStringError('must name a host');
-  const user = decodeURIComponent(url.username);
-  if (!user) throw new ConnectionStringError('must name a user');
-  return {
-    host,
-    port: url.port ? Number(url.port) : undefined,
-    user,
-    password: url.password ? decodeURIComponent(url.password) : undefined,
-    database: url.pathname.length > 1 ? decodeURIComponent(url.pathname.slice(1)) : undefined,
-    ssl,
-  };
-}
-
-/** A user to log in as is required: pg would otherwise log in as the operating-system user running Patchbay. */
-function loginIssues(settings: PostgresConfig): FieldError[] {
-  if (settings.connection_string === undefined) {
-    return settings.username === undefined ? [{ path: 'username', message: 'required unless connection_string is given' }] : [];
-  }
-  try {
-    parseConnectionString(settings.connection_string);
-    return [];
-  } catch (error) {
-    if (!(error instanceof ConnectionStringError)) throw error;
-    return [{ path: 'connection_string', message: error.message }];
-  }
-}
 
 function tlsOptions(settings: PostgresConfig): ConnectionOptions {
   return {

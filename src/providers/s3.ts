@@ -11,7 +11,7 @@ import {
   storageOperations,
   togetherIssues,
 } from './_shared/common-fields.js';
-import { egressAgents, type EgressAgents } from './_shared/storage-http.js';
+import { egressAgents, type EgressAgents } from './_shared/egress-http.js';
 import {
   bareEtag,
   codeForStatus,

@@ -12,7 +12,7 @@ import {
   operation,
   togetherIssues,
 } from './_shared/common-fields.js';
-import { egressAgents, type EgressAgents } from './_shared/storage-http.js';
+import { egressAgents, type EgressAgents } from './_shared/egress-http.js';
 import { codeForStatus, isAbort } from './_shared/storage-session.js';
 import { SqsSession } from './sqs/session.js';
 import type { Provider } from './types.js';

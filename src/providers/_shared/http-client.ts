@@ -1,24 +1,20 @@
 import http from 'node:http';
 import https from 'node:https';
-import type { Duplex, Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import zlib from 'node:zlib';
 import type { EgressGuard } from '../egress.js';
+import { egressAgents, type EgressAgents, type TlsFields } from './egress-http.js';
 
 /**
  * The HTTP client of the api providers (rest, graphql, soap). Every socket is dialled through the egress
- * guard (a keep-alive agent whose createConnection is `egress.connect`/`tlsConnect`), at most `poolMax` per
- * origin; a body is read up to a byte limit and never past it; redirects are followed only where the caller
- * allows. Built on node:http rather than undici, which is not installed (Node 20 bundles it for fetch but
- * exposes no Agent to pass a connector to).
+ * guard (egressAgents), at most `poolMax` per origin, within connect_timeout_ms; a body is read up to a byte
+ * limit and never past it; redirects are followed only where the caller allows. Built on node:http rather
+ * than undici, which is not installed (Node 20 bundles it for fetch but exposes no Agent to pass a connector to).
  */
 
 /** The network fields of a parsed api config (networkFields). */
-export interface HttpSettings {
+export interface HttpSettings extends TlsFields {
   connect_timeout_ms: number;
-  tls_ca?: string;
-  tls_cert?: string;
-  tls_key?: string;
-  tls_reject_unauthorized: boolean;
 }
 
 export interface HttpRequest {
@@ -65,21 +61,10 @@ const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS']);
 
 export class HttpClient {
-  private readonly agents: { http: http.Agent; https: https.Agent };
+  private readonly agents: EgressAgents;
 
   constructor(settings: HttpSettings, egress: EgressGuard, poolMax: number) {
-    const connectTimeoutMs = settings.connect_timeout_ms;
-    const pool = { keepAlive: true, maxSockets: poolMax, scheduling: 'lifo' as const };
-    this.agents = {
-      http: new GuardedHttpAgent(egress, connectTimeoutMs, pool),
-      https: new GuardedHttpsAgent(egress, connectTimeoutMs, {
-        ...pool,
-        ca: settings.tls_ca,
-        cert: settings.tls_cert,
-        key: settings.tls_key,
-        rejectUnauthorized: settings.tls_reject_unauthorized,
-      }),
-    };
+    this.agents = egressAgents(egress, { maxSockets: poolMax, tls: settings, connectTimeoutMs: settings.connect_timeout_ms });
   }
 
   /** Sends `request`, following the redirects `options.follow` allows (at most five), all within `timeoutMs`. */
@@ -107,8 +92,7 @@ export class HttpClient {
 
   /** Ends every connection, those in use included. */
   close(): void {
-    this.agents.http.destroy();
-    this.agents.https.destroy();
+    this.agents.destroy();
   }
 
   private async exchange(request: HttpRequest, options: SendOptions): Promise<HttpResponse> {
@@ -240,59 +224,4 @@ function readCapped(stream: Readable, maxBytes: number): Promise<{ body: Buffer;
       if (!finished) reject(new Error('the answer ended before its body was complete'));
     });
   });
-}
-
-/** Arms connect_timeout_ms on a new socket until it has connected (and finished its TLS handshake). */
-function connectWithin<S extends Duplex>(socket: S, ready: 'connect' | 'secureConnect', ms: number, target: string): S {
-  const timer = setTimeout(() => {
-    socket.destroy(Object.assign(new Error(`connecting to ${target} timed out after ${ms} ms`), { code: 'ETIMEDOUT' }));
-  }, ms);
-  socket.once(ready, () => clearTimeout(timer));
-  socket.once('close', () => clearTimeout(timer));
-  return socket;
-}
-
-type ConnectArgs = Parameters<http.Agent['createConnection']>;
-
-class GuardedHttpAgent extends http.Agent {
-  constructor(
-    private readonly egress: EgressGuard,
-    private readonly connectTimeoutMs: number,
-    options: http.AgentOptions,
-  ) {
-    super(options);
-  }
-
-  override createConnection(...[options]: ConnectArgs): Duplex {
-    const host = options.host ?? 'localhost';
-    const port = Number(options.port ?? 80);
-    return connectWithin(this.egress.connect({ host, port }), 'connect', this.connectTimeoutMs, `${host}:${port}`);
-  }
-}
-
-class GuardedHttpsAgent extends https.Agent {
-  constructor(
-    private readonly egress: EgressGuard,
-    private readonly connectTimeoutMs: number,
-    options: https.AgentOptions,
-  ) {
-    super(options);
-  }
-
-  // The agent hands over its TLS options (ca, cert, key, rejectUnauthorized, servername) merged with the request's.
-  override createConnection(...[options]: ConnectArgs): Duplex {
-    const host = options.host ?? 'localhost';
-    const port = Number(options.port ?? 443);
-    const tlsOptions = options as https.RequestOptions & { servername?: string };
-    const socket = this.egress.tlsConnect({
-      ca: tlsOptions.ca,
-      cert: tlsOptions.cert,
-      key: tlsOptions.key,
-      rejectUnauthorized: tlsOptions.rejectUnauthorized,
-      servername: tlsOptions.servername || undefined,
-      host,
-      port,
-    });
-    return connectWithin(socket, 'secureConnect', this.connectTimeoutMs, `${host}:${port}`);
-  }
 }

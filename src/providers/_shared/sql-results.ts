@@ -23,13 +23,15 @@ export interface SqlResult {
 /**
  * The operation result of one statement: `rows` holds at most maxRows+1 rows, each an array in column order;
  * the extra row only says that there were more (`truncated`). `affectedRows` counts for a statement without
- * columns.
+ * columns. `toJson` makes each value JSON-safe (default `jsonValue`); a driver whose own type parsers already
+ * did so passes the identity.
  */
 export function sqlResult(
   columns: readonly SqlColumn[],
   rows: readonly (readonly unknown[])[],
   maxRows: number,
   affectedRows = 0,
+  toJson: (value: unknown) => unknown = jsonValue,
 ): OperationResult & { data: SqlResult } {
   const names = uniqueNames(columns.map((column) => column.name));
   const unique = columns.map((column, index) => ({ name: names[index] as string, type: column.type }));
@@ -37,7 +39,7 @@ export function sqlResult(
   return {
     data: {
       columns: unique,
-      rows: kept.map((row) => Object.fromEntries(unique.map((column, index) => [column.name, jsonValue(row[index])]))),
+      rows: kept.map((row) => Object.fromEntries(unique.map((column, index) => [column.name, toJson(row[index])]))),
       row_count: unique.length > 0 ? kept.length : affectedRows,
     },
     truncated: rows.length > maxRows,

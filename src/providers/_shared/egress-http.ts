@@ -1,0 +1,95 @@
+import http from 'node:http';
+import https from 'node:https';
+import type { Duplex } from 'node:stream';
+import type { EgressGuard } from '../egress.js';
+
+/** The TLS fields of networkFields, as a parsed config carries them. */
+export interface TlsFields {
+  tls_ca?: string;
+  tls_cert?: string;
+  tls_key?: string;
+  tls_reject_unauthorized: boolean;
+}
+
+/**
+ * Keep-alive http and https agents whose every socket is dialled through the egress guard (its `connect`
+ * and `tlsConnect`), so PATCHBAY_EGRESS is checked on the address actually dialled, IP literals included.
+ * The one way the providers speak HTTP: the api providers' HttpClient, the AWS SDK's request handler, the
+ * Azure pipeline's `agent`, and Node's own http.request (gcs).
+ */
+export interface EgressAgents {
+  http: http.Agent;
+  https: https.Agent;
+  /** The agent for a URL's protocol (Node refuses an http agent for an https URL and the reverse). */
+  forUrl(url: string | URL): http.Agent;
+  /** Destroys every socket, idle or in use: ends the calls still in flight. */
+  destroy(): void;
+}
+
+export interface EgressAgentOptions {
+  /** Sockets per origin, kept alive and reused last in, first out. */
+  maxSockets: number;
+  tls: TlsFields;
+  /**
+   * Time a new socket has to connect and finish its TLS handshake; an `ETIMEDOUT` error past it.
+   * @default none: the client library's own connection timeout (the AWS SDK's `connectionTimeout`) applies
+   */
+  connectTimeoutMs?: number;
+}
+
+export function egressAgents(egress: EgressGuard, options: EgressAgentOptions): EgressAgents {
+  const { maxSockets, tls, connectTimeoutMs } = options;
+  const pool = { keepAlive: true, maxSockets, maxFreeSockets: maxSockets, scheduling: 'lifo' as const };
+  const ready = <S extends Duplex>(socket: S, event: 'connect' | 'secureConnect', target: string): S =>
+    connectTimeoutMs === undefined ? socket : connectWithin(socket, event, connectTimeoutMs, target);
+
+  class GuardedHttpAgent extends http.Agent {
+    override createConnection(request: http.ClientRequestArgs): Duplex {
+      const host = hostOf(request);
+      const port = Number(request.port ?? 80);
+      return ready(egress.connect({ host, port }), 'connect', `${host}:${port}`);
+    }
+  }
+  class GuardedHttpsAgent extends https.Agent {
+    // Node hands over the server name it derived from the Host header ('' for an IP address: no SNI).
+    override createConnection(request: https.RequestOptions & { servername?: string }): Duplex {
+      const host = hostOf(request);
+      const port = Number(request.port ?? 443);
+      const socket = egress.tlsConnect({
+        host,
+        port,
+        servername: request.servername || undefined,
+        ca: tls.tls_ca,
+        cert: tls.tls_cert,
+        key: tls.tls_key,
+        rejectUnauthorized: tls.tls_reject_unauthorized,
+        // Every client here speaks HTTP/1.1 only; saying so keeps a server that also offers h2 from choosing it.
+        ALPNProtocols: ['http/1.1'],
+      });
+      return ready(socket, 'secureConnect', `${host}:${port}`);
+    }
+  }
+
+  const agents = { http: new GuardedHttpAgent(pool), https: new GuardedHttpsAgent(pool) };
+  return {
+    ...agents,
+    forUrl: (url) => (new URL(url).protocol === 'https:' ? agents.https : agents.http),
+    destroy() {
+      agents.http.destroy();
+      agents.https.destroy();
+    },
+  };
+}
+
+// Node hands the agent the URL's hostname, an IPv6 literal without its brackets.
+const hostOf = (request: http.ClientRequestArgs): string => request.hostname ?? request.host ?? 'localhost';
+
+/** Arms `ms` on a new socket until it has connected (and finished its TLS handshake). */
+function connectWithin<S extends Duplex>(socket: S, ready: 'connect' | 'secureConnect', ms: number, target: string): S {
+  const timer = setTimeout(() => {
+    socket.destroy(Object.assign(new Error(`connecting to ${target} timed out after ${ms} ms`), { code: 'ETIMEDOUT' }));
+  }, ms);
+  socket.once(ready, () => clearTimeout(timer));
+  socket.once('close', () => clearTimeout(timer));
+  return socket;
+}
