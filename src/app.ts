@@ -41,6 +41,13 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
 
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
+  // A POST whose fields are all optional (issue a token, create an API key) may come without a body at all, as
+  // `curl -X POST` sends it; treat that as `{}` so it validates like an empty object.
+  app.addHook('preValidation', async (request) => {
+    if (request.body == null && (request.method === 'POST' || request.method === 'PUT' || request.method === 'PATCH')) {
+      request.body = {};
+    }
+  });
 
   const sequelize = options.sequelize ?? createSequelize(config.database);
   await app.register(errorHandler);

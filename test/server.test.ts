@@ -135,3 +135,13 @@ describe('server skeleton', () => {
     assert.ok(!ctx.logs.text.includes(key));
   });
 });
+
+describe('requests without a body', () => {
+  it('treat a bodiless POST as an empty object', async (t) => {
+    const ctx = await build(t);
+    if (!ctx) return;
+    const { key } = await ctx.user('member');
+    const created = await ctx.app.inject({ method: 'POST', url: '/api/v1/api-keys', headers: bearer(key) });
+    assert.equal(created.statusCode, 201, created.body);
+  });
+});
