@@ -4,7 +4,7 @@
  * (a) the driver alone (pg, mysql2, node-redis) with the wrapping Patchbay's provider sends for a read;
  * (b) Patchbay's service layer: the harness alone on a pooled session, and the whole ExecutionService.executeRuntime
  *     (attachment lookup, decrypt, harness, audit write in a SQLite app database in a temp folder);
- *     BENCH_N sequential calls per layer (default 2000);
+ *     BENCH_N sequential calls per layer (default 2000; fewer when they would take longer than BENCH_SECONDS);
  * (c) HTTP: POST /api/v1/agents/{id}/connectors/{alias}/execute with an agent token on a listening server, at
  *     concurrency 16 for BENCH_SECONDS per measurement (default 5), against a bare Fastify route running the same
  *     statement with the same driver and pool size, unwrapped. The load comes from a worker thread.
@@ -238,9 +238,9 @@ interface SequentialRow {
 }
 
 /**
- * N calls, or fewer when N would take longer than SECONDS (a service-layer call that writes its audit row with an
- * fsync can take 20 ms), but never under 100. The warm-up (N/10 calls, at most 200 or one second) tells how long a
- * call takes.
+ * N calls, or fewer when N would take longer than SECONDS (a service-layer call waits for its audit row's fsync,
+ * which can take several milliseconds), but never under 100. The warm-up (N/10 calls, at most 200 or one second)
+ * tells how long a call takes.
  */
 async function measureBounded(fn: () => Promise<void>): Promise<Timing> {
   const started = performance.now();
@@ -495,6 +495,7 @@ function formatHttp(row: HttpRow): string {
     `  ${row.name.padEnd(24)}${row.bare.perSecond.toFixed(0).padStart(10)}${row.patchbay.perSecond.toFixed(0).padStart(10)}` +
     `   ${ratio.toFixed(2)} ${verdict(ratio >= RATIO_GOAL).padEnd(4)}             ` +
     `${row.bare.median.toFixed(2)}/${row.bare.p95.toFixed(2)} | ${row.patchbay.median.toFixed(2)}/${row.patchbay.p95.toFixed(2)}` +
+    `  (n ${row.bare.requests}/${row.patchbay.requests})` +
     (failures ? `   ${failures} failed, e.g. ${row.patchbay.failure ?? row.bare.failure}` : '')
   );
 }

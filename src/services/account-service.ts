@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { Membership, Models, Organization, Role, User } from '../db/models/index.js';
 import { roles } from '../db/models/index.js';
 import { PatchbayError } from '../errors.js';
-import { hashSecret, issueSecret, LAST_USED_RESOLUTION_MS, looksLikeSecret } from './secrets.js';
+import { credentialView, hashSecret, issueSecret, LAST_USED_RESOLUTION_MS, looksLikeSecret, type CredentialView } from './secrets.js';
 
 export const slugSchema = z
   .string()
@@ -13,17 +13,7 @@ export const slugSchema = z
 export const emailSchema = z.string().trim().toLowerCase().pipe(z.email('not a valid email address'));
 export const roleSchema = z.enum(roles as [Role, ...Role[]], { error: `one of ${roles.join(', ')}` });
 
-export interface ApiKeyView {
-  id: string;
-  name: string | null;
-  prefix: string;
-  created_at: string;
-  last_used_at: string | null;
-  expires_at: string | null;
-  revoked_at: string | null;
-}
-
-export interface CreatedApiKey extends ApiKeyView {
+export interface CreatedApiKey extends CredentialView {
   /** Shown once; only its hash is stored. */
   key: string;
 }
@@ -74,24 +64,6 @@ function parse<T>(schema: z.ZodType<T>, value: unknown, path: string): T {
   const message = result.error.issues[0]?.message ?? 'invalid';
   throw new PatchbayError('validation_failed', `${path}: ${message}`, { errors: [{ path, message }] });
 }
-
-export const apiKeyView = (key: {
-  id: string;
-  name: string | null;
-  prefix: string;
-  created_at: Date;
-  last_used_at: Date | null;
-  expires_at: Date | null;
-  revoked_at: Date | null;
-}): ApiKeyView => ({
-  id: key.id,
-  name: key.name,
-  prefix: key.prefix,
-  created_at: key.created_at.toISOString(),
-  last_used_at: key.last_used_at?.toISOString() ?? null,
-  expires_at: key.expires_at?.toISOString() ?? null,
-  revoked_at: key.revoked_at?.toISOString() ?? null,
-});
 
 /** Organisations, users, memberships and API keys. Used alike by the CLI and the HTTP routes. */
 export class AccountService {
@@ -233,20 +205,20 @@ export class AccountService {
       },
       { transaction },
     );
-    return { ...apiKeyView(record), key: secret.value };
+    return { ...credentialView(record), key: secret.value };
   }
 
-  async listApiKeys(userId: string): Promise<ApiKeyView[]> {
+  async listApiKeys(userId: string): Promise<CredentialView[]> {
     const keys = await this.models.ApiKey.findAll({ where: { user_id: userId }, order: [['created_at', 'ASC']] });
-    return keys.map(apiKeyView);
+    return keys.map(credentialView);
   }
 
   /** Revokes one key; with userId, only a key of that user (a user manages only their own keys). */
-  async revokeApiKey(keyId: string, userId?: string): Promise<ApiKeyView> {
+  async revokeApiKey(keyId: string, userId?: string): Promise<CredentialView> {
     const key = await this.models.ApiKey.findOne({ where: userId ? { id: keyId, user_id: userId } : { id: keyId } });
     if (!key) throw new PatchbayError('not_found', `no API key ${keyId}`);
     if (!key.revoked_at) await key.update({ revoked_at: new Date() });
-    return apiKeyView(key);
+    return credentialView(key);
   }
 
   /** Resolves an API key to its user and memberships; null for anything that is not a live key. */

@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { Op, UniqueConstraintError } from 'sequelize';
+import { UniqueConstraintError } from 'sequelize';
 import { z } from 'zod';
-import type { Agent, AgentToken, Models, Organization } from '../db/models/index.js';
+import type { Agent, Models, Organization } from '../db/models/index.js';
 import { PatchbayError } from '../errors.js';
 import type { AgentPrincipal } from '../plugins/auth.js';
-import { decodeCursor, encodeCursor } from './cursor.js';
-import { hashSecret, issueSecret, LAST_USED_RESOLUTION_MS, looksLikeSecret } from './secrets.js';
+import { keysetPage } from './cursor.js';
+import { credentialView, hashSecret, issueSecret, LAST_USED_RESOLUTION_MS, looksLikeSecret } from './secrets.js';
 
 /** The client-chosen public id of an agent (DESIGN.md section 5). */
 export const agentIdSchema = z
@@ -20,17 +20,6 @@ export const agentView = (agent: Agent) => ({
   created_at: agent.created_at.toISOString(),
   updated_at: agent.updated_at.toISOString(),
 });
-
-export const agentTokenView = (token: AgentToken) => ({
-  id: token.id,
-  name: token.name,
-  prefix: token.prefix,
-  created_at: token.created_at.toISOString(),
-  last_used_at: token.last_used_at?.toISOString() ?? null,
-  expires_at: token.expires_at?.toISOString() ?? null,
-  revoked_at: token.revoked_at?.toISOString() ?? null,
-});
-
 
 /** Agents are an organisation's resource; each may hold tokens that act as that agent only. */
 export class AgentService {
@@ -70,22 +59,14 @@ export class AgentService {
   }
 
   async list(organizationId: string, page: { limit: number; cursor?: string }) {
-    const where: Record<string | symbol, unknown> = { organization_id: organizationId };
-    if (page.cursor) {
-      const after = decodeCursor(page.cursor);
-      where[Op.or] = [{ created_at: { [Op.gt]: after.at } }, { created_at: after.at, id: { [Op.gt]: after.id } }];
-    }
-    const rows = await this.models.Agent.findAll({
-      where,
-      order: [
-        ['created_at', 'ASC'],
-        ['id', 'ASC'],
-      ],
-      limit: page.limit + 1,
+    return keysetPage({
+      model: this.models.Agent,
+      where: { organization_id: organizationId },
+      order: 'ASC',
+      limit: page.limit,
+      cursor: page.cursor,
+      map: agentView,
     });
-    const data = rows.slice(0, page.limit);
-    const last = data.at(-1);
-    return { data, next_cursor: rows.length > page.limit && last ? encodeCursor(last.created_at, last.id) : null };
   }
 
   /** Its attachments and tokens go with it (foreign keys cascade). */
@@ -114,19 +95,19 @@ export class AgentService {
       expires_at: expiresAt,
       revoked_at: null,
     });
-    return { ...agentTokenView(token), token: secret.value, agent_id: agent.agent_id };
+    return { ...credentialView(token), token: secret.value, agent_id: agent.agent_id };
   }
 
   async listTokens(agent: Agent) {
     const tokens = await this.models.AgentToken.findAll({ where: { agent_id: agent.id }, order: [['created_at', 'ASC']] });
-    return tokens.map(agentTokenView);
+    return tokens.map(credentialView);
   }
 
   async revokeToken(agent: Agent, tokenId: string) {
     const token = await this.models.AgentToken.findOne({ where: { id: tokenId, agent_id: agent.id } });
     if (!token) throw new PatchbayError('not_found', `no token ${tokenId}`);
     if (!token.revoked_at) await token.update({ revoked_at: new Date() });
-    return agentTokenView(token);
+    return credentialView(token);
   }
 
   /** Resolves an agent token; null for anything that is not a live token of an existing agent. */

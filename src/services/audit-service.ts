@@ -1,6 +1,6 @@
 import { Op } from 'sequelize';
 import type { Models } from '../db/models/index.js';
-import { decodeCursor, encodeCursor } from './cursor.js';
+import { keysetPage } from './cursor.js';
 
 export interface Actor {
   type: 'user' | 'agent' | 'system';
@@ -57,29 +57,14 @@ export class AuditService {
     if (filter.until) range[Op.lt] = filter.until;
     const conditions: unknown[] = [];
     if (Object.getOwnPropertySymbols(range).length) conditions.push({ created_at: range });
-    const after = filter.cursor ? decodeCursor(filter.cursor) : undefined;
-    // Newest first: the cursor is the last (created_at, id) seen.
-    if (after) {
-      conditions.push({
-        [Op.or]: [
-          { created_at: { [Op.lt]: after.at } },
-          { created_at: after.at, id: { [Op.lt]: after.id } },
-        ],
-      });
-    }
     if (conditions.length) where[Op.and] = conditions;
-    const rows = await this.models.AuditEvent.findAll({
+    return keysetPage({
+      model: this.models.AuditEvent,
       where,
-      order: [
-        ['created_at', 'DESC'],
-        ['id', 'DESC'],
-      ],
-      limit: filter.limit + 1,
-    });
-    const page = rows.slice(0, filter.limit);
-    const last = page.at(-1);
-    return {
-      data: page.map((e) => ({
+      order: 'DESC',
+      limit: filter.limit,
+      cursor: filter.cursor,
+      map: (e) => ({
         id: e.id,
         organization_id: e.organization_id,
         actor_type: e.actor_type,
@@ -91,8 +76,7 @@ export class AuditService {
         detail: e.detail,
         request_id: e.request_id,
         created_at: e.created_at.toISOString(),
-      })),
-      next_cursor: rows.length > filter.limit && last ? encodeCursor(last.created_at, last.id) : null,
-    };
+      }),
+    });
   }
 }

@@ -1,5 +1,5 @@
 import { isDeepStrictEqual } from 'node:util';
-import { Op, UniqueConstraintError, type Sequelize } from 'sequelize';
+import { UniqueConstraintError, type Sequelize } from 'sequelize';
 import type { Config } from '../config.js';
 import type { KeyRing } from '../crypto/key-ring.js';
 import type { Connector, ConnectorStatus, Models } from '../db/models/index.js';
@@ -10,7 +10,7 @@ import type { ProviderHarness, TestResult } from '../providers/harness.js';
 import { getProvider, parseConfig, providerIds, secretFieldNames } from '../providers/registry.js';
 import type { Provider, ProviderType } from '../providers/types.js';
 import type { Actor, AuditService } from './audit-service.js';
-import { decodeCursor, decodeIntegerCursor, encodeCursor } from './cursor.js';
+import { keysetPage } from './cursor.js';
 import { connectorSummary, type HealthService, type RecordOutcome } from './health-service.js';
 import type { WebhookService } from './webhook-service.js';
 
@@ -202,24 +202,14 @@ export class ConnectorService {
     if (filter.connector_type) where.connector_type = filter.connector_type;
     if (filter.provider) where.provider = filter.provider;
     if (filter.status) where.status = filter.status;
-    if (filter.cursor) {
-      const after = decodeCursor(filter.cursor);
-      where[Op.or] = [{ created_at: { [Op.gt]: after.at } }, { created_at: after.at, id: { [Op.gt]: after.id } }];
-    }
-    const rows = await this.models.Connector.findAll({
+    return keysetPage({
+      model: this.models.Connector,
       where,
-      order: [
-        ['created_at', 'ASC'],
-        ['id', 'ASC'],
-      ],
-      limit: filter.limit + 1,
+      order: 'ASC',
+      limit: filter.limit,
+      cursor: filter.cursor,
+      map: (c) => this.view(c),
     });
-    const page = rows.slice(0, filter.limit);
-    const last = page.at(-1);
-    return {
-      data: page.map((c) => this.view(c)),
-      next_cursor: rows.length > filter.limit && last ? encodeCursor(last.created_at, last.id) : null,
-    };
   }
 
   /**
@@ -370,33 +360,24 @@ export class ConnectorService {
 
   async health(organizationId: string, id: string, page: { limit: number; cursor?: string }) {
     const connector = await this.require(organizationId, id);
-    const where: Record<string | symbol, unknown> = { connector_id: connector.id };
-    if (page.cursor) {
-      const after = decodeIntegerCursor(page.cursor);
-      where[Op.or] = [{ checked_at: { [Op.lt]: after.at } }, { checked_at: after.at, id: { [Op.lt]: after.id } }];
-    }
-    const rows = await this.models.ConnectorHealthCheck.findAll({
-      where,
-      order: [
-        ['checked_at', 'DESC'],
-        ['id', 'DESC'],
-      ],
-      limit: page.limit + 1,
-    });
-    const data = rows.slice(0, page.limit);
-    const last = data.at(-1);
-    return {
-      summary: await this.deps.health.summary(connector.id),
-      data: data.map((row) => ({
+    const history = await keysetPage({
+      model: this.models.ConnectorHealthCheck,
+      where: { connector_id: connector.id },
+      order: 'DESC',
+      timeColumn: 'checked_at',
+      idKind: 'integer',
+      limit: page.limit,
+      cursor: page.cursor,
+      map: (row) => ({
         checked_at: row.checked_at.toISOString(),
         success: row.success,
         latency_ms: row.latency_ms,
         error_code: row.error_code,
         message: row.message,
         source: row.source,
-      })),
-      next_cursor: rows.length > page.limit && last ? encodeCursor(last.checked_at, String(last.id)) : null,
-    };
+      }),
+    });
+    return { summary: await this.deps.health.summary(connector.id), ...history };
   }
 
   private audit(ctx: RequestContext, action: string, targetId: string | undefined, outcome: 'success' | 'failure', detail?: Record<string, unknown>) {

@@ -20,6 +20,35 @@ export function issueSecret(kind: 'pbk' | 'pbt'): IssuedSecret {
   return { value, prefix: value.slice(0, PREFIX_LENGTH), hash: hashSecret(value) };
 }
 
+/** What a response shows of an API key or agent token: never its value nor its hash, only the prefix. */
+export interface CredentialView {
+  id: string;
+  name: string | null;
+  prefix: string;
+  created_at: string;
+  last_used_at: string | null;
+  expires_at: string | null;
+  revoked_at: string | null;
+}
+
+export const credentialView = (credential: {
+  id: string;
+  name: string | null;
+  prefix: string;
+  created_at: Date;
+  last_used_at: Date | null;
+  expires_at: Date | null;
+  revoked_at: Date | null;
+}): CredentialView => ({
+  id: credential.id,
+  name: credential.name,
+  prefix: credential.prefix,
+  created_at: credential.created_at.toISOString(),
+  last_used_at: credential.last_used_at?.toISOString() ?? null,
+  expires_at: credential.expires_at?.toISOString() ?? null,
+  revoked_at: credential.revoked_at?.toISOString() ?? null,
+});
+
 /** Cheap shape check before any lookup, so a malformed header never reaches the database. */
 export const looksLikeSecret = (value: string, kind: 'pbk' | 'pbt'): boolean =>
   new RegExp(`^${kind}_[A-Za-z0-9_-]{43}$`).test(value);

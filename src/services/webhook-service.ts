@@ -13,7 +13,7 @@ import { PatchbayError } from '../errors.js';
 import { EgressGuard } from '../providers/egress.js';
 import { MASK, scrubber } from '../providers/scrub.js';
 import type { Actor, AuditService } from './audit-service.js';
-import { decodeCursor, encodeCursor } from './cursor.js';
+import { keysetPage } from './cursor.js';
 import type { Metrics } from './metrics.js';
 
 /**
@@ -199,25 +199,14 @@ export class WebhookService {
   }
 
   async list(organizationId: string, page: { limit: number; cursor?: string }) {
-    const where: Record<string | symbol, unknown> = { organization_id: organizationId };
-    if (page.cursor) {
-      const after = decodeCursor(page.cursor);
-      where[Op.or] = [{ created_at: { [Op.gt]: after.at } }, { created_at: after.at, id: { [Op.gt]: after.id } }];
-    }
-    const rows = await this.deps.models.Webhook.findAll({
-      where,
-      order: [
-        ['created_at', 'ASC'],
-        ['id', 'ASC'],
-      ],
-      limit: page.limit + 1,
+    return keysetPage({
+      model: this.deps.models.Webhook,
+      where: { organization_id: organizationId },
+      order: 'ASC',
+      limit: page.limit,
+      cursor: page.cursor,
+      map: (webhook) => this.view(webhook),
     });
-    const data = rows.slice(0, page.limit);
-    const last = data.at(-1);
-    return {
-      data: data.map((webhook) => this.view(webhook)),
-      next_cursor: rows.length > page.limit && last ? encodeCursor(last.created_at, last.id) : null,
-    };
   }
 
   /** Partial update; re-enabling clears the failure count and the reason Patchbay disabled it. */
@@ -259,25 +248,14 @@ export class WebhookService {
 
   async deliveries(organizationId: string, id: string, page: { limit: number; cursor?: string }) {
     const webhook = await this.require(organizationId, id);
-    const where: Record<string | symbol, unknown> = { webhook_id: webhook.id };
-    if (page.cursor) {
-      const after = decodeCursor(page.cursor);
-      where[Op.or] = [{ created_at: { [Op.lt]: after.at } }, { created_at: after.at, id: { [Op.lt]: after.id } }];
-    }
-    const rows = await this.deps.models.WebhookDelivery.findAll({
-      where,
-      order: [
-        ['created_at', 'DESC'],
-        ['id', 'DESC'],
-      ],
-      limit: page.limit + 1,
+    return keysetPage({
+      model: this.deps.models.WebhookDelivery,
+      where: { webhook_id: webhook.id },
+      order: 'DESC',
+      limit: page.limit,
+      cursor: page.cursor,
+      map: (delivery) => this.deliveryView(delivery),
     });
-    const data = rows.slice(0, page.limit);
-    const last = data.at(-1);
-    return {
-      data: data.map((delivery) => this.deliveryView(delivery)),
-      next_cursor: rows.length > page.limit && last ? encodeCursor(last.created_at, last.id) : null,
-    };
   }
 
   /**

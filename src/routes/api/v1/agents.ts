@@ -56,10 +56,7 @@ const routes: FastifyPluginAsyncZod = async (app) => {
       config: { access: { scope: 'org', role: 'member' } },
       schema: { tags, summary: 'List agents', querystring: pageQuery, response: { 200: listOf(agentSchema), ...authProblems, ...problems(422) } },
     },
-    async (request) => {
-      const page = await agents.list(orgOf(request).organization.id, request.query);
-      return { data: page.data.map(agentView), next_cursor: page.next_cursor };
-    },
+    async (request) => agents.list(orgOf(request).organization.id, request.query),
   );
 
   app.get(
