@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { UniqueConstraintError } from 'sequelize';
 import { z } from 'zod';
-import type { Agent, Models, Organization } from '../db/models/index.js';
+import type { Agent, AgentToken, Models, Organization } from '../db/models/index.js';
 import { PatchbayError } from '../errors.js';
 import type { AgentPrincipal } from '../plugins/auth.js';
 import { keysetPage } from './cursor.js';
@@ -113,15 +113,18 @@ export class AgentService {
   /** Resolves an agent token; null for anything that is not a live token of an existing agent. */
   async authenticateToken(presented: string): Promise<AgentPrincipal | null> {
     if (!looksLikeSecret(presented, 'pbt')) return null;
-    const token = await this.models.AgentToken.findOne({ where: { token_hash: hashSecret(presented) } });
+    // One query for token, agent and organisation: this runs on every run-time call.
+    const token = await this.models.AgentToken.findOne({
+      where: { token_hash: hashSecret(presented) },
+      include: [{ model: this.models.Agent, as: 'agent', required: true, include: [{ model: this.models.Organization, as: 'organization', required: true }] }],
+    });
     const now = new Date();
     if (!token || token.revoked_at || (token.expires_at && token.expires_at <= now)) return null;
-    const agent = await this.models.Agent.findByPk(token.agent_id);
-    const organization = agent ? await this.models.Organization.findByPk(agent.organization_id) : null;
-    if (!agent || !organization) return null;
+    const agent = (token as AgentToken & { agent: Agent & { organization: Organization } }).agent;
+    const organization = agent.organization;
     if (!token.last_used_at || now.getTime() - token.last_used_at.getTime() > LAST_USED_RESOLUTION_MS) {
       await token.update({ last_used_at: now });
     }
-    return { tokenId: token.id, agentPk: agent.id, agentId: agent.agent_id, organization: organization as Organization };
+    return { tokenId: token.id, agentPk: agent.id, agentId: agent.agent_id, organization };
   }
 }

@@ -60,6 +60,12 @@ const raisesDefaults = (limits: AttachmentLimits | undefined) =>
     (limits.timeout_ms ?? 0) > DEFAULT_LIMITS.timeout_ms ||
     (limits.max_bytes ?? 0) > DEFAULT_LIMITS.max_bytes);
 
+export interface ResolvedAttachment {
+  instance: ConnectorInstance;
+  connector: Connector;
+  agent: Agent;
+}
+
 export const parseOverride = (instance: ConnectorInstance): Record<string, unknown> =>
   instance.config_override ? (JSON.parse(instance.config_override) as Record<string, unknown>) : {};
 
@@ -212,14 +218,22 @@ export class AttachmentService {
   }
 
   /** The run-time lookup: an agent's attachment by alias. */
-  async byAlias(organizationId: string, agentId: string, alias: string) {
-    const agent = await this.deps.agents.require(organizationId, agentId);
+  async byAlias(organizationId: string, agentId: string, alias: string): Promise<ResolvedAttachment> {
+    // One query: it runs on every run-time call.
     const instance = await this.deps.models.ConnectorInstance.findOne({
-      where: { agent_id: agent.id, alias },
-      include: [{ model: this.deps.models.Connector, as: 'connector' }],
+      where: { alias },
+      include: [
+        { model: this.deps.models.Agent, as: 'agent', required: true, where: { organization_id: organizationId, agent_id: agentId } },
+        { model: this.deps.models.Connector, as: 'connector', required: true },
+      ],
     });
-    if (!instance) throw new PatchbayError('not_found', `agent ${agentId} has no attachment ${alias}`);
-    return { instance, connector: (instance as ConnectorInstance & { connector: Connector }).connector, agent };
+    if (!instance) {
+      // Which of the two is missing only changes the message; both are "does not exist" in this organisation.
+      await this.deps.agents.require(organizationId, agentId);
+      throw new PatchbayError('not_found', `agent ${agentId} has no attachment ${alias}`);
+    }
+    const joined = instance as ConnectorInstance & { connector: Connector; agent: Agent };
+    return { instance, connector: joined.connector, agent: joined.agent };
   }
 
   private audit(ctx: RequestContext, action: string, targetId: string, detail: Record<string, unknown>) {

@@ -3,7 +3,7 @@ import type { Connector, Role } from '../db/models/index.js';
 import { PatchbayError } from '../errors.js';
 import { poolKey, type ExecuteResult, type ProviderHarness } from '../providers/harness.js';
 import { getProvider } from '../providers/registry.js';
-import type { AttachmentService } from './attachment-service.js';
+import type { AttachmentService, ResolvedAttachment } from './attachment-service.js';
 import { effectiveLimits, parseOverride } from './attachment-service.js';
 import type { AuditService } from './audit-service.js';
 import type { ConnectorService, RequestContext } from './connector-service.js';
@@ -63,8 +63,15 @@ export class ExecutionService {
   }
 
   /** The run-time path (REST execute and MCP tools/call): the attachment's override, mode, limits and bound parameters apply. */
-  async executeRuntime(ctx: RuntimeContext, agentId: string, alias: string, body: ExecuteBody): Promise<ExecuteResult> {
-    const { instance, connector } = await this.deps.attachments.byAlias(ctx.organizationId, agentId, alias);
+  async executeRuntime(
+    ctx: RuntimeContext,
+    agentId: string,
+    alias: string,
+    body: ExecuteBody,
+    /** The attachment when the caller has already looked it up for this request. */
+    resolved?: ResolvedAttachment,
+  ): Promise<ExecuteResult> {
+    const { instance, connector } = resolved ?? (await this.deps.attachments.byAlias(ctx.organizationId, agentId, alias));
     const { operation, mode, input } = splitBody(body);
     return this.run(ctx, connector, {
       operation,

@@ -210,7 +210,8 @@ describe('@patchbay/sdk against a running server', () => {
     });
     assert.equal(recorder.calls.length - from, 2);
     assert.deepEqual(
-      waitsMs(0).map((ms) => ms >= 300 && ms < 5000),
+      // A timer may fire a fraction of a millisecond early against performance.now(): allow a little slack.
+      waitsMs(0).map((ms) => ms >= 295 && ms < 5000),
       [true],
       `waited ${waitsMs(0)} ms`,
     );
@@ -227,7 +228,7 @@ describe('@patchbay/sdk against a running server', () => {
     };
     await agentWith().execute('limited', query);
     assert.deepEqual(
-      waitsMs(1).map((ms) => ms >= 1000 && ms < 6000),
+      waitsMs(1).map((ms) => ms >= 995 && ms < 6000),
       [true],
       `waited ${waitsMs(1)} ms`,
     );

@@ -14,12 +14,15 @@ export * from './webhooks.js';
  * `import { initModels } from 'patchbay/models'`.
  */
 export function initModels(sequelize: Sequelize) {
-  return {
+  const models = {
     ...initAccountModels(sequelize),
     ...initConnectorModels(sequelize),
     ...initWebhookModels(sequelize),
     ...initPolicySynthModels(sequelize),
   };
+  // Across the groups: an agent token resolves to its agent and organisation in one query on every run-time call.
+  models.Agent.belongsTo(models.Organization, { foreignKey: 'organization_id', as: 'organization' });
+  return models;
 }
 
 export type Models = ReturnType<typeof initModels>;

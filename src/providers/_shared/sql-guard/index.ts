@@ -17,6 +17,25 @@ import { assertPostgresRead } from './postgresql.js';
  * read-only wall (pg `BEGIN READ ONLY` … `ROLLBACK`, MySQL's read-only session, SQLite's read-only handle), which
  * also stops writes the guard cannot see (a user-defined function that writes).
  */
-export function assertReadOnlySql(dialect: SqlDialect, sql: string): Promise<void> {
-  return dialect === 'postgresql' ? assertPostgresRead(sql) : assertPortableRead(dialect, sql);
+export async function assertReadOnlySql(dialect: SqlDialect, sql: string): Promise<void> {
+  const key = `${dialect}\u0000${sql}`;
+  if (provenReads.has(key)) return;
+  await (dialect === 'postgresql' ? assertPostgresRead(sql) : assertPortableRead(dialect, sql));
+  remember(key);
+}
+
+/**
+ * Statements already proven to be harmless reads. Agents repeat the same parameterised statements, and the verdict
+ * depends on the text alone, so a repeat skips the parse. Refusals are not kept (they are rare and cheap to redo).
+ * Bounded; the oldest entry goes first.
+ */
+const PROVEN_READS_MAX = 2_000;
+const provenReads = new Set<string>();
+
+function remember(key: string): void {
+  if (provenReads.size >= PROVEN_READS_MAX) {
+    const oldest = provenReads.values().next().value;
+    if (oldest !== undefined) provenReads.delete(oldest);
+  }
+  provenReads.add(key);
 }

@@ -1,3 +1,4 @@
+import type * as LibpgQuery from 'libpg-query';
 import { PatchbayError } from '../../../errors.js';
 import { deniedFunction } from './functions.js';
 import { refuse } from './refusal.js';
@@ -9,8 +10,11 @@ import { refuse } from './refusal.js';
  * every CTE and subquery is a SELECT as well; `EXPLAIN` without `ANALYZE` of such a statement; `SHOW`. No call
  * of a denied function (functions.ts) anywhere in the tree.
  */
+let libpgQuery: Promise<typeof LibpgQuery> | undefined;
+
 export async function assertPostgresRead(sql: string): Promise<void> {
-  const { parse } = await import('libpg-query');
+  // Loaded once: a dynamic import per call costs more than the parse itself.
+  const { parse } = await (libpgQuery ??= import('libpg-query'));
   let tree: { stmts?: { stmt: Record<string, unknown> }[] };
   try {
     tree = (await parse(sql)) as typeof tree;

@@ -17,6 +17,7 @@ import {
 import { executeBody, executeResultSchema, instanceSchema } from '../../../schemas/connectors.js';
 import { authProblems, listOf, problems } from '../../../schemas/problem.js';
 import { agentView } from '../../../services/agent-service.js';
+import type { ResolvedAttachment } from '../../../services/attachment-service.js';
 import { auditEvent, requestContext, runtimeContext } from './context.js';
 
 /** Agents, their tokens, and the run-time endpoints an agent's own token may call (DESIGN.md section 5). */
@@ -31,9 +32,11 @@ const routes: FastifyPluginAsyncZod = async (app) => {
     await agentOf(request);
   };
   // ...and on the run-time path, the attachment its alias names.
+  const resolvedAttachments = new WeakMap<FastifyRequest, ResolvedAttachment>();
   const attachmentExists = async (request: FastifyRequest) => {
     const { id, alias } = request.params as { id: string; alias: string };
-    await attachments.byAlias(orgOf(request).organization.id, id, alias);
+    // Kept for the handler, so the hot path looks the attachment up once.
+    resolvedAttachments.set(request, await attachments.byAlias(orgOf(request).organization.id, id, alias));
   };
 
   app.post(
@@ -153,7 +156,8 @@ const routes: FastifyPluginAsyncZod = async (app) => {
         response: { 200: executeResultSchema, ...authProblems, ...problems(409, 413, 422, 502, 504) },
       },
     },
-    async (request) => execution.executeRuntime(runtimeContext(request), request.params.id, request.params.alias, request.body),
+    async (request) =>
+      execution.executeRuntime(runtimeContext(request), request.params.id, request.params.alias, request.body, resolvedAttachments.get(request)),
   );
 
   app.get(
