@@ -3,32 +3,15 @@ import { describe, it } from 'node:test';
 import { z } from 'zod';
 import type { FieldError } from '../../src/errors.js';
 import type { Provider } from '../../src/providers/types.js';
+import { minimalConfigs } from '../support/minimal-configs.js';
 
 // The config catalogue of the providers that have no driver yet (postgresql, which has one, is not listed):
 // schema, cross-field rules, operations and what each request writes. The conformance suite takes over as
 // drivers land.
 const PEM = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----';
 
-/** The smallest good config of each provider. */
-const minimal: Record<string, Record<string, unknown>> = {
-  mysql: { host: 'db.internal', username: 'app', password: 'pw-123' },
-  mongodb: { host: 'mongo.internal', database: 'app' },
-  redis: { host: 'cache.internal' },
-  sqlite: { path: 'reports/sales.db' },
-  rest: { base_url: 'https://api.example.com/v1' },
-  graphql: { endpoint: 'https://api.example.com/graphql' },
-  soap: { wsdl_url: 'https://soap.example.com/service?wsdl' },
-  s3: { bucket: 'reports' },
-  gcs: { bucket: 'reports' },
-  azure_blob: { container: 'reports', connection_string: 'UseDevelopmentStorage=true' },
-  minio: { bucket: 'reports', endpoint: 'http://minio.internal:9000' },
-  kafka: { brokers: ['kafka.internal:9092'] },
-  rabbitmq: { host: 'mq.internal' },
-  sqs: { queue_url: 'https://sqs.eu-west-1.amazonaws.com/123456789012/orders' },
-  redis_pubsub: { host: 'cache.internal' },
-  mqtt: { host: 'broker.internal' },
-  nats: { servers: ['nats.internal:4222'] },
-};
+/** The smallest good config of each provider (postgresql is tested on its own). */
+const { postgresql: _postgresql, ...minimal } = minimalConfigs;
 
 /** A connection string or URL given together with the separate fields it replaces. */
 const both: Record<string, Record<string, unknown>> = {

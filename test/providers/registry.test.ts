@@ -7,6 +7,7 @@ import { errorCodes } from '../../src/errors.js';
 import { ProviderHarness, poolKey } from '../../src/providers/harness.js';
 import { describeFields, listProviders, parseConfig, providerIds } from '../../src/providers/registry.js';
 import { expectFailure } from './conformance.js';
+import { minimalConfigs } from '../support/minimal-configs.js';
 
 /**
  * The meta-test (STYLE.md section 5): the catalogue, the provider files, their conformance runs and their
@@ -40,27 +41,7 @@ const EXPECTED = [
 // Files of src/providers/ that are the framework, not a provider.
 const FRAMEWORK = new Set(['types.ts', 'registry.ts', 'harness.ts', 'egress.ts', 'scrub.ts', 'catalogue.ts', 'boundaries.ts']);
 
-/** The smallest valid config of each provider, for those still without a driver (as in catalogue.test.ts). */
-const MINIMAL: Record<string, Record<string, unknown>> = {
-  postgresql: { host: 'db.internal', username: 'app' },
-  mysql: { host: 'db.internal', username: 'app', password: 'pw-123' },
-  mongodb: { host: 'mongo.internal', database: 'app' },
-  redis: { host: 'cache.internal' },
-  sqlite: { path: 'reports/sales.db' },
-  rest: { base_url: 'https://api.example.com/v1' },
-  graphql: { endpoint: 'https://api.example.com/graphql' },
-  soap: { wsdl_url: 'https://soap.example.com/service?wsdl' },
-  s3: { bucket: 'reports' },
-  gcs: { bucket: 'reports' },
-  azure_blob: { container: 'reports', connection_string: 'UseDevelopmentStorage=true' },
-  minio: { bucket: 'reports', endpoint: 'http://minio.internal:9000' },
-  kafka: { brokers: ['kafka.internal:9092'] },
-  rabbitmq: { host: 'mq.internal' },
-  sqs: { queue_url: 'https://sqs.eu-west-1.amazonaws.com/123456789012/orders' },
-  redis_pubsub: { host: 'cache.internal' },
-  mqtt: { host: 'broker.internal' },
-  nats: { servers: ['nats.internal:4222'] },
-};
+const MINIMAL = minimalConfigs;
 
 const withDriver = listProviders().filter((provider) => provider.connect !== undefined);
 const withoutDriver = listProviders().filter((provider) => provider.connect === undefined);

@@ -1,0 +1,21 @@
+/** The smallest valid config of each provider (no server behind it): for catalogue and meta tests. */
+export const minimalConfigs: Readonly<Record<string, Record<string, unknown>>> = {
+  postgresql: { host: 'db.internal', username: 'app' },
+  mysql: { host: 'db.internal', username: 'app', password: 'pw-123' },
+  mongodb: { host: 'mongo.internal', database: 'app' },
+  redis: { host: 'cache.internal' },
+  sqlite: { path: 'reports/sales.db' },
+  rest: { base_url: 'https://api.example.com/v1' },
+  graphql: { endpoint: 'https://api.example.com/graphql' },
+  soap: { wsdl_url: 'https://soap.example.com/service?wsdl' },
+  s3: { bucket: 'reports' },
+  gcs: { bucket: 'reports' },
+  azure_blob: { container: 'reports', connection_string: 'UseDevelopmentStorage=true' },
+  minio: { bucket: 'reports', endpoint: 'http://minio.internal:9000' },
+  kafka: { brokers: ['kafka.internal:9092'] },
+  rabbitmq: { host: 'mq.internal' },
+  sqs: { queue_url: 'https://sqs.eu-west-1.amazonaws.com/123456789012/orders' },
+  redis_pubsub: { host: 'cache.internal' },
+  mqtt: { host: 'broker.internal' },
+  nats: { servers: ['nats.internal:4222'] },
+};
