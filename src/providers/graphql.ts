@@ -12,6 +12,7 @@ import {
   classifyHttp,
   DEFAULT_HEADERS,
   isWithin,
+  openedSession,
   openHttpApi,
   type HttpApi,
 } from './_shared/http-api.js';
@@ -56,16 +57,7 @@ const graphql: Provider<typeof config> = {
   },
   defaultOperation: 'request',
 
-  async connect(settings, ctx) {
-    const session = new GraphqlSession(openHttpApi(settings, ctx), settings);
-    try {
-      await session.open(ctx.signal);
-    } catch (error) {
-      await session.close();
-      throw error;
-    }
-    return session;
-  },
+  connect: (settings, ctx) => openedSession(new GraphqlSession(openHttpApi(settings, ctx), settings), ctx.signal),
 
   classify: classifyHttp,
 };

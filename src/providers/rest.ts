@@ -17,6 +17,7 @@ import {
   classifyHttp,
   DEFAULT_HEADERS,
   isWithin,
+  openedSession,
   openHttpApi,
   type HttpApi,
 } from './_shared/http-api.js';
@@ -77,16 +78,7 @@ const rest: Provider<typeof config> = {
   },
   defaultOperation: 'request',
 
-  async connect(settings, ctx) {
-    const session = new RestSession(openHttpApi(settings, ctx), settings);
-    try {
-      await session.open(ctx.signal);
-    } catch (error) {
-      await session.close();
-      throw error;
-    }
-    return session;
-  },
+  connect: (settings, ctx) => openedSession(new RestSession(openHttpApi(settings, ctx), settings), ctx.signal),
 
   classify: classifyHttp,
 };

@@ -7,6 +7,7 @@ import { initModels } from '../../src/db/models/index.js';
 import { createSequelize } from '../../src/db/sequelize.js';
 import { createTestDatabase, dialects, migratedDatabase } from '../support/db.js';
 import { requireServer } from '../support/servers.js';
+import { connectorRow } from '../support/rows.js';
 
 const patchbayTables = [
   'pb_organizations',
@@ -43,19 +44,7 @@ for (const dialect of dialects) {
       if (!db) return;
       const models = initModels(db.sequelize);
       const org = await models.Organization.create({ slug: 'o', name: 'o' });
-      const created = await models.Connector.create({
-        organization_id: org.id,
-        name: 'c',
-        connector_type: 'database',
-        provider: 'postgresql',
-        config_encrypted: 'x',
-        key_id: '00000000',
-        last_tested_at: null,
-        last_test_result: null,
-        last_error: null,
-        created_by: null,
-        description: null,
-      });
+      const created = await connectorRow(models, org.id);
       const a = await models.Connector.findByPk(created.id);
       const b = await models.Connector.findByPk(created.id);
       assert.ok(a && b);

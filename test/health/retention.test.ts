@@ -6,6 +6,7 @@ import { KeyRing } from '../../src/crypto/key-ring.js';
 import { initModels } from '../../src/db/models/index.js';
 import { RetentionService } from '../../src/services/retention-service.js';
 import { dialects, migratedDatabase } from '../support/db.js';
+import { connectorRow } from '../support/rows.js';
 
 const DAY = 86_400_000;
 
@@ -19,19 +20,7 @@ for (const dialect of dialects) {
       const now = Date.now();
       const ago = (days: number) => new Date(now - days * DAY);
       const org = await models.Organization.create({ slug: 'r', name: 'r' });
-      const connector = await models.Connector.create({
-        organization_id: org.id,
-        name: 'c',
-        connector_type: 'database',
-        provider: 'postgresql',
-        config_encrypted: 'x',
-        key_id: '00000000',
-        last_tested_at: null,
-        last_test_result: null,
-        last_error: null,
-        created_by: null,
-        description: null,
-      });
+      const connector = await connectorRow(models, org.id);
       const check = (at: Date) => ({ connector_id: connector.id, organization_id: org.id, checked_at: at, success: true, latency_ms: 3, error_code: null, message: 'ok', source: 'scheduled' as const });
       await models.ConnectorHealthCheck.bulkCreate([...Array.from({ length: 25 }, () => check(ago(8))), ...Array.from({ length: 5 }, () => check(ago(6)))]);
 

@@ -6,16 +6,11 @@ import {
   type InferCreationAttributes,
   type Sequelize,
 } from 'sequelize';
-import { newId } from '../ids.js';
+import { idColumn, modelOptions, timestampColumns } from './columns.js';
 
 export type Role = 'admin' | 'developer' | 'member';
 export const roles: readonly Role[] = ['admin', 'developer', 'member'];
 
-const timestamps = {
-  created_at: { type: DataTypes.DATE, allowNull: false },
-  updated_at: { type: DataTypes.DATE, allowNull: false },
-};
-const common = { timestamps: true, underscored: true, createdAt: 'created_at', updatedAt: 'updated_at' } as const;
 
 export class Organization extends Model<InferAttributes<Organization>, InferCreationAttributes<Organization>> {
   declare id: CreationOptional<string>;
@@ -64,42 +59,42 @@ export function initAccountModels(sequelize: Sequelize) {
   class OrganizationModel extends Organization {}
   OrganizationModel.init(
     {
-      id: { type: DataTypes.STRING(64), primaryKey: true, defaultValue: () => newId() },
+      id: idColumn,
       slug: { type: DataTypes.STRING(64), allowNull: false, unique: true },
       name: { type: DataTypes.STRING(200), allowNull: false },
-      ...timestamps,
+      ...timestampColumns,
     },
-    { sequelize, tableName: 'pb_organizations', modelName: 'Organization', ...common },
+    { sequelize, tableName: 'pb_organizations', modelName: 'Organization', ...modelOptions },
   );
 
   class UserModel extends User {}
   UserModel.init(
     {
-      id: { type: DataTypes.STRING(64), primaryKey: true, defaultValue: () => newId() },
+      id: idColumn,
       email: { type: DataTypes.STRING(320), allowNull: false, unique: true },
       name: { type: DataTypes.STRING(200), allowNull: true },
       is_operator: { type: DataTypes.BOOLEAN, allowNull: false, defaultValue: false },
-      ...timestamps,
+      ...timestampColumns,
     },
-    { sequelize, tableName: 'pb_users', modelName: 'User', ...common },
+    { sequelize, tableName: 'pb_users', modelName: 'User', ...modelOptions },
   );
 
   class MembershipModel extends Membership {}
   MembershipModel.init(
     {
-      id: { type: DataTypes.STRING(64), primaryKey: true, defaultValue: () => newId() },
+      id: idColumn,
       user_id: { type: DataTypes.STRING(64), allowNull: false },
       organization_id: { type: DataTypes.STRING(64), allowNull: false },
       role: { type: DataTypes.STRING(16), allowNull: false },
-      ...timestamps,
+      ...timestampColumns,
     },
-    { sequelize, tableName: 'pb_memberships', modelName: 'Membership', ...common },
+    { sequelize, tableName: 'pb_memberships', modelName: 'Membership', ...modelOptions },
   );
 
   class ApiKeyModel extends ApiKey {}
   ApiKeyModel.init(
     {
-      id: { type: DataTypes.STRING(64), primaryKey: true, defaultValue: () => newId() },
+      id: idColumn,
       user_id: { type: DataTypes.STRING(64), allowNull: false },
       name: { type: DataTypes.STRING(200), allowNull: true },
       prefix: { type: DataTypes.STRING(32), allowNull: false },
@@ -107,9 +102,9 @@ export function initAccountModels(sequelize: Sequelize) {
       last_used_at: { type: DataTypes.DATE, allowNull: true },
       expires_at: { type: DataTypes.DATE, allowNull: true },
       revoked_at: { type: DataTypes.DATE, allowNull: true },
-      ...timestamps,
+      ...timestampColumns,
     },
-    { sequelize, tableName: 'pb_api_keys', modelName: 'ApiKey', ...common },
+    { sequelize, tableName: 'pb_api_keys', modelName: 'ApiKey', ...modelOptions },
   );
 
   MembershipModel.belongsTo(UserModel, { foreignKey: 'user_id', as: 'user' });

@@ -6,17 +6,11 @@ import {
   type InferCreationAttributes,
   type Sequelize,
 } from 'sequelize';
-import { newId } from '../ids.js';
+import { idColumn, modelOptions, timestampColumns } from './columns.js';
 
 export type ConnectorStatus = 'untested' | 'healthy' | 'failing' | 'disabled';
 export type AttachmentMode = 'read' | 'read_write';
 
-const timestamps = {
-  created_at: { type: DataTypes.DATE, allowNull: false },
-  updated_at: { type: DataTypes.DATE, allowNull: false },
-};
-const common = { timestamps: true, underscored: true, createdAt: 'created_at', updatedAt: 'updated_at' } as const;
-const idColumn = { type: DataTypes.STRING(64), primaryKey: true, defaultValue: () => newId() };
 
 export class Agent extends Model<InferAttributes<Agent>, InferCreationAttributes<Agent>> {
   declare id: CreationOptional<string>;
@@ -126,9 +120,9 @@ export function initConnectorModels(sequelize: Sequelize) {
       name: { type: DataTypes.STRING(200), allowNull: true },
       description: { type: DataTypes.TEXT, allowNull: true },
       created_by: { type: DataTypes.STRING(64), allowNull: true },
-      ...timestamps,
+      ...timestampColumns,
     },
-    { sequelize, tableName: 'pb_agents', modelName: 'Agent', ...common },
+    { sequelize, tableName: 'pb_agents', modelName: 'Agent', ...modelOptions },
   );
 
   class AgentTokenModel extends AgentToken {}
@@ -144,9 +138,9 @@ export function initConnectorModels(sequelize: Sequelize) {
       last_used_at: { type: DataTypes.DATE, allowNull: true },
       expires_at: { type: DataTypes.DATE, allowNull: true },
       revoked_at: { type: DataTypes.DATE, allowNull: true },
-      ...timestamps,
+      ...timestampColumns,
     },
-    { sequelize, tableName: 'pb_agent_tokens', modelName: 'AgentToken', ...common },
+    { sequelize, tableName: 'pb_agent_tokens', modelName: 'AgentToken', ...modelOptions },
   );
 
   class ConnectorModel extends Connector {}
@@ -163,7 +157,7 @@ export function initConnectorModels(sequelize: Sequelize) {
       last_test_result: { type: DataTypes.STRING(16), allowNull: true },
       last_error: { type: DataTypes.TEXT, allowNull: true },
       created_by: { type: DataTypes.STRING(64), allowNull: true },
-      ...timestamps,
+      ...timestampColumns,
       key_id: { type: DataTypes.STRING(8), allowNull: false },
       version: { type: DataTypes.INTEGER, allowNull: false, defaultValue: 1 },
       enabled: { type: DataTypes.BOOLEAN, allowNull: false, defaultValue: true },
@@ -174,7 +168,7 @@ export function initConnectorModels(sequelize: Sequelize) {
       consecutive_failures: { type: DataTypes.INTEGER, allowNull: false, defaultValue: 0 },
     },
     // Sequelize's optimistic locking: every save checks and bumps `version`, a stale one throws.
-    { sequelize, tableName: 'pb_connectors', modelName: 'Connector', version: 'version', ...common },
+    { sequelize, tableName: 'pb_connectors', modelName: 'Connector', version: 'version', ...modelOptions },
   );
 
   class ConnectorInstanceModel extends ConnectorInstance {}
@@ -185,12 +179,12 @@ export function initConnectorModels(sequelize: Sequelize) {
       agent_id: { type: DataTypes.STRING(64), allowNull: false },
       alias: { type: DataTypes.STRING(40), allowNull: false },
       config_override: { type: DataTypes.TEXT, allowNull: true },
-      ...timestamps,
+      ...timestampColumns,
       mode: { type: DataTypes.STRING(16), allowNull: false, defaultValue: 'read' },
       limits: { type: json, allowNull: true },
       bound_params: { type: json, allowNull: true },
     },
-    { sequelize, tableName: 'pb_connector_instances', modelName: 'ConnectorInstance', ...common },
+    { sequelize, tableName: 'pb_connector_instances', modelName: 'ConnectorInstance', ...modelOptions },
   );
 
   class ConnectorHealthCheckModel extends ConnectorHealthCheck {}

@@ -12,6 +12,7 @@ import {
   type Sequelize,
 } from 'sequelize';
 import { isPostgres } from '../sequelize.js';
+import { modelOptions } from './columns.js';
 
 /*
  * The PolicySynth agent-registry models, written to match @policysynth/agents@1.3.172 (dbModels/agentRegistry.js,
@@ -110,9 +111,7 @@ const timestamps = () => ({
   created_at: { type: DataTypes.DATE, allowNull: false, defaultValue: DataTypes.NOW },
   updated_at: { type: DataTypes.DATE, allowNull: false, defaultValue: DataTypes.NOW },
 });
-// Naming the declared columns as the timestamp attributes keeps one attribute per column (otherwise Sequelize adds
-// createdAt/updatedAt beside them, mapped to the same columns) and lets save() refresh updated_at.
-const common = { timestamps: true, underscored: true, createdAt: 'created_at', updatedAt: 'updated_at' } as const;
+
 const joinColumn = (table: string) => ({
   type: DataTypes.INTEGER,
   allowNull: false,
@@ -152,7 +151,7 @@ export function initPolicySynthModels(sequelize: Sequelize) {
       tableName: 'ps_agent_registries',
       modelName: 'PsAgentRegistry',
       indexes: [{ fields: ['uuid'], unique: true }, { fields: ['user_id'] }],
-      ...common,
+      ...modelOptions,
     },
   );
 
@@ -167,7 +166,7 @@ export function initPolicySynthModels(sequelize: Sequelize) {
       { fields: ['class_base_id', 'version'] },
       { fields: ['user_id'] },
     ],
-    ...common,
+    ...modelOptions,
   });
 
   class PsAgentConnectorClassModel extends PsAgentConnectorClass {}
@@ -186,7 +185,7 @@ export function initPolicySynthModels(sequelize: Sequelize) {
         { fields: ['name'] },
         { fields: ['version'] },
       ],
-      ...common,
+      ...modelOptions,
     },
   );
 
@@ -203,7 +202,7 @@ export function initPolicySynthModels(sequelize: Sequelize) {
       tableName: 'AgentRegistryAgents',
       modelName: 'AgentRegistryAgents',
       indexes: [{ fields: ['ps_agent_registry_id'] }, { fields: ['ps_agent_class_id'] }],
-      ...common,
+      ...modelOptions,
     },
   );
 
@@ -220,7 +219,7 @@ export function initPolicySynthModels(sequelize: Sequelize) {
       tableName: 'AgentRegistryConnectors',
       modelName: 'AgentRegistryConnectors',
       indexes: [{ fields: ['ps_agent_registry_id'] }, { fields: ['ps_agent_connector_class_id'] }],
-      ...common,
+      ...modelOptions,
     },
   );
 

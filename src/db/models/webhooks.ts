@@ -6,7 +6,7 @@ import {
   type InferCreationAttributes,
   type Sequelize,
 } from 'sequelize';
-import { newId } from '../ids.js';
+import { idColumn, modelOptions, timestampColumns } from './columns.js';
 
 /** The events an organisation webhook can subscribe to (DESIGN.md section 9). */
 export const webhookEvents = ['connector.failing', 'connector.recovered', 'connector.deleted', 'connector.credentials_rotated'] as const;
@@ -14,7 +14,6 @@ export type WebhookEvent = (typeof webhookEvents)[number];
 
 export type DeliveryStatus = 'pending' | 'delivered' | 'failed';
 
-const common = { timestamps: true, underscored: true, createdAt: 'created_at', updatedAt: 'updated_at' } as const;
 
 export class Webhook extends Model<InferAttributes<Webhook>, InferCreationAttributes<Webhook>> {
   declare id: CreationOptional<string>;
@@ -61,7 +60,7 @@ export function initWebhookModels(sequelize: Sequelize) {
   class WebhookModel extends Webhook {}
   WebhookModel.init(
     {
-      id: { type: DataTypes.STRING(64), primaryKey: true, defaultValue: () => newId() },
+      id: idColumn,
       organization_id: { type: DataTypes.STRING(64), allowNull: false },
       url: { type: DataTypes.STRING(2048), allowNull: false },
       events: { type: json, allowNull: false },
@@ -73,16 +72,15 @@ export function initWebhookModels(sequelize: Sequelize) {
       consecutive_failures: { type: DataTypes.INTEGER, allowNull: false, defaultValue: 0 },
       disabled_reason: { type: DataTypes.STRING(32), allowNull: true },
       created_by: { type: DataTypes.STRING(64), allowNull: true },
-      created_at: { type: DataTypes.DATE, allowNull: false },
-      updated_at: { type: DataTypes.DATE, allowNull: false },
+      ...timestampColumns,
     },
-    { sequelize, tableName: 'pb_webhooks', modelName: 'Webhook', version: 'version', ...common },
+    { sequelize, tableName: 'pb_webhooks', modelName: 'Webhook', version: 'version', ...modelOptions },
   );
 
   class WebhookDeliveryModel extends WebhookDelivery {}
   WebhookDeliveryModel.init(
     {
-      id: { type: DataTypes.STRING(64), primaryKey: true, defaultValue: () => newId() },
+      id: idColumn,
       webhook_id: { type: DataTypes.STRING(64), allowNull: false },
       organization_id: { type: DataTypes.STRING(64), allowNull: false },
       event_id: { type: DataTypes.STRING(64), allowNull: false },
@@ -94,10 +92,9 @@ export function initWebhookModels(sequelize: Sequelize) {
       last_attempt_at: { type: DataTypes.DATE, allowNull: true },
       last_status_code: { type: DataTypes.INTEGER, allowNull: true },
       last_error: { type: DataTypes.TEXT, allowNull: true },
-      created_at: { type: DataTypes.DATE, allowNull: false },
-      updated_at: { type: DataTypes.DATE, allowNull: false },
+      ...timestampColumns,
     },
-    { sequelize, tableName: 'pb_webhook_deliveries', modelName: 'WebhookDelivery', ...common },
+    { sequelize, tableName: 'pb_webhook_deliveries', modelName: 'WebhookDelivery', ...modelOptions },
   );
 
   WebhookDeliveryModel.belongsTo(WebhookModel, { foreignKey: 'webhook_id', as: 'webhook' });

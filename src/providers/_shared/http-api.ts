@@ -117,3 +117,20 @@ function decodeBody(response: HttpResponse): { body: unknown; encoding: 'json' |
   }
   return { body: bytes.toString('base64'), encoding: 'base64' };
 }
+
+/**
+ * Opens a new api-provider session with its first request (the health path, `{ __typename }`, the WSDL), so a
+ * pooled session exists only for an upstream that answers; a session that fails to open is closed, not leaked.
+ */
+export async function openedSession<S extends { open(signal: AbortSignal): Promise<unknown>; close(): Promise<void> }>(
+  session: S,
+  signal: AbortSignal,
+): Promise<S> {
+  try {
+    await session.open(signal);
+  } catch (error) {
+    await session.close();
+    throw error;
+  }
+  return session;
+}
