@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { agentIdSchema } from '../services/agent-service.js';
+import { createCredentialBody, credentialSchema } from './accounts.js';
 
 /** `limit` and `cursor` of every paginated list; `cursor` is the `next_cursor` of the previous page. */
 export const pageQuery = z.strictObject({
@@ -24,25 +25,14 @@ export const createAgentBody = z.strictObject({
   description: z.string().max(2000).optional(),
 });
 
-export const agentTokenSchema = z.object({
-  id: z.string(),
-  name: z.string().nullable(),
-  prefix: z.string().describe('The first characters of the token, to recognise it'),
-  created_at: z.string(),
-  last_used_at: z.string().nullable(),
-  expires_at: z.string().nullable(),
-  revoked_at: z.string().nullable(),
-});
+export const agentTokenSchema = credentialSchema('token');
 
 export const createdAgentTokenSchema = agentTokenSchema.extend({
   agent_id: z.string(),
   token: z.string().describe('The token itself (pbt_…): shown once, store it now'),
 });
 
-export const createAgentTokenBody = z.strictObject({
-  name: z.string().trim().min(1).max(200).optional(),
-  expires_at: z.iso.datetime({ offset: true }).optional().describe('ISO 8601, in the future; the token stops working then'),
-});
+export const createAgentTokenBody = createCredentialBody('ISO 8601, in the future; the token stops working then');
 
 export const runtimeExecuteParams = agentParams.extend({ alias: z.string() });
 
