@@ -18,13 +18,27 @@ const subnets = (entries: [string, number][]): net.BlockList => {
   return list;
 };
 
-// Link-local ranges host the cloud metadata services (169.254.169.254, AWS's fd00:ec2::254): credentials live there.
+// Where clouds serve instance metadata and credentials: link-local (169.254.169.254 of AWS, GCP, Azure IMDS,
+// OpenStack and others, 169.254.170.2 of ECS tasks, Tencent's 169.254.0.23), AWS's IPv6 endpoint, Alibaba's
+// 100.100.100.200 (inside carrier-grade NAT), Azure's WireServer and Oracle's legacy endpoint.
 const METADATA = subnets([
   ['169.254.0.0', 16],
   ['fe80::', 10],
   ['fd00:ec2::254', 128],
+  ['100.100.100.200', 32],
+  ['168.63.129.16', 32],
+  ['192.0.0.192', 32],
 ]);
-const METADATA_HOSTNAMES = new Set(['metadata.google.internal']);
+// Names of the metadata services, refused before any lookup (`metadata` is what GCE's search path completes).
+const METADATA_HOSTNAMES = new Set([
+  'metadata',
+  'metadata.google.internal',
+  'metadata.goog',
+  'instance-data',
+  'instance-data.ec2.internal',
+  'metadata.tencentyun.com',
+  'metadata.platformequinix.com',
+]);
 
 const PRIVATE = subnets([
   ['10.0.0.0', 8],
@@ -54,21 +68,77 @@ const RESERVED = subnets([
 // Outside 2000::/3 IPv6 holds no public unicast address.
 const GLOBAL_UNICAST_V6 = subnets([['2000::', 3]]);
 
-export function classifyAddress(ip: string): AddressKind {
-  const family = net.isIP(ip);
-  if (family === 0) return 'reserved';
-  const v4 = family === 6 ? nat64Ipv4(ip) : undefined;
-  if (v4 !== undefined) return classifyAddress(v4);
-  const type = family === 6 ? 'ipv6' : 'ipv4';
-  // BlockList matches IPv4-mapped IPv6 addresses (::ffff:127.0.0.1) against the IPv4 rules itself.
+/** What an address is for the policy; anything that is not an address in some spelling is `reserved`. */
+export function classifyAddress(address: string): AddressKind {
+  const ip = canonicalAddress(address);
+  if (ip === undefined) return 'reserved';
+  const type = net.isIPv6(ip) ? 'ipv6' : 'ipv4';
   if (METADATA.check(ip, type)) return 'metadata';
   if (PRIVATE.check(ip, type)) return 'private';
   if (RESERVED.check(ip, type)) return 'reserved';
-  if (type === 'ipv6' && !GLOBAL_UNICAST_V6.check(ip, 'ipv6') && !ip.toLowerCase().startsWith('::ffff:')) {
-    return 'reserved';
-  }
+  if (type === 'ipv6' && !GLOBAL_UNICAST_V6.check(ip, 'ipv6')) return 'reserved';
   return 'public';
 }
+
+/**
+ * One spelling per address, so that no form slips past the tables: brackets and an IPv6 zone id dropped, IPv6
+ * in full lower-case groups, an IPv4 address inside IPv4-mapped (::ffff:0:0/96) or NAT64 (64:ff9b::/96) IPv6 as
+ * that IPv4 address (both reach it), and IPv4 in every form inet_aton reads (`0x7f.1`, `2130706433`, `0177.0.0.1`)
+ * as a dotted quad. Undefined for a text that is no address (a host name).
+ */
+export function canonicalAddress(text: string): string | undefined {
+  const bare = text.trim().replace(/^\[(.*)\]$/, '$1');
+  const zone = bare.indexOf('%');
+  const v6 = zone > 0 ? bare.slice(0, zone) : bare;
+  if (net.isIPv6(v6)) {
+    const bytes = ipv6Bytes(v6);
+    const embedsV4 =
+      bytes.subarray(0, 12).equals(V4_MAPPED_PREFIX) || bytes.subarray(0, 12).equals(NAT64_PREFIX);
+    if (embedsV4) return [...bytes.subarray(12)].join('.');
+    const groups: string[] = [];
+    for (let i = 0; i < 16; i += 2) groups.push(bytes.readUInt16BE(i).toString(16));
+    return groups.join(':');
+  }
+  return inetAton(bare.replace(/\.$/, ''));
+}
+
+const V4_MAPPED_PREFIX = Buffer.from([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff]);
+const NAT64_PREFIX = Buffer.from([0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0]);
+
+/** The 16 bytes of a valid IPv6 text (net.isIPv6 holds), an embedded dotted IPv4 tail included. */
+function ipv6Bytes(ip: string): Buffer {
+  let text = ip.toLowerCase();
+  const tail = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
+  if (tail) {
+    const [a, b, c, d] = tail.slice(1).map(Number) as [number, number, number, number];
+    text = `${text.slice(0, tail.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const [head = '', rest] = text.split('::');
+  const left = head === '' ? [] : head.split(':');
+  const right = rest === undefined || rest === '' ? [] : rest.split(':');
+  const groups = rest === undefined ? left : [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right];
+  const bytes = Buffer.alloc(16);
+  groups.forEach((group, i) => bytes.writeUInt16BE(parseInt(group, 16), i * 2));
+  return bytes;
+}
+
+/** IPv4 as inet_aton (and so getaddrinfo) reads it: 1 to 4 parts, each decimal, octal (leading 0) or hex (0x). */
+function inetAton(text: string): string | undefined {
+  if (!/^(?:0x[0-9a-f]*|\d+)(?:\.(?:0x[0-9a-f]*|\d+)){0,3}$/i.test(text)) return undefined;
+  const parts: number[] = [];
+  for (const part of text.split('.')) {
+    const value = /^0x/i.test(part) ? parseInt(part.slice(2) || '0', 16) : /^0\d/.test(part) ? parseOctal(part) : Number(part);
+    if (!Number.isSafeInteger(value)) return undefined;
+    parts.push(value);
+  }
+  const last = parts.pop() ?? 0;
+  if (parts.some((part) => part > 255) || last >= 256 ** (4 - parts.length)) return undefined;
+  const bytes = [...parts];
+  for (let shift = (3 - parts.length) * 8; shift >= 0; shift -= 8) bytes.push(Math.floor(last / 2 ** shift) % 256);
+  return bytes.join('.');
+}
+
+const parseOctal = (digits: string): number => (/^[0-7]+$/.test(digits) ? parseInt(digits, 8) : NaN);
 
 /** Undefined when the policy allows dialling `ip`, else the reason it does not. */
 export function checkAddress(ip: string, policy: EgressPolicy): string | undefined {
@@ -132,11 +202,9 @@ export class EgressGuard {
    * here, a name is checked again by `lookup` on each address it resolves to.
    */
   refuseHost(host: string): string | undefined {
-    const bare = host.replace(/^\[(.*)\]$/, '$1');
-    if (net.isIP(bare)) return checkAddress(bare, this.policy);
-    if (this.policy !== 'any' && METADATA_HOSTNAMES.has(bare.toLowerCase().replace(/\.$/, ''))) {
-      return `${bare} is a cloud metadata host`;
-    }
+    if (canonicalAddress(host) !== undefined) return checkAddress(host, this.policy);
+    const name = host.trim().toLowerCase().replace(/\.$/, '');
+    if (this.policy !== 'any' && METADATA_HOSTNAMES.has(name)) return `${name} is a cloud metadata host`;
     return undefined;
   }
 
@@ -199,14 +267,4 @@ class GuardedSocket extends net.Socket {
     }
     return listener ? super.connect(options, listener) : super.connect(options);
   }
-}
-
-/** The IPv4 address inside a NAT64 address (64:ff9b::/96), which DNS64 networks hand out for IPv4-only hosts. */
-function nat64Ipv4(ip: string): string | undefined {
-  const match = /^64:ff9b::(?:([0-9a-f]{1,4}):([0-9a-f]{1,4})|(\d+\.\d+\.\d+\.\d+))$/i.exec(ip);
-  if (!match) return undefined;
-  if (match[3]) return match[3];
-  const high = parseInt(match[1] ?? '0', 16);
-  const low = parseInt(match[2] ?? '0', 16);
-  return [high >> 8, high & 255, low >> 8, low & 255].join('.');
 }
