@@ -6,6 +6,7 @@ import { CHECK_MAX_BYTES } from './_shared/http-api.js';
 import { HttpClient, HttpTimeoutError } from './_shared/http-client.js';
 import { assertWsdlAnswer, SoapAnswerTooLarge, SoapHttp, type SoapExchangeOptions } from './_shared/http-soap.js';
 import { scrubDeep, scrubber } from './scrub.js';
+import { argsIssues } from './soap/args.js';
 import { secret, type CallContext, type OperationResult, type Provider, type Session } from './types.js';
 
 const config = z.strictObject({
@@ -28,7 +29,13 @@ type SoapConfig = z.output<typeof config>;
 
 const callInput = z.strictObject({
   method: z.string().min(1).describe('Method name from the WSDL (Service.Port.Method or Method).'),
-  args: z.record(z.string(), z.unknown()).default({}).describe('Arguments of the method, by name.'),
+  args: z
+    .record(z.string(), z.unknown())
+    .default({})
+    .describe(
+      "The method's input parts by name, as the WSDL declares them (nested elements as objects, repeated ones as arrays); " +
+        'the SOAP library keys $xml, $value, _xml and attributes are refused.',
+    ),
 });
 
 type CallInput = z.output<typeof callInput>;
@@ -117,8 +124,14 @@ const basic = ({ username = '', password = '' }: SoapConfig): string =>
 
 type Invoke = (args: Record<string, unknown>, options: SoapExchangeOptions) => Promise<unknown>;
 
+/** A WSDL method: how to call it, and its input as the library describes it (what its args may name). */
+interface Method {
+  invoke: Invoke;
+  input: unknown;
+}
+
 class SoapSession implements Session {
-  private readonly methods = new Map<string, Invoke>();
+  private readonly methods = new Map<string, Method>();
   /** The WSDL fetched on connect is the first ping's round trip. */
   private fresh = true;
   private readonly scrubDerived;
@@ -131,18 +144,19 @@ class SoapSession implements Session {
     authorization: string | undefined,
   ) {
     // Every method as Service.Port.Method, and by its own name (the first port that has it).
-    const services = client.wsdl.describeServices() as Record<string, Record<string, Record<string, unknown>>>;
+    const services = client.wsdl.describeServices() as Record<string, Record<string, Record<string, { input?: unknown }>>>;
     for (const [service, ports] of Object.entries(services)) {
       for (const [port, methods] of Object.entries(ports)) {
-        for (const name of Object.keys(methods)) {
+        for (const [name, described] of Object.entries(methods)) {
           const method: unknown = client[service]?.[port]?.[name];
           if (typeof method !== 'function') continue;
           const invoke: Invoke = (args, options) =>
             new Promise((resolve, reject) => {
               method(args, (error: unknown, result: unknown) => (error ? reject(error) : resolve(result)), options);
             });
-          this.methods.set(`${service}.${port}.${name}`, invoke);
-          if (!this.methods.has(name)) this.methods.set(name, invoke);
+          const entry = { invoke, input: described.input };
+          this.methods.set(`${service}.${port}.${name}`, entry);
+          if (!this.methods.has(name)) this.methods.set(name, entry);
         }
       }
     }
@@ -163,15 +177,20 @@ class SoapSession implements Session {
 
   async execute(_operation: string, input: unknown, call: CallContext): Promise<OperationResult> {
     const { method, args } = input as CallInput;
-    const invoke = this.methods.get(method);
-    if (!invoke) {
+    const found = this.methods.get(method);
+    if (!found) {
       throw new PatchbayError('validation_failed', `the WSDL has no method ${method}`, {
         errors: [{ path: 'method', message: 'not a method of the WSDL' }],
       });
     }
+    // Read mode trusts the method's name: args must not be able to send another body under it.
+    const errors = argsIssues(args, found.input, method);
+    if (errors.length > 0) {
+      throw new PatchbayError('validation_failed', `args are not the input of ${method} as the WSDL declares it`, { errors });
+    }
     const cut: { text?: string } = {};
     try {
-      const result = await invoke(args, { signal: call.signal, maxBytes: call.limits.maxBytes, timeoutMs: call.limits.timeoutMs, cut });
+      const result = await found.invoke(args, { signal: call.signal, maxBytes: call.limits.maxBytes, timeoutMs: call.limits.timeoutMs, cut });
       return { data: { result: scrubDeep(result ?? null, this.scrubDerived) }, truncated: false };
     } catch (error) {
       // A cut envelope cannot be parsed: the caller gets the text that fitted in max_bytes.

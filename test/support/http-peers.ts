@@ -297,16 +297,24 @@ export async function startGraphqlPeer(options: { token?: string } = {}): Promis
 
 const NS = 'http://patchbay.test/items';
 
-function element(name: string, fields: Record<string, string>, repeated: string[] = []): string {
+/** A field's type: an XSD type name, or the fields of a nested element (optional, as a filter is). */
+type FieldType = string | { [field: string]: FieldType };
+
+function element(name: string, fields: Record<string, FieldType>, repeated: string[] = [], optional = false): string {
   const parts = Object.entries(fields)
-    .map(([field, type]) => `<xsd:element name="${field}" type="${type}"${repeated.includes(field) ? ' minOccurs="0" maxOccurs="unbounded"' : ''}/>`)
+    .map(([field, type]) =>
+      typeof type === 'string'
+        ? `<xsd:element name="${field}" type="${type}"${repeated.includes(field) ? ' minOccurs="0" maxOccurs="unbounded"' : ''}/>`
+        : element(field, type, [], true),
+    )
     .join('');
-  return `<xsd:element name="${name}"><xsd:complexType><xsd:sequence>${parts}</xsd:sequence></xsd:complexType></xsd:element>`;
+  const occurs = optional ? ' minOccurs="0"' : '';
+  return `<xsd:element name="${name}"${occurs}><xsd:complexType><xsd:sequence>${parts}</xsd:sequence></xsd:complexType></xsd:element>`;
 }
 
-const METHODS: Record<string, { input: Record<string, string>; output: Record<string, string>; repeated?: string[] }> = {
+const METHODS: Record<string, { input: Record<string, FieldType>; output: Record<string, string>; repeated?: string[] }> = {
   GetItem: { input: { id: 'xsd:string' }, output: { id: 'xsd:string', name: 'xsd:string' } },
-  ListItems: { input: { count: 'xsd:int' }, output: { item: 'xsd:string' }, repeated: ['item'] },
+  ListItems: { input: { count: 'xsd:int', filter: { prefix: 'xsd:string' } }, output: { item: 'xsd:string' }, repeated: ['item'] },
   AddItem: { input: { id: 'xsd:string', name: 'xsd:string' }, output: { ok: 'xsd:boolean' } },
   Explode: { input: { message: 'xsd:string' }, output: { ok: 'xsd:boolean' } },
 };
@@ -348,33 +356,48 @@ export interface SoapPeer extends HttpPeer {
   /** `<origin>/soap?wsdl` */
   wsdlUrl: string;
   items: Map<string, string>;
+  /** The operations the service ran, oldest first (whatever the request claimed to call). */
+  ran: string[];
 }
 
 /**
  * ItemService, served by the soap library itself at /soap: GetItem (a fault for a missing id), ListItems
- * (`count` generated names), AddItem, and Explode (always a fault carrying `message`). `basic` guards every
- * request, the WSDL included, with HTTP basic auth; `wsSecurity` asks each call for a UsernameToken.
+ * (`count` generated names, `filter.prefix` in place of "item" when given), AddItem, and Explode (always a fault carrying `message`). `basic` guards every
+ * request, the WSDL included, with HTTP basic auth; `wsSecurity` asks each call for a UsernameToken; `byBody`
+ * runs the operation the body's element names, ignoring SOAPAction (as JAX-WS and SOAP 1.2 services do).
  */
 export async function startSoapPeer(
-  options: { basic?: { username: string; password: string }; wsSecurity?: { username: string; password: string } } = {},
+  options: {
+    basic?: { username: string; password: string };
+    wsSecurity?: { username: string; password: string };
+    byBody?: boolean;
+  } = {},
 ): Promise<SoapPeer> {
   const soap = await import('soap');
   const items = new Map<string, string>();
+  const ran: string[] = [];
   const fault = (faultcode: string, faultstring: string) => ({ Fault: { faultcode, faultstring, statusCode: 500 } });
   const services = {
     ItemService: {
       ItemPort: {
         GetItem: ({ id }: { id: string }) => {
+          ran.push('GetItem');
           const name = items.get(id);
           if (name === undefined) throw fault('soap:Client', `no item ${id}`);
           return { id, name };
         },
-        ListItems: ({ count }: { count: string }) => ({ item: Array.from({ length: Number(count) }, (_, i) => `item ${i}`) }),
+        ListItems: (args: { count?: string; filter?: { prefix?: string } } | null) => {
+          ran.push('ListItems');
+          const { count, filter } = args ?? {};
+          return { item: Array.from({ length: Number(count) }, (_, i) => `${filter?.prefix ?? 'item'} ${i}`) };
+        },
         AddItem: ({ id, name }: { id: string; name: string }) => {
+          ran.push('AddItem');
           items.set(id, name);
           return { ok: true };
         },
         Explode: ({ message }: { message: string }) => {
+          ran.push('Explode');
           throw fault('soap:Server', message);
         },
       },
@@ -387,10 +410,16 @@ export async function startSoapPeer(
     });
   });
   // The WSDL's address needs the port, known once listening; soap.listen then takes over the server's listeners.
-  const soapServer = soap.listen(base.server, { path: '/soap', services, xml: itemsWsdl(`${base.origin}/soap`) });
-  // soap's listener calls the earlier ones (the request log among them) only for other paths.
+  let listening!: (error: unknown) => void;
+  const ready = new Promise<void>((resolve, reject) => (listening = (error) => (error ? reject(error) : resolve())));
+  const soapServer = soap.listen(base.server, { path: '/soap', services, xml: itemsWsdl(`${base.origin}/soap`), callback: listening });
+  // soap replaces the listeners once its WSDL is parsed, calling the earlier ones only for other paths: the
+  // request log of /soap goes in front of its listener after that.
+  await ready;
   base.server.prependListener('request', (req: http.IncomingMessage) => {
     if ((req.url ?? '').startsWith('/soap')) base.requests.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers });
+    // soap's server picks the method by SOAPAction when there is one, else by the body's element.
+    if (options.byBody) delete req.headers.soapaction;
   });
   const { basic, wsSecurity } = options;
   if (basic) {
@@ -409,5 +438,5 @@ export async function startSoapPeer(
       return token?.Username === wsSecurity.username && text === wsSecurity.password;
     };
   }
-  return { ...base, wsdlUrl: `${base.origin}/soap?wsdl`, items };
+  return { ...base, wsdlUrl: `${base.origin}/soap?wsdl`, items, ran };
 }
