@@ -25,6 +25,7 @@ const config = z.strictObject({
       })
       .optional()
       .describe('Storage account connection string; an alternative to account_name with account_key or sas_token.'),
+    'azure_connection_string',
   ),
   account_name: z
     .string()
@@ -32,7 +33,7 @@ const config = z.strictObject({
     .optional()
     .describe('Storage account name; with account_key or sas_token.'),
   account_key: secret(z.string().min(1).optional().describe('Storage account key (base64) of account_name.')),
-  sas_token: secret(z.string().min(1).optional().describe('Shared access signature (query string) for account_name.')),
+  sas_token: secret(z.string().min(1).optional().describe('Shared access signature (query string) for account_name.'), 'query'),
   endpoint: httpUrl
     .optional()
     .describe("Blob service URL, e.g. azurite; the account's blob.core.windows.net address when unset."),

@@ -25,6 +25,7 @@ const config = z.strictObject({
         "Service account key file (JSON text). Without it requests are anonymous: the host's own Google " +
           'credentials are never used.',
       ),
+    'service_account_json',
   ),
   api_endpoint: httpUrl
     .optional()

@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
+import type { z } from 'zod';
 import type { EgressPolicy } from '../config.js';
 import { PatchbayError, type ErrorCode } from '../errors.js';
 import { EgressGuard } from './egress.js';
 import { fieldErrors, getProvider, parseConfig, secretFieldNames } from './registry.js';
-import { scrubDeep, scrubbedLogger, scrubber, type Scrub } from './scrub.js';
+import { scrubDeep, scrubbedLogger, scrubber, secretParts, type Scrub, type SecretKind } from './scrub.js';
 import type { CallContext, Provider, Session } from './types.js';
 
 /**
@@ -469,16 +470,23 @@ function connectTimeoutMs(config: Record<string, unknown>): number {
   return typeof config.connect_timeout_ms === 'number' ? config.connect_timeout_ms : DEFAULT_CONNECT_TIMEOUT_MS;
 }
 
-/** Every string value of the config's secret fields, nested values included (a headers map, a JSON key file). */
+/**
+ * Every string value of the config's secret fields, nested values included (a headers map), and the secret
+ * parts of composite ones as their field declares them (`secret(field, kind)`: a URL's password, a key file's
+ * private_key).
+ */
 function secretValues(provider: Provider, config: unknown): string[] {
   if (config === null || typeof config !== 'object') return [];
   const values: string[] = [];
-  const collect = (value: unknown): void => {
-    if (typeof value === 'string') values.push(value);
-    else if (Array.isArray(value)) value.forEach(collect);
-    else if (value !== null && typeof value === 'object') Object.values(value).forEach(collect);
+  const collect = (value: unknown, kind: SecretKind | undefined): void => {
+    if (typeof value === 'string') values.push(value, ...(kind ? secretParts(kind, value) : []));
+    else if (Array.isArray(value)) value.forEach((item) => collect(item, kind));
+    else if (value !== null && typeof value === 'object') Object.values(value).forEach((item) => collect(item, kind));
   };
-  for (const name of secretFieldNames(provider)) collect((config as Record<string, unknown>)[name]);
+  for (const name of secretFieldNames(provider)) {
+    const field = provider.config.shape[name] as z.ZodType | undefined;
+    collect((config as Record<string, unknown>)[name], field?.meta()?.secretParts as SecretKind | undefined);
+  }
   return values;
 }
 

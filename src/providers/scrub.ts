@@ -9,23 +9,145 @@ const MIN_SECRET_LENGTH = 3;
 export type Scrub = (text: string) => string;
 
 /**
- * Replaces every secret value in a text with MASK: as written, URL-encoded, JSON-escaped, and for a
- * URL-shaped secret (a connection string) also the password inside it, which a driver may quote alone.
+ * Replaces every secret value in a text with MASK, in every form it may take there (`encodedForms`). Give it
+ * the parts of composite secrets too (`secretParts`): a driver may quote a password without its URL.
  */
 export function scrubber(secretValues: Iterable<string>): Scrub {
   const forms = new Set<string>();
   for (const value of secretValues) {
     if (value.length < MIN_SECRET_LENGTH) continue;
-    for (const form of [value, ...urlPasswords(value)]) {
-      forms.add(form);
-      forms.add(encodeURIComponent(form));
-      forms.add(JSON.stringify(form).slice(1, -1));
-    }
+    for (const form of encodedForms(value)) forms.add(form);
   }
   // Longest first, so a value that contains another is masked whole.
   const ordered = [...forms].filter((form) => form.length >= MIN_SECRET_LENGTH).sort((a, b) => b.length - a.length);
   if (ordered.length === 0) return (text) => text;
   return (text) => ordered.reduce((result, form) => (result.includes(form) ? result.split(form).join(MASK) : result), text);
+}
+
+/**
+ * A secret as written, and as each encoder that may carry it into a message writes it: percent-encoded
+ * (encodeURIComponent, in upper- and lower-case hex; encodeURI, which keeps `;/?:@&=+$,#`; a URL's user
+ * info as WHATWG URL writes it, which keeps `+` and `'`; a form, with `+` for a space) and JSON-escaped (`\"`,
+ * `\\`, control characters; also with `\/`, `\uXXXX` for every non-ASCII character, or both, as some
+ * encoders write them).
+ */
+export function encodedForms(value: string): string[] {
+  const forms = new Set([value]);
+  const percent = encodeURIComponent(value);
+  forms.add(percent);
+  forms.add(percent.replace(/%[0-9A-F]{2}/g, (escape) => escape.toLowerCase()));
+  forms.add(encodeURI(value));
+  forms.add(new URLSearchParams({ v: value }).toString().slice(2));
+  const userInfo = new URL('http://host');
+  userInfo.password = value;
+  forms.add(userInfo.password);
+  const json = JSON.stringify(value).slice(1, -1);
+  for (const slashes of [json, json.replace(/\//g, '\\/')]) {
+    forms.add(slashes);
+    forms.add(slashes.replace(/[\u0080-\uffff]/g, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`));
+  }
+  return [...forms];
+}
+
+/**
+ * How a composite secret field holds its secret parts, declared next to the field (`secret(field, kind)`):
+ * - `url`: a connection URI (`postgres://`, `mongodb://u:p@h1,h2/`, `rediss://:p@`, `amqps://`): the password
+ *   of its user info, as written and decoded, and password-like query parameters (`?password=`);
+ * - `query`: a query string (an Azure SAS token): the values of its password-like parameters (`sig`);
+ * - `azure_connection_string`: `AccountKey=…;SharedAccessSignature=…`: those values;
+ * - `service_account_json`: a Google key file: `private_key` (and each line of its PEM body),
+ *   `client_secret`, `refresh_token`;
+ * - `pem`: a PEM private key: each line of its body, which a parser error may quote alone.
+ */
+export type SecretKind = 'url' | 'query' | 'azure_connection_string' | 'service_account_json' | 'pem';
+
+/** The secret parts inside `value` that may appear in a text without the rest of it. */
+export function secretParts(kind: SecretKind, value: string): string[] {
+  switch (kind) {
+    case 'url':
+      return [...userInfoPasswords(value), ...queryParts(value.slice(value.indexOf('?') + 1 || value.length))];
+    case 'query':
+      return queryParts(value.replace(/^\?/, ''));
+    case 'azure_connection_string':
+      return azureParts(value);
+    case 'service_account_json':
+      return keyFileParts(value);
+    case 'pem':
+      return pemLines(value);
+  }
+}
+
+// Query parameters that carry a secret: libpq's password and sslpassword, tokens, keys, Azure SAS signatures.
+const SECRET_PARAMETER = /^(?:password|passwd|pass|pwd|sslpassword|secret|client_secret|token|access_token|auth_token|api_?key|sig|signature)$/i;
+
+/** The password of a URI's user info; the authority may list several hosts, which URL cannot parse. */
+function userInfoPasswords(value: string): string[] {
+  const authority = /^[a-z][a-z0-9+.-]*:\/\/([^/?#]*)/i.exec(value)?.[1] ?? '';
+  const at = authority.lastIndexOf('@');
+  if (at < 0) return [];
+  const userInfo = authority.slice(0, at);
+  const colon = userInfo.indexOf(':');
+  if (colon < 0) return [];
+  const password = userInfo.slice(colon + 1);
+  return [password, decoded(password)];
+}
+
+function queryParts(query: string): string[] {
+  const parts: string[] = [];
+  for (const pair of query.split(/[&;]/)) {
+    const equals = pair.indexOf('=');
+    if (equals < 0 || !SECRET_PARAMETER.test(decoded(pair.slice(0, equals)))) continue;
+    const raw = pair.slice(equals + 1);
+    parts.push(raw, decoded(raw.replace(/\+/g, ' ')), decoded(raw));
+  }
+  return parts;
+}
+
+function azureParts(value: string): string[] {
+  const parts: string[] = [];
+  for (const pair of value.split(';')) {
+    const equals = pair.indexOf('=');
+    const key = pair.slice(0, equals).trim().toLowerCase();
+    const part = pair.slice(equals + 1).trim();
+    if (equals < 0 || part === '') continue;
+    if (key === 'accountkey' || key === 'sharedaccesskey') parts.push(part);
+    if (key === 'sharedaccesssignature') parts.push(part, ...queryParts(part.replace(/^\?/, '')));
+  }
+  return parts;
+}
+
+function keyFileParts(value: string): string[] {
+  let key: unknown;
+  try {
+    key = JSON.parse(value);
+  } catch {
+    return [];
+  }
+  if (key === null || typeof key !== 'object') return [];
+  const parts: string[] = [];
+  for (const name of ['private_key', 'client_secret', 'refresh_token']) {
+    const part = (key as Record<string, unknown>)[name];
+    if (typeof part === 'string') parts.push(part, ...pemLines(part));
+  }
+  return parts;
+}
+
+/** The body lines of every PEM block (base64, 64 characters each), and the body as one line. */
+function pemLines(value: string): string[] {
+  const lines: string[] = [];
+  for (const block of value.matchAll(/-----BEGIN [^-]+-----([\s\S]*?)-----END [^-]+-----/g)) {
+    const body = (block[1] ?? '').split(/\r?\n/).map((line) => line.trim()).filter((line) => line !== '' && !line.includes(':'));
+    lines.push(...body, body.join(''));
+  }
+  return lines;
+}
+
+function decoded(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
 }
 
 /**
@@ -65,14 +187,4 @@ export function scrubbedLogger(log: Logger, scrub: Scrub, bindings: Bindings): L
     }) as Logger[typeof level];
   }
   return child;
-}
-
-function urlPasswords(value: string): string[] {
-  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(value)) return [];
-  try {
-    const { password } = new URL(value);
-    return password ? [password, decodeURIComponent(password)] : [];
-  } catch {
-    return [];
-  }
 }

@@ -2,9 +2,14 @@ import type { z } from 'zod';
 import type { Logger } from 'pino';
 import type { ErrorCode, FieldError } from '../errors.js';
 import type { EgressGuard } from './egress.js';
+import type { SecretKind } from './scrub.js';
 
-/** Secret field: encrypted at rest, write-only in OpenAPI, masked in responses, scrubbed from every outward string. */
-export const secret = <T extends z.ZodType>(field: T): T => field.meta({ writeOnly: true, secret: true }) as T;
+/**
+ * Secret field: encrypted at rest, write-only in OpenAPI, masked in responses, scrubbed from every outward string.
+ * `parts` says how a composite value holds secrets of its own (a URL's password), scrubbed alone as well.
+ */
+export const secret = <T extends z.ZodType>(field: T, parts?: SecretKind): T =>
+  field.meta({ writeOnly: true, secret: true, ...(parts && { secretParts: parts }) }) as T;
 
 /** Field an attachment's config_override may set. Never a secret, a host, an endpoint or a URL. */
 export const overridable = <T extends z.ZodType>(field: T): T => field.meta({ overridable: true }) as T;

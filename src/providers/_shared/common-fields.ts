@@ -48,7 +48,7 @@ export const networkFields = {
     .describe('Milliseconds allowed for connecting, and for the whole connection test.'),
   tls_ca: pem('PEM certificate(s) of the authority that signed the server certificate; the system roots when unset.'),
   tls_cert: pem('PEM client certificate for mutual TLS; needs tls_key.'),
-  tls_key: secret(pem('PEM private key of tls_cert.')),
+  tls_key: secret(pem('PEM private key of tls_cert.'), 'pem'),
   tls_reject_unauthorized: z
     .boolean()
     .default(true)
@@ -93,6 +93,7 @@ export const connectionUrlField = (schemes: readonly string[], description: stri
       })
       .optional()
       .describe(description),
+    'url',
   );
 
 /** An http(s) URL that is not secret, so it may not carry credentials: those belong in the secret fields. */
