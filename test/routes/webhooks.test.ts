@@ -57,6 +57,10 @@ for (const dialect of dialects) {
       const invalid = problem(await asAdmin('POST', '/webhooks', { url: 'ftp://example.test/', events: [], secret: 'short' }), 422, 'validation_failed');
       assert.deepEqual(errorPaths(invalid), ['events', 'secret', 'url']);
       problem(await asAdmin('POST', '/webhooks', { url: 'http://169.254.169.254/latest', events: ['connector.failing'], secret: SECRET }), 422, 'egress_denied');
+      // The webhook sender refuses through the connectors' egress guard: every metadata address, in any spelling.
+      for (const url of ['http://100.100.100.200/', 'http://168.63.129.16/', 'http://0xa9fea9fe/', 'http://[::ffff:6464:64c8]/', 'http://metadata.goog/']) {
+        problem(await asAdmin('POST', '/webhooks', { url, events: ['connector.failing'], secret: SECRET }), 422, 'egress_denied');
+      }
       problem(await asAdmin('POST', '/webhooks', { url: 'http://user:pw@127.0.0.1:9/', events: ['connector.failing'], secret: SECRET }), 422, 'validation_failed');
 
       const kept = ok<WebhookBody>(await asAdmin('PATCH', `/webhooks/${created.id}`, { secret: '********', events: ['connector.deleted'] }));
