@@ -132,4 +132,33 @@ describe('audit-events route', () => {
     assert.equal(ok<Page>(await asAdmin('GET', '/audit-events?outcome=failure')).data.length, 1);
     assert.ok(!response.body.includes('hunter2-secret') && !response.body.includes(token.token));
   });
+
+  it('shows operators the events that belong to no organisation, and nobody else', async (t) => {
+    const ctx = await build(t);
+    if (!ctx) return;
+    const operator = await ctx.user('admin', { operator: true });
+    const admin = await ctx.user('admin');
+    const asOperator = client(ctx.app, operator.key);
+    const asAdmin = client(ctx.app, admin.key);
+
+    const key = ok<{ id: string; key: string }>(await asAdmin('POST', '/api-keys', { name: 'laptop' }), 201);
+    assert.equal((await asAdmin('DELETE', `/api-keys/${key.id}`)).statusCode, 204);
+    ok(await asAdmin('POST', '/agents', { id: 'agent-1' }), 201);
+
+    const response = await asOperator('GET', '/installation/audit-events');
+    const events = ok<Page>(response).data;
+    assert.deepEqual(events.map((e) => [e.action, e.target_id, e.actor_id, e.organization_id]).sort(), [
+      ['api_key.create', key.id, admin.userId, null],
+      ['api_key.revoke', key.id, admin.userId, null],
+    ]);
+    assert.ok(!response.body.includes(key.key));
+    assert.deepEqual(ok<Page>(await asOperator('GET', '/installation/audit-events?action=api_key.create')).data.map((e) => e.action), ['api_key.create']);
+    problem(await asOperator('GET', '/installation/audit-events?limit=0'), 422, 'validation_failed');
+    // An organisation's admin who is no operator may not; nor may an organisation header widen it.
+    problem(await asAdmin('GET', '/installation/audit-events'), 403, 'forbidden');
+    problem(await client(ctx.app, admin.key, admin.orgSlug)('GET', '/installation/audit-events'), 403, 'forbidden');
+    problem(await ctx.app.inject({ method: 'GET', url: '/api/v1/installation/audit-events' }), 401, 'unauthenticated');
+    // The organisation's own log does not carry them.
+    assert.deepEqual(ok<Page>(await asAdmin('GET', '/audit-events')).data.map((e) => e.action), ['agent.create']);
+  });
 });
