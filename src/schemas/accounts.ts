@@ -37,6 +37,14 @@ export const memberSchema = z.object({
 
 const roleEnum = z.enum(['admin', 'developer', 'member']);
 
+/** A person's display name: no control characters (a NUL would cut a SQLite statement short). */
+export const displayNameSchema = z
+  .string()
+  .trim()
+  .min(1)
+  .max(200)
+  .regex(/^\P{Cc}*$/u, 'must not contain control characters');
+
 /** An invitation as listed: never its token. */
 export const invitationSchema = z.object({
   id: z.string(),
@@ -59,7 +67,7 @@ export const createdInvitationSchema = invitationSchema.extend({
 
 export const redeemBody = z.strictObject({
   token: z.string().min(1).max(200).describe('The one-time token of the invitation'),
-  name: z.string().trim().min(1).max(200).optional().describe('Your display name (defaults to the one the admin suggested)'),
+  name: displayNameSchema.optional().describe('Your display name (defaults to the one the admin suggested)'),
 });
 
 export const redeemedInvitationSchema = z.object({

@@ -8,11 +8,14 @@ import { newId } from '../db/ids.js';
 import { PatchbayError } from '../errors.js';
 import { credentialView, hashSecret, issueSecret, LAST_USED_RESOLUTION_MS, looksLikeSecret, type CredentialView } from './secrets.js';
 
+// Every id of ours is a UUID (db/ids.ts): anything else (a NUL byte included) does not exist, and is not looked up.
+const isOwnId = (id: string): boolean => /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(id);
+
 export const slugSchema = z
   .string()
   .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'lower-case letters, digits and dashes, starting with a letter or digit')
   // X-Organization-Id takes an id or a slug: a slug shaped like an id would make that ambiguous.
-  .refine((slug) => !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(slug), 'must not look like an organization id');
+  .refine((slug) => !isOwnId(slug), 'must not look like an organization id');
 export const emailSchema = z.string().trim().toLowerCase().pipe(z.email('not a valid email address'));
 export const roleSchema = z.enum(roles as [Role, ...Role[]], { error: `one of ${roles.join(', ')}` });
 
@@ -223,6 +226,7 @@ export class AccountService {
   }
 
   private async requireMembership(organizationId: string, userId: string, transaction?: Transaction): Promise<Membership & { user: User }> {
+    if (!isOwnId(userId)) throw new PatchbayError('not_found', 'no such member');
     const membership = await this.models.Membership.findOne({
       where: { organization_id: organizationId, user_id: userId },
       include: [{ model: this.models.User, as: 'user' }],
@@ -303,7 +307,7 @@ export class AccountService {
   /** An admin takes back an unanswered invitation: its token stops working. */
   async revokeInvitation(organizationId: string, invitationId: string): Promise<InvitationView> {
     return writeTransaction(this.sequelize, async (transaction) => {
-      const invitation = await this.findInvitation({ id: invitationId, organization_id: organizationId }, transaction);
+      const invitation = isOwnId(invitationId) ? await this.findInvitation({ id: invitationId, organization_id: organizationId }, transaction) : null;
       if (!invitation) throw noSuchInvitation();
       if (invitation.status !== 'pending') throw new PatchbayError('conflict', `the invitation is already ${invitation.status}`);
       await invitation.update({ status: 'revoked', responded_at: new Date() }, { transaction });
@@ -410,7 +414,7 @@ export class AccountService {
 
   /** Another account's invitation is "no such invitation", like one that does not exist. */
   private async requireOpenInvitationFor(user: Pick<User, 'email'>, invitationId: string, transaction: Transaction): Promise<InvitationRow> {
-    const invitation = await this.findInvitation({ id: invitationId, email: user.email }, transaction);
+    const invitation = isOwnId(invitationId) ? await this.findInvitation({ id: invitationId, email: user.email }, transaction) : null;
     if (!invitation) throw noSuchInvitation();
     if (invitation.status !== 'pending') throw new PatchbayError('conflict', `the invitation is already ${invitation.status}`);
     if (invitation.expires_at <= new Date()) throw new PatchbayError('conflict', 'the invitation has expired: ask for a new one');
@@ -462,7 +466,7 @@ export class AccountService {
   /** Revokes one key; with userId, only a key of that user (a user manages only their own keys). */
   async revokeApiKey(keyId: string, userId?: string): Promise<CredentialView & { user_id: string }> {
     return writeTransaction(this.sequelize, async (transaction) => {
-      const key = await this.models.ApiKey.findOne({ where: userId ? { id: keyId, user_id: userId } : { id: keyId }, transaction });
+      const key = isOwnId(keyId) ? await this.models.ApiKey.findOne({ where: userId ? { id: keyId, user_id: userId } : { id: keyId }, transaction }) : null;
       if (!key) throw new PatchbayError('not_found', `no API key ${keyId}`);
       if (!key.revoked_at) await key.update({ revoked_at: new Date() }, { transaction });
       return { ...credentialView(key), user_id: key.user_id };

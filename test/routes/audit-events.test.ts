@@ -154,6 +154,8 @@ describe('audit-events route', () => {
     assert.ok(!response.body.includes(key.key));
     assert.deepEqual(ok<Page>(await asOperator('GET', '/installation/audit-events?action=api_key.create')).data.map((e) => e.action), ['api_key.create']);
     problem(await asOperator('GET', '/installation/audit-events?limit=0'), 422, 'validation_failed');
+    problem(await asOperator('GET', '/installation/audit-events?action=a%00b'), 422, 'validation_failed');
+    problem(await asAdmin('GET', '/audit-events?actor_id=a%00b'), 422, 'validation_failed');
     // An organisation's admin who is no operator may not; nor may an organisation header widen it.
     problem(await asAdmin('GET', '/installation/audit-events'), 403, 'forbidden');
     problem(await client(ctx.app, admin.key, admin.orgSlug)('GET', '/installation/audit-events'), 403, 'forbidden');

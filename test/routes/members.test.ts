@@ -260,6 +260,28 @@ describe('members routes', () => {
     assert.equal(redeemed.filter((r) => r.statusCode === 404).length, 5);
   });
 
+  it('answers control characters and odd ids with a 4xx, never a server error', async (t) => {
+    const ctx = await build(t);
+    if (!ctx) return;
+    const admin = await ctx.user('admin', { operator: true });
+    const asAdmin = client(ctx.app, admin.key);
+    const anonymous = client(ctx.app, undefined);
+    const invited = ok<Created>(await asAdmin('POST', '/members', { email: 'nul@example.test', role: 'member' }), 201);
+    problem(await asAdmin('POST', '/members', { email: 'other@example.test', role: 'member', name: 'a\u0000b' }), 422, 'validation_failed');
+    problem(await anonymous('POST', '/invitations/redeem', { token: invited.token, name: 'x\u0007y' }), 422, 'validation_failed');
+    problem(await anonymous('POST', '/invitations/redeem', { token: 'pbi_\u0000' }), 404, 'not_found');
+    for (const id of ['abc%00', 'abc%0A', encodeURIComponent('1 OR 1=1'), 'x'.repeat(90)]) {
+      problem(await asAdmin('DELETE', `/members/invitations/${id}`), 404, 'not_found');
+      problem(await asAdmin('POST', `/invitations/${id}/accept`), 404, 'not_found');
+      problem(await asAdmin('POST', `/invitations/${id}/decline`), 404, 'not_found');
+      problem(await asAdmin('PATCH', `/members/${id}`, { role: 'member' }), 404, 'not_found');
+      problem(await asAdmin('DELETE', `/members/${id}`), 404, 'not_found');
+      problem(await asAdmin('DELETE', `/api-keys/${id}`), 404, 'not_found');
+    }
+    // The invitation is still there to redeem.
+    ok(await anonymous('POST', '/invitations/redeem', { token: invited.token }), 201);
+  });
+
   it('limits redeeming per client address, whatever Authorization header comes along', async (t) => {
     const ctx = await build(t, { env: { PATCHBAY_RATE_LIMIT_PER_KEY: '3' } });
     if (!ctx) return;

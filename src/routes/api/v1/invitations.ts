@@ -87,8 +87,8 @@ const routes: FastifyPluginAsyncZod = async (app) => {
   app.post(
     '/redeem',
     {
-      // No credential: the token is the proof. Limited per client address like every unauthenticated request,
-      // whatever Authorization header comes along (it is not read here).
+      // Limited per client address like every unauthenticated request, whatever Authorization header comes along
+      // (it is not read here).
       config: { access: { scope: 'public' }, rateLimit: { keyGenerator: (request) => `ip:${request.ip}` } },
       schema: {
         tags,
@@ -96,6 +96,8 @@ const routes: FastifyPluginAsyncZod = async (app) => {
         description:
           'The token works once, until it expires or is revoked; any other token answers 404. If the invited email already has an ' +
           'account, nothing changes and the answer is 409: sign in with that account’s API key and accept the invitation instead.',
+        // No credential: the token in the body is the proof.
+        security: [],
         body: redeemBody,
         response: { 201: redeemedInvitationSchema, ...problems(400, 404, 409, 413, 422, 429, 500) },
       },

@@ -2,7 +2,7 @@ import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { orgOf, userOf } from '../../../plugins/auth.js';
-import { createdInvitationSchema, invitationSchema, memberSchema } from '../../../schemas/accounts.js';
+import { createdInvitationSchema, displayNameSchema, invitationSchema, memberSchema } from '../../../schemas/accounts.js';
 import { authProblems, problems } from '../../../schemas/problem.js';
 import { roleSchema } from '../../../services/account-service.js';
 import { auditEvent } from './context.js';
@@ -12,7 +12,7 @@ const userParams = z.object({ user_id: z.string() });
 const inviteBody = z.strictObject({
   email: z.email().max(320),
   role: roleSchema,
-  name: z.string().trim().min(1).max(200).optional().describe('A suggested display name, used if the invitee creates an account'),
+  name: displayNameSchema.optional().describe('A suggested display name, used if the invitee creates an account'),
 });
 
 /**
