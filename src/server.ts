@@ -12,6 +12,7 @@ import { createLogger } from './logger.js';
 import { catalogueForRegistry } from './providers/catalogue.js';
 import { AccountService } from './services/account-service.js';
 import { AgentRegistryService } from './services/agent-registry-service.js';
+import { AuditService } from './services/audit-service.js';
 
 export const INITIAL_ADMIN_KEY_FILE = 'initial-admin-key';
 
@@ -123,6 +124,16 @@ export async function startServer({
 
     const first = await new AccountService(models, sequelize).bootstrap();
     if (first) {
+      // The installation's first key, on the operators' record (GET /api/v1/installation/audit-events).
+      await new AuditService(models).record({
+        organization_id: null,
+        actor: { type: 'system', id: null },
+        action: 'api_key.create',
+        target_type: 'api_key',
+        target_id: first.apiKey.id,
+        outcome: 'success',
+        detail: { user_id: first.userId, via: 'bootstrap' },
+      });
       print(`Created organization "default" with admin ${first.email} (an installation operator).`);
       print(`Initial admin API key, shown once: ${first.apiKey.key}`);
       if (config.database.dialect === 'sqlite' && config.database.storage !== ':memory:') {

@@ -258,10 +258,10 @@ export class AccountService {
     const role = parse(roleSchema, input.role, 'role');
     const email = parse(emailSchema, input.email, 'email');
     const secret = issueSecret('pbi');
-    const now = new Date();
     // Another process invited the same email at the same moment (PostgreSQL: the partial unique index).
     return this.conflictOnDuplicate(`${email} already has an open invitation`, () =>
       writeTransaction(this.sequelize, async (transaction) => {
+        const now = new Date();
         const organization = await this.models.Organization.findByPk(organizationId, { transaction });
         if (!organization) throw new PatchbayError('not_found', 'no such organization');
         const member = await this.models.Membership.findOne({
@@ -504,12 +504,12 @@ export class AccountService {
    * First start on an empty database: organisation `default` with an admin who is also an operator.
    * Returns the admin's key (to print once), or undefined when the database already had an organisation.
    */
-  async bootstrap(): Promise<{ organization: Organization; email: string; apiKey: CreatedApiKey } | undefined> {
+  async bootstrap(): Promise<{ organization: Organization; email: string; userId: string; apiKey: CreatedApiKey } | undefined> {
     if ((await this.models.Organization.count()) > 0) return undefined;
     try {
       const organization = await this.createOrganization({ slug: 'default', name: 'Default organization' });
       const { apiKey, user } = await this.addMember({ organization: 'default', email: 'admin@patchbay.local', role: 'admin', operator: true });
-      return { organization, email: user.email, apiKey };
+      return { organization, email: user.email, userId: user.id, apiKey };
     } catch (error) {
       // Another process bootstrapped at the same moment: its admin key is the one printed.
       if (error instanceof PatchbayError && error.code === 'conflict') return undefined;

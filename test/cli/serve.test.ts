@@ -107,10 +107,17 @@ describe('patchbay serve', () => {
         LOG_LEVEL: 'silent',
       });
       const app = await startServer({ config, scheduler: false, print: (line) => lines.push(line) });
-      await app.close();
+      t.after(() => app.close());
       const output = lines.join('\n');
       const key = /Initial admin API key, shown once: (pbk_\S+)/.exec(output)?.[1];
       assert.ok(key, output);
+      // The first key is on the operators' record of the installation.
+      const events = await app.inject({ method: 'GET', url: '/api/v1/installation/audit-events', headers: { authorization: `Bearer ${key}` } });
+      assert.equal(events.statusCode, 200, events.body);
+      const [created] = (events.json() as { data: { action: string; detail: { via: string } }[] }).data;
+      assert.deepEqual([created?.action, created?.detail.via], ['api_key.create', 'bootstrap']);
+      assert.ok(!events.body.includes(key));
+      await app.close();
       assert.match(output, /WARNING: did not write .*initial-admin-key/);
       assert.ok(lstatSync(path.join(dir, folder, 'initial-admin-key')).isSymbolicLink(), 'the link is left as it was');
       if (planted === target) assert.equal(readFileSync(target, 'utf8'), 'precious\n');
