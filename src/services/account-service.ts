@@ -482,7 +482,7 @@ export class AccountService {
     const user = await this.models.User.findByPk(key.user_id);
     if (!user) return null;
     if (!key.last_used_at || now.getTime() - key.last_used_at.getTime() > LAST_USED_RESOLUTION_MS) {
-      await key.update({ last_used_at: now });
+      await writeTransaction(this.sequelize, (transaction) => key.update({ last_used_at: now }, { transaction }));
     }
     // In the order joined: the first is the default organisation (plugins/auth.ts chooseOrganization).
     const memberships = await this.models.Membership.findAll({
