@@ -170,6 +170,11 @@ export class AccountService {
     const role = parse(roleSchema, input.role, 'role');
     const email = parse(emailSchema, input.email, 'email');
     const organization = await this.requireOrganization(input.organization);
+    // Another process added the same person at the same moment (PostgreSQL: a unique index).
+    return this.conflictOnDuplicate(`${email} was added to ${organization.slug} at the same moment`, () => this.addMemberInTransaction(organization, email, role, input));
+  }
+
+  private addMemberInTransaction(organization: Organization, email: string, role: Role, input: AddMemberInput): Promise<AddedMember & { apiKey: CreatedApiKey }> {
     return writeTransaction(this.sequelize, async (transaction) => {
       let user = await this.models.User.findOne({ where: { email }, transaction });
       const created = !user;
