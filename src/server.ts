@@ -1,7 +1,8 @@
-import { writeFileSync } from 'node:fs';
+import { closeSync, constants, openSync, realpathSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import type { Config } from './config.js';
+import type { Logger } from 'pino';
+import { ConfigError, type Config } from './config.js';
 import { buildApp } from './app.js';
 import { devKeyWarning, loadKeyRing } from './crypto/key-source.js';
 import { migrateUp } from './db/migrator.js';
@@ -11,8 +12,75 @@ import { createLogger } from './logger.js';
 import { catalogueForRegistry } from './providers/catalogue.js';
 import { AccountService } from './services/account-service.js';
 import { AgentRegistryService } from './services/agent-registry-service.js';
+import { AuditService } from './services/audit-service.js';
 
 export const INITIAL_ADMIN_KEY_FILE = 'initial-admin-key';
+
+/** The real path of `target`, or of its nearest existing ancestor joined with the rest (a file not made yet). */
+function realPathOf(target: string): string {
+  const missing: string[] = [];
+  let current = path.resolve(target);
+  for (;;) {
+    try {
+      return path.join(realpathSync(current), ...missing.reverse());
+    } catch {
+      const parent = path.dirname(current);
+      if (parent === current) return path.resolve(target);
+      missing.push(path.basename(current));
+      current = parent;
+    }
+  }
+}
+
+const isInside = (folder: string, target: string): boolean => {
+  const relative = path.relative(folder, target);
+  return relative === '' || (!relative.startsWith('..') && !path.isAbsolute(relative));
+};
+
+/**
+ * `sqlite` connectors may open any file under PATCHBAY_SQLITE_ROOT: if Patchbay's own database folder were in
+ * there (the database, `dev-encryption.key`, `initial-admin-key`), a connector could read the API key hashes and
+ * encrypted configs, or write them. Compared on real paths, so a symbolic link does not hide it.
+ */
+export function assertSqliteRootApart(config: Readonly<Config>): void {
+  const { database } = config;
+  if (database.dialect !== 'sqlite' || database.storage === ':memory:') return;
+  const root = realPathOf(config.sqliteRoot);
+  const ownFolder = realPathOf(path.dirname(database.storage));
+  if (isInside(root, ownFolder)) {
+    throw new ConfigError(
+      'PATCHBAY_SQLITE_ROOT',
+      `${config.sqliteRoot} contains Patchbay's own database folder (${path.dirname(database.storage)}): choose a folder that holds only the databases connectors may open`,
+    );
+  }
+}
+
+/**
+ * The first admin's key beside the database, mode 0600. Created exclusively and never through a symbolic link:
+ * whatever already sits at that name (a stale file, a link planted to make us write elsewhere) stays untouched,
+ * and the key is only printed, with a loud warning.
+ */
+function writeInitialAdminKey(file: string, key: string, print: (line: string) => void, logger: Logger): void {
+  const shown = path.relative(process.cwd(), file) || file;
+  let fd: number;
+  try {
+    fd = openSync(file, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | (constants.O_NOFOLLOW ?? 0), 0o600);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? 'unknown';
+    const banner = '!'.repeat(100);
+    print(banner);
+    print(`WARNING: did not write ${shown} (${code === 'EEXIST' ? 'something is already there' : code}): copy the key above now, it is not shown again.`);
+    print(banner);
+    logger.warn({ file, code }, 'initial admin key file not written');
+    return;
+  }
+  try {
+    writeSync(fd, `${key}\n`);
+  } finally {
+    closeSync(fd);
+  }
+  print(`Also written to ${shown} (mode 0600).`);
+}
 
 export interface StartOptions {
   config: Readonly<Config>;
@@ -32,6 +100,7 @@ export async function startServer({
   print = (line) => process.stdout.write(`${line}\n`),
   scheduler = true,
 }: StartOptions): Promise<FastifyInstance> {
+  assertSqliteRootApart(config);
   const logger = createLogger(config);
   const keys = loadKeyRing(config);
   if (keys.devKeyFile) {
@@ -55,12 +124,20 @@ export async function startServer({
 
     const first = await new AccountService(models, sequelize).bootstrap();
     if (first) {
+      // The installation's first key, on the operators' record (GET /api/v1/installation/audit-events).
+      await new AuditService(models).record({
+        organization_id: null,
+        actor: { type: 'system', id: null },
+        action: 'api_key.create',
+        target_type: 'api_key',
+        target_id: first.apiKey.id,
+        outcome: 'success',
+        detail: { user_id: first.userId, via: 'bootstrap' },
+      });
       print(`Created organization "default" with admin ${first.email} (an installation operator).`);
       print(`Initial admin API key, shown once: ${first.apiKey.key}`);
       if (config.database.dialect === 'sqlite' && config.database.storage !== ':memory:') {
-        const file = path.join(path.dirname(config.database.storage), INITIAL_ADMIN_KEY_FILE);
-        writeFileSync(file, `${first.apiKey.key}\n`, { mode: 0o600 });
-        print(`Also written to ${path.relative(process.cwd(), file) || file} (mode 0600).`);
+        writeInitialAdminKey(path.join(path.dirname(config.database.storage), INITIAL_ADMIN_KEY_FILE), first.apiKey.key, print, logger);
       }
     }
   } catch (error) {

@@ -30,6 +30,7 @@ export interface AgentPrincipal {
 }
 
 export type Caller =
+  /** `memberships` in the order joined: the first is the user's default organisation. */
   | { kind: 'user'; user: User; apiKeyId: string; memberships: { organization: Organization; role: Role }[] }
   | { kind: 'agent'; agent: AgentPrincipal };
 
@@ -95,12 +96,11 @@ function chooseOrganization(request: FastifyRequest, caller: Caller): OrgContext
     if (!membership) throw new PatchbayError('not_found', 'no such organization');
     return membership;
   }
-  const [only, ...others] = caller.memberships;
-  if (!only) throw new PatchbayError('not_found', 'you are not a member of any organization');
-  if (others.length) {
-    throw new PatchbayError('bad_request', 'you belong to several organizations: choose one with the X-Organization-Id header');
-  }
-  return only;
+  // Without the header, a user acts in their default organisation: the first they joined (memberships come in
+  // the order joined), so accepting an invitation elsewhere never breaks the clients they already have.
+  const [first] = caller.memberships;
+  if (!first) throw new PatchbayError('not_found', 'you are not a member of any organization');
+  return first;
 }
 
 function authorize(request: FastifyRequest, access: Access, caller: Caller): OrgContext | null {

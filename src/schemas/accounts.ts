@@ -34,3 +34,46 @@ export const memberSchema = z.object({
   role: z.enum(['admin', 'developer', 'member']),
   created_at: z.string(),
 });
+
+const roleEnum = z.enum(['admin', 'developer', 'member']);
+
+/** A person's display name: no control characters (a NUL would cut a SQLite statement short). */
+export const displayNameSchema = z
+  .string()
+  .trim()
+  .min(1)
+  .max(200)
+  .regex(/^\P{Cc}*$/u, 'must not contain control characters');
+
+/** An invitation as listed: never its token. */
+export const invitationSchema = z.object({
+  id: z.string(),
+  email: z.string(),
+  role: roleEnum,
+  organization: z.object({ id: z.string(), slug: z.string(), name: z.string() }),
+  status: z
+    .enum(['pending', 'accepted', 'declined', 'revoked', 'expired'])
+    .describe('`expired`: not answered before `expires_at`'),
+  expires_at: z.string(),
+  created_at: z.string(),
+  responded_at: z.string().nullable().describe('When it was accepted, declined, revoked or replaced'),
+});
+
+export const createdInvitationSchema = invitationSchema.extend({
+  token: z
+    .string()
+    .describe('One-time token, shown once: pass it to the invitee, who redeems it at POST /api/v1/invitations/redeem if they have no account yet'),
+});
+
+export const redeemBody = z.strictObject({
+  token: z.string().min(1).max(200).describe('The one-time token of the invitation'),
+  name: displayNameSchema.optional().describe('Your display name (defaults to the one the admin suggested)'),
+});
+
+export const redeemedInvitationSchema = z.object({
+  invitation: invitationSchema,
+  member: memberSchema,
+  api_key: createdApiKeySchema.describe('Your first API key, shown once: store it now'),
+});
+
+export const acceptedInvitationSchema = z.object({ invitation: invitationSchema, member: memberSchema });

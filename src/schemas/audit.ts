@@ -3,10 +3,13 @@ import { pageQuery } from './agents.js';
 
 const instant = z.iso.datetime({ offset: true });
 
+// A filter value is compared, never parsed; a control character (a NUL would cut a SQLite statement) matches nothing.
+const filterValue = z.string().max(200).regex(/^\P{Cc}*$/u, 'must not contain control characters');
+
 export const auditQuery = pageQuery.extend({
-  action: z.string().optional().describe('e.g. agent.create, connector.execute'),
-  actor_id: z.string().optional().describe("A user's id, or an agent token's id"),
-  target_id: z.string().optional(),
+  action: filterValue.optional().describe('e.g. agent.create, connector.execute'),
+  actor_id: filterValue.optional().describe("A user's id, or an agent token's id"),
+  target_id: filterValue.optional(),
   outcome: z.enum(['success', 'failure', 'denied']).optional(),
   since: instant.optional().describe('ISO 8601; events at or after it'),
   until: instant.optional().describe('ISO 8601; events before it'),

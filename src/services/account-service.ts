@@ -1,15 +1,21 @@
 import { Op, UniqueConstraintError, type Sequelize, type Transaction } from 'sequelize';
 import { z } from 'zod';
-import type { Membership, Models, Organization, Role, User } from '../db/models/index.js';
+import type { Invitation, InvitationStatus, Membership, Models, Organization, Role, User } from '../db/models/index.js';
 import { roles } from '../db/models/index.js';
+import { isPostgres } from '../db/sequelize.js';
+import { writeTransaction } from '../db/write-transaction.js';
+import { newId } from '../db/ids.js';
 import { PatchbayError } from '../errors.js';
 import { credentialView, hashSecret, issueSecret, LAST_USED_RESOLUTION_MS, looksLikeSecret, type CredentialView } from './secrets.js';
+
+// Every id of ours is a UUID (db/ids.ts): anything else (a NUL byte included) does not exist, and is not looked up.
+const isOwnId = (id: string): boolean => /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(id);
 
 export const slugSchema = z
   .string()
   .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'lower-case letters, digits and dashes, starting with a letter or digit')
   // X-Organization-Id takes an id or a slug: a slug shaped like an id would make that ambiguous.
-  .refine((slug) => !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(slug), 'must not look like an organization id');
+  .refine((slug) => !isOwnId(slug), 'must not look like an organization id');
 export const emailSchema = z.string().trim().toLowerCase().pipe(z.email('not a valid email address'));
 export const roleSchema = z.enum(roles as [Role, ...Role[]], { error: `one of ${roles.join(', ')}` });
 
@@ -54,8 +60,60 @@ export const memberView = (membership: Membership, user: User): MemberView => ({
 export interface Principal {
   user: User;
   apiKeyId: string;
+  /** In the order they were joined: the first is the user's default organisation. */
   memberships: { organization: Organization; role: Role }[];
 }
+
+/** How long an invitation's token can be redeemed or the invitation accepted. */
+export const INVITATION_TTL_MS = 7 * 24 * 60 * 60 * 1000;
+
+export interface InvitationView {
+  id: string;
+  email: string;
+  role: Role;
+  organization: { id: string; slug: string; name: string };
+  /** `expired`: unanswered and past `expires_at`. */
+  status: InvitationStatus;
+  expires_at: string;
+  created_at: string;
+  responded_at: string | null;
+}
+
+export interface CreatedInvitation extends InvitationView {
+  /** Shown once, to the inviting admin to pass on; only its hash is stored. */
+  token: string;
+}
+
+type InvitationRow = Invitation & { organization: Organization };
+
+export const invitationView = (invitation: InvitationRow, now = new Date()): InvitationView => ({
+  id: invitation.id,
+  email: invitation.email,
+  role: invitation.role,
+  organization: { id: invitation.organization.id, slug: invitation.organization.slug, name: invitation.organization.name },
+  status: invitation.status === 'pending' && invitation.expires_at <= now ? 'expired' : invitation.status,
+  expires_at: invitation.expires_at.toISOString(),
+  created_at: invitation.created_at.toISOString(),
+  responded_at: invitation.responded_at?.toISOString() ?? null,
+});
+
+export interface RedeemedInvitation {
+  invitation: InvitationView;
+  member: MemberView;
+  apiKey: CreatedApiKey;
+}
+
+/**
+ * What redeeming a token led to. An email that already has an account is not joined by the token alone: its
+ * owner accepts with their own key. The token's holder learns that the account exists, which the inviting admin
+ * (who also holds the token) can learn only by trying, recorded in the audit log.
+ */
+export type RedeemOutcome = ({ kind: 'redeemed' } & RedeemedInvitation) | { kind: 'existing_account'; invitation: InvitationView };
+
+// Expired, used, revoked and unknown tokens answer alike.
+const invalidToken = () => new PatchbayError('not_found', 'no such invitation: the token is unknown, used, revoked or expired');
+const noSuchInvitation = () => new PatchbayError('not_found', 'no such invitation');
+const answered = () => new PatchbayError('conflict', 'the invitation was answered at the same moment');
 
 
 function parse<T>(schema: z.ZodType<T>, value: unknown, path: string): T {
@@ -74,12 +132,9 @@ export class AccountService {
 
   async createOrganization(input: { slug: string; name?: string }): Promise<Organization> {
     const slug = parse(slugSchema, input.slug, 'slug');
-    try {
-      return await this.models.Organization.create({ slug, name: input.name?.trim() || slug });
-    } catch (error) {
-      if (error instanceof UniqueConstraintError) throw new PatchbayError('conflict', `organization ${slug} already exists`);
-      throw error;
-    }
+    return this.conflictOnDuplicate(`organization ${slug} already exists`, () =>
+      writeTransaction(this.sequelize, (transaction) => this.models.Organization.create({ slug, name: input.name?.trim() || slug }, { transaction })),
+    );
   }
 
   async listOrganizations(): Promise<Organization[]> {
@@ -107,18 +162,20 @@ export class AccountService {
   }
 
   /**
-   * Creates the user if new, adds the membership and issues a new API key. An existing user gains the
-   * membership; an existing membership is a conflict (change roles with updateMembership).
-   * With `keyFor: 'new_user'` an existing user gets no key (apiKey is null): an organisation admin adding
-   * someone over HTTP must not receive a key to that person's account, which reaches their other organisations.
+   * The operator's direct path (`patchbay users create`, first start): creates the user if new, adds the
+   * membership at once and issues a new API key. An existing membership is a conflict (change roles with
+   * updateMembership). Over HTTP, admins invite instead (invite()).
    */
-  async addMember(input: AddMemberInput): Promise<AddedMember & { apiKey: CreatedApiKey }>;
-  async addMember(input: AddMemberInput, options: { keyFor: 'new_user' }): Promise<AddedMember & { apiKey: CreatedApiKey | null }>;
-  async addMember(input: AddMemberInput, options: { keyFor: 'any_user' | 'new_user' } = { keyFor: 'any_user' }) {
+  async addMember(input: AddMemberInput): Promise<AddedMember & { apiKey: CreatedApiKey }> {
     const role = parse(roleSchema, input.role, 'role');
     const email = parse(emailSchema, input.email, 'email');
     const organization = await this.requireOrganization(input.organization);
-    return this.sequelize.transaction(async (transaction) => {
+    // Another process added the same person at the same moment (PostgreSQL: a unique index).
+    return this.conflictOnDuplicate(`${email} was added to ${organization.slug} at the same moment`, () => this.addMemberInTransaction(organization, email, role, input));
+  }
+
+  private addMemberInTransaction(organization: Organization, email: string, role: Role, input: AddMemberInput): Promise<AddedMember & { apiKey: CreatedApiKey }> {
+    return writeTransaction(this.sequelize, async (transaction) => {
       let user = await this.models.User.findOne({ where: { email }, transaction });
       const created = !user;
       if (!user) {
@@ -135,10 +192,7 @@ export class AccountService {
         { user_id: user.id, organization_id: organization.id, role },
         { transaction },
       );
-      const apiKey =
-        created || options.keyFor === 'any_user'
-          ? await this.issueApiKey(user.id, { name: `${organization.slug} ${role}` }, transaction)
-          : null;
+      const apiKey = await this.issueApiKey(user.id, { name: `${organization.slug} ${role}` }, transaction);
       return { user, membership, organization, apiKey, created };
     });
   }
@@ -160,31 +214,231 @@ export class AccountService {
 
   async updateMembership(organizationId: string, userId: string, role: string): Promise<MemberView> {
     const parsedRole = parse(roleSchema, role, 'role');
-    const membership = await this.requireMembership(organizationId, userId);
-    if (membership.role === 'admin' && parsedRole !== 'admin') await this.assertNotLastAdmin(organizationId);
-    await membership.update({ role: parsedRole });
-    return memberView(membership, membership.user);
+    return writeTransaction(this.sequelize, async (transaction) => {
+      const membership = await this.requireMembership(organizationId, userId, transaction);
+      if (membership.role === 'admin' && parsedRole !== 'admin') await this.assertNotLastAdmin(organizationId, transaction);
+      await membership.update({ role: parsedRole }, { transaction });
+      return memberView(membership, membership.user);
+    });
   }
 
   async removeMembership(organizationId: string, userId: string): Promise<void> {
-    const membership = await this.requireMembership(organizationId, userId);
-    if (membership.role === 'admin') await this.assertNotLastAdmin(organizationId);
-    await membership.destroy();
+    await writeTransaction(this.sequelize, async (transaction) => {
+      const membership = await this.requireMembership(organizationId, userId, transaction);
+      if (membership.role === 'admin') await this.assertNotLastAdmin(organizationId, transaction);
+      await membership.destroy({ transaction });
+    });
   }
 
-  private async requireMembership(organizationId: string, userId: string): Promise<Membership & { user: User }> {
+  private async requireMembership(organizationId: string, userId: string, transaction?: Transaction): Promise<Membership & { user: User }> {
+    if (!isOwnId(userId)) throw new PatchbayError('not_found', 'no such member');
     const membership = await this.models.Membership.findOne({
       where: { organization_id: organizationId, user_id: userId },
       include: [{ model: this.models.User, as: 'user' }],
+      transaction,
     });
     if (!membership) throw new PatchbayError('not_found', 'no such member');
     return membership as Membership & { user: User };
   }
 
-  /** An organisation without an admin could never be managed again. */
-  private async assertNotLastAdmin(organizationId: string): Promise<void> {
-    const admins = await this.models.Membership.count({ where: { organization_id: organizationId, role: 'admin' } });
-    if (admins <= 1) throw new PatchbayError('conflict', 'an organization needs at least one admin');
+  /**
+   * An organisation without an admin could never be managed again. The admin rows are locked (PostgreSQL), so
+   * two admins removing each other at once cannot both pass.
+   */
+  private async assertNotLastAdmin(organizationId: string, transaction: Transaction): Promise<void> {
+    const admins = await this.models.Membership.findAll({
+      where: { organization_id: organizationId, role: 'admin' },
+      transaction,
+      ...(isPostgres(this.sequelize) ? { lock: transaction.LOCK.UPDATE } : {}),
+    });
+    if (admins.length <= 1) throw new PatchbayError('conflict', 'an organization needs at least one admin');
+  }
+
+  /**
+   * Invites an email into the organisation. The answer is the same for every email, whether an account has it
+   * or not: nothing here looks at accounts outside the organisation. A member of the organisation, or an email
+   * with an open invitation, is a conflict (the admin sees both already).
+   */
+  async invite(organizationId: string, input: { email: string; role: string; name?: string }, invitedBy: string | null): Promise<CreatedInvitation> {
+    const role = parse(roleSchema, input.role, 'role');
+    const email = parse(emailSchema, input.email, 'email');
+    const secret = issueSecret('pbi');
+    // Another process invited the same email at the same moment (PostgreSQL: the partial unique index).
+    return this.conflictOnDuplicate(`${email} already has an open invitation`, () =>
+      writeTransaction(this.sequelize, async (transaction) => {
+        const now = new Date();
+        const organization = await this.models.Organization.findByPk(organizationId, { transaction });
+        if (!organization) throw new PatchbayError('not_found', 'no such organization');
+        const member = await this.models.Membership.findOne({
+          where: { organization_id: organizationId },
+          include: [{ model: this.models.User, as: 'user', where: { email }, required: true }],
+          transaction,
+        });
+        if (member) throw new PatchbayError('conflict', `${email} is already a member of ${organization.slug}`);
+        const open = await this.models.Invitation.findOne({ where: { organization_id: organizationId, email, status: 'pending' }, transaction });
+        if (open && open.expires_at > now) {
+          throw new PatchbayError('conflict', `${email} already has an open invitation to ${organization.slug}: revoke it to invite again`);
+        }
+        // An expired invitation no longer blocks a new one (one pending row per email and organisation).
+        if (open) await open.update({ status: 'expired', responded_at: now }, { transaction });
+        const invitation = await this.models.Invitation.create(
+          {
+            organization_id: organizationId,
+            email,
+            role,
+            name: input.name?.trim() || null,
+            token_hash: secret.hash,
+            invited_by: invitedBy,
+            expires_at: new Date(now.getTime() + INVITATION_TTL_MS),
+          },
+          { transaction },
+        );
+        return { ...invitationView(Object.assign(invitation, { organization }), now), token: secret.value };
+      }),
+    );
+  }
+
+  /** The organisation's unanswered invitations (expired ones included, marked so), oldest first. */
+  async listOrganizationInvitations(organizationId: string): Promise<InvitationView[]> {
+    const rows = await this.models.Invitation.findAll({
+      where: { organization_id: organizationId, status: 'pending' },
+      include: [{ model: this.models.Organization, as: 'organization' }],
+      order: [['created_at', 'ASC'], ['id', 'ASC']],
+    });
+    const now = new Date();
+    return rows.map((row) => invitationView(row as InvitationRow, now));
+  }
+
+  /** An admin takes back an unanswered invitation: its token stops working. */
+  async revokeInvitation(organizationId: string, invitationId: string): Promise<InvitationView> {
+    return writeTransaction(this.sequelize, async (transaction) => {
+      const invitation = isOwnId(invitationId) ? await this.findInvitation({ id: invitationId, organization_id: organizationId }, transaction) : null;
+      if (!invitation) throw noSuchInvitation();
+      if (invitation.status !== 'pending') throw new PatchbayError('conflict', `the invitation is already ${invitation.status}`);
+      await invitation.update({ status: 'revoked', responded_at: new Date() }, { transaction });
+      return invitationView(invitation);
+    });
+  }
+
+  /** The invitations open to this account (by its email): what its owner may accept or decline. */
+  async listInvitationsFor(user: Pick<User, 'email'>): Promise<InvitationView[]> {
+    const now = new Date();
+    const rows = await this.models.Invitation.findAll({
+      where: { email: user.email, status: 'pending', expires_at: { [Op.gt]: now } },
+      include: [{ model: this.models.Organization, as: 'organization' }],
+      order: [['created_at', 'ASC'], ['id', 'ASC']],
+    });
+    return rows.map((row) => invitationView(row as InvitationRow, now));
+  }
+
+  /** The account joins the organisation with the invitation's role; only the invited email's own key may. */
+  async acceptInvitation(user: Pick<User, 'id' | 'email'>, invitationId: string): Promise<{ invitation: InvitationView; member: MemberView }> {
+    return this.conflictOnDuplicate('you are already a member of this organization', () => this.acceptInTransaction(user, invitationId));
+  }
+
+  private acceptInTransaction(user: Pick<User, 'id' | 'email'>, invitationId: string): Promise<{ invitation: InvitationView; member: MemberView }> {
+    return writeTransaction(this.sequelize, async (transaction) => {
+      const invitation = await this.requireOpenInvitationFor(user, invitationId, transaction);
+      const account = await this.models.User.findByPk(user.id, { transaction });
+      if (!account) throw noSuchInvitation();
+      const existing = await this.models.Membership.findOne({
+        where: { user_id: user.id, organization_id: invitation.organization_id },
+        transaction,
+      });
+      if (existing) throw new PatchbayError('conflict', `you are already a member of ${invitation.organization.slug}`);
+      const now = new Date();
+      await this.claimInvitation(invitation, { status: 'accepted', user_id: user.id, responded_at: now }, transaction, answered);
+      const membership = await this.models.Membership.create(
+        { user_id: user.id, organization_id: invitation.organization_id, role: invitation.role },
+        { transaction },
+      );
+      return { invitation: invitationView(invitation, now), member: memberView(membership, account) };
+    });
+  }
+
+  async declineInvitation(user: Pick<User, 'id' | 'email'>, invitationId: string): Promise<InvitationView> {
+    return writeTransaction(this.sequelize, async (transaction) => {
+      const invitation = await this.requireOpenInvitationFor(user, invitationId, transaction);
+      const now = new Date();
+      await this.claimInvitation(invitation, { status: 'declined', user_id: user.id, responded_at: now }, transaction, answered);
+      return invitationView(invitation, now);
+    });
+  }
+
+  /**
+   * A new person, without a key, turns the one-time token into their account, membership and first API key.
+   * The token works once, until it expires or is revoked; an email that already has an account is not joined.
+   */
+  async redeemInvitation(input: { token: string; name?: string }): Promise<RedeemOutcome> {
+    if (!looksLikeSecret(input.token, 'pbi')) throw invalidToken();
+    const tokenHash = hashSecret(input.token);
+    // The email got an account between the check and the insert (an operator's `users create`, on PostgreSQL).
+    return this.conflictOnDuplicate('an account with this email exists: accept the invitation with its API key', () =>
+      writeTransaction(this.sequelize, async (transaction) => {
+        const invitation = await this.findInvitation({ token_hash: tokenHash }, transaction);
+        const now = new Date();
+        if (!invitation || invitation.status !== 'pending' || invitation.expires_at <= now) throw invalidToken();
+        if (await this.models.User.findOne({ where: { email: invitation.email }, transaction })) {
+          return { kind: 'existing_account' as const, invitation: invitationView(invitation, now) };
+        }
+        // Claimed before anything is created: a second redeemer of the same token waits here and then finds it used.
+        const userId = newId();
+        await this.claimInvitation(invitation, { status: 'accepted', user_id: userId, responded_at: now }, transaction, invalidToken);
+        const user = await this.models.User.create(
+          { id: userId, email: invitation.email, name: input.name?.trim() || invitation.name },
+          { transaction },
+        );
+        const membership = await this.models.Membership.create(
+          { user_id: user.id, organization_id: invitation.organization_id, role: invitation.role },
+          { transaction },
+        );
+        const apiKey = await this.issueApiKey(user.id, { name: `${invitation.organization.slug} ${invitation.role}` }, transaction);
+        return { kind: 'redeemed' as const, invitation: invitationView(invitation, now), member: memberView(membership, user), apiKey };
+      }),
+    );
+  }
+
+  /** A unique index that caught a concurrent writer (PostgreSQL) is a conflict, not a failure. */
+  private async conflictOnDuplicate<T>(message: string, work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (error) {
+      if (error instanceof UniqueConstraintError) throw new PatchbayError('conflict', message);
+      throw error;
+    }
+  }
+
+  private async findInvitation(where: Record<string, unknown>, transaction: Transaction): Promise<InvitationRow | null> {
+    const row = await this.models.Invitation.findOne({
+      where,
+      include: [{ model: this.models.Organization, as: 'organization' }],
+      transaction,
+    });
+    return row as InvitationRow | null;
+  }
+
+  /** Another account's invitation is "no such invitation", like one that does not exist. */
+  private async requireOpenInvitationFor(user: Pick<User, 'email'>, invitationId: string, transaction: Transaction): Promise<InvitationRow> {
+    const invitation = isOwnId(invitationId) ? await this.findInvitation({ id: invitationId, email: user.email }, transaction) : null;
+    if (!invitation) throw noSuchInvitation();
+    if (invitation.status !== 'pending') throw new PatchbayError('conflict', `the invitation is already ${invitation.status}`);
+    if (invitation.expires_at <= new Date()) throw new PatchbayError('conflict', 'the invitation has expired: ask for a new one');
+    return invitation;
+  }
+
+  /**
+   * Moves a pending invitation on, once: the update names the status it expects, so of two processes answering
+   * the same invitation (or redeeming one token) at once only the first succeeds.
+   */
+  private async claimInvitation(
+    invitation: Invitation,
+    change: { status: InvitationStatus; user_id: string; responded_at: Date },
+    transaction: Transaction,
+    refusal: () => PatchbayError,
+  ): Promise<void> {
+    const [count] = await this.models.Invitation.update(change, { where: { id: invitation.id, status: 'pending' }, transaction });
+    if (count !== 1) throw refusal();
+    Object.assign(invitation, change);
   }
 
   async issueApiKey(
@@ -192,6 +446,7 @@ export class AccountService {
     options: { name?: string | null; expiresAt?: Date | null } = {},
     transaction?: Transaction,
   ): Promise<CreatedApiKey> {
+    if (!transaction) return writeTransaction(this.sequelize, (own) => this.issueApiKey(userId, options, own));
     const secret = issueSecret('pbk');
     const record = await this.models.ApiKey.create(
       {
@@ -214,11 +469,13 @@ export class AccountService {
   }
 
   /** Revokes one key; with userId, only a key of that user (a user manages only their own keys). */
-  async revokeApiKey(keyId: string, userId?: string): Promise<CredentialView> {
-    const key = await this.models.ApiKey.findOne({ where: userId ? { id: keyId, user_id: userId } : { id: keyId } });
-    if (!key) throw new PatchbayError('not_found', `no API key ${keyId}`);
-    if (!key.revoked_at) await key.update({ revoked_at: new Date() });
-    return credentialView(key);
+  async revokeApiKey(keyId: string, userId?: string): Promise<CredentialView & { user_id: string }> {
+    return writeTransaction(this.sequelize, async (transaction) => {
+      const key = isOwnId(keyId) ? await this.models.ApiKey.findOne({ where: userId ? { id: keyId, user_id: userId } : { id: keyId }, transaction }) : null;
+      if (!key) throw new PatchbayError('not_found', `no API key ${keyId}`);
+      if (!key.revoked_at) await key.update({ revoked_at: new Date() }, { transaction });
+      return { ...credentialView(key), user_id: key.user_id };
+    });
   }
 
   /** Resolves an API key to its user and memberships; null for anything that is not a live key. */
@@ -230,11 +487,16 @@ export class AccountService {
     const user = await this.models.User.findByPk(key.user_id);
     if (!user) return null;
     if (!key.last_used_at || now.getTime() - key.last_used_at.getTime() > LAST_USED_RESOLUTION_MS) {
-      await key.update({ last_used_at: now });
+      await writeTransaction(this.sequelize, (transaction) => key.update({ last_used_at: now }, { transaction }));
     }
+    // In the order joined: the first is the default organisation (plugins/auth.ts chooseOrganization).
     const memberships = await this.models.Membership.findAll({
       where: { user_id: user.id },
       include: [{ model: this.models.Organization, as: 'organization' }],
+      order: [
+        ['created_at', 'ASC'],
+        ['id', 'ASC'],
+      ],
     });
     return {
       user,
@@ -247,12 +509,12 @@ export class AccountService {
    * First start on an empty database: organisation `default` with an admin who is also an operator.
    * Returns the admin's key (to print once), or undefined when the database already had an organisation.
    */
-  async bootstrap(): Promise<{ organization: Organization; email: string; apiKey: CreatedApiKey } | undefined> {
+  async bootstrap(): Promise<{ organization: Organization; email: string; userId: string; apiKey: CreatedApiKey } | undefined> {
     if ((await this.models.Organization.count()) > 0) return undefined;
     try {
       const organization = await this.createOrganization({ slug: 'default', name: 'Default organization' });
       const { apiKey, user } = await this.addMember({ organization: 'default', email: 'admin@patchbay.local', role: 'admin', operator: true });
-      return { organization, email: user.email, apiKey };
+      return { organization, email: user.email, userId: user.id, apiKey };
     } catch (error) {
       // Another process bootstrapped at the same moment: its admin key is the one printed.
       if (error instanceof PatchbayError && error.code === 'conflict') return undefined;

@@ -47,7 +47,8 @@ export class AuditService {
     });
   }
 
-  async list(organizationId: string, filter: AuditFilter) {
+  /** One organisation's events, or with `null` the installation's: those that belong to no organisation. */
+  async list(organizationId: string | null, filter: AuditFilter) {
     const where: Record<string | symbol, unknown> = { organization_id: organizationId };
     for (const key of ['action', 'actor_id', 'target_id', 'outcome'] as const) {
       if (filter[key]) where[key] = filter[key];

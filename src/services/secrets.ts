@@ -13,9 +13,12 @@ export interface IssuedSecret {
 
 const PREFIX_LENGTH = 12;
 
+/** API keys, agent tokens, and the one-time tokens of membership invitations. */
+export type SecretKind = 'pbk' | 'pbt' | 'pbi';
+
 export const hashSecret = (value: string): string => createHash('sha256').update(value, 'utf8').digest('hex');
 
-export function issueSecret(kind: 'pbk' | 'pbt'): IssuedSecret {
+export function issueSecret(kind: SecretKind): IssuedSecret {
   const value = `${kind}_${randomBytes(32).toString('base64url')}`;
   return { value, prefix: value.slice(0, PREFIX_LENGTH), hash: hashSecret(value) };
 }
@@ -50,7 +53,7 @@ export const credentialView = (credential: {
 });
 
 /** Cheap shape check before any lookup, so a malformed header never reaches the database. */
-export const looksLikeSecret = (value: string, kind: 'pbk' | 'pbt'): boolean =>
+export const looksLikeSecret = (value: string, kind: SecretKind): boolean =>
   new RegExp(`^${kind}_[A-Za-z0-9_-]{43}$`).test(value);
 
 /** Don't write last_used_at on every request: once a minute is precise enough and saves a write per call. */

@@ -3,7 +3,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
+import { loadConfig } from '../../src/config.js';
 import { decodeKey, generateKey } from '../../src/crypto/fernet.js';
+import { initModels } from '../../src/db/models/index.js';
+import { createSequelize } from '../../src/db/sequelize.js';
 import { lastLine, patchbay } from '../support/cli.js';
 import { createTestDatabase } from '../support/db.js';
 import { requireServer } from '../support/servers.js';
@@ -76,6 +79,22 @@ describe('patchbay CLI', () => {
     assert.match(patchbay(['api-keys', 'list', '--email', 'ada@example.test'], env).stdout, /\trevoked\t/);
     assertFailsCleanly(patchbay(['api-keys', 'revoke', 'no-such-key'], env), /no API key/);
     assertFailsCleanly(patchbay(['api-keys', 'list', '--email', 'ghost@example.test'], env), /no user/);
+
+    // Keys made and revoked at the command line are installation audit events (no organisation), never the key.
+    const sequelize = createSequelize(loadConfig(env).database);
+    t.after(() => sequelize.close());
+    const events = await initModels(sequelize).AuditEvent.findAll({ where: { target_type: 'api_key' }, order: [['created_at', 'ASC']] });
+    const createdId = /API key (\S+) for/.exec(created.stdout)?.[1];
+    assert.deepEqual(
+      events.map((e) => [e.action, e.organization_id, e.actor_type, e.target_id, e.outcome, (e.detail as { via?: string }).via]),
+      [
+        ['api_key.create', null, 'system', createdId, 'success', 'cli'],
+        ['api_key.revoke', null, 'system', keyId, 'success', 'cli'],
+      ],
+    );
+    const userId = (await initModels(sequelize).User.findOne({ where: { email: 'ada@example.test' } }))?.id;
+    assert.ok(events.every((e) => (e.detail as { user_id?: string }).user_id === userId));
+    assert.ok(!JSON.stringify(events.map((e) => e.toJSON())).includes(lastLine(created.stdout)));
   });
 
   it('generates Fernet keys and reports what each key protects', async (t) => {

@@ -20,6 +20,7 @@ const patchbayTables = [
   'pb_connector_instances',
   'pb_connector_health_checks',
   'pb_audit_events',
+  'pb_invitations',
 ];
 
 for (const dialect of dialects) {

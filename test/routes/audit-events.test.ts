@@ -35,7 +35,11 @@ describe('audit-events route', () => {
     const token = ok<{ id: string; token: string }>(await asDeveloper('POST', '/agents/agent-1/tokens', {}), 201);
     assert.equal((await asDeveloper('DELETE', `/agents/agent-1/tokens/${token.id}`)).statusCode, 204);
     assert.equal((await asDeveloper('DELETE', '/agents/agent-1')).statusCode, 204);
-    const added = ok<{ member: { user_id: string }; api_key: { key: string } }>(await asAdmin('POST', '/members', { email: 'new@example.test', role: 'member' }), 201);
+    const invitation = ok<{ token: string }>(await asAdmin('POST', '/members', { email: 'new@example.test', role: 'member' }), 201);
+    const added = ok<{ member: { user_id: string }; api_key: { key: string } }>(
+      await client(ctx.app, undefined)('POST', '/invitations/redeem', { token: invitation.token }),
+      201,
+    );
     ok(await asAdmin('PATCH', `/members/${added.member.user_id}`, { role: 'developer' }));
     assert.equal((await asAdmin('DELETE', `/members/${added.member.user_id}`)).statusCode, 204);
 
@@ -46,7 +50,8 @@ describe('audit-events route', () => {
       'agent.delete',
       'agent_token.create',
       'agent_token.revoke',
-      'membership.create',
+      'invitation.create',
+      'invitation.redeem',
       'membership.delete',
       'membership.update',
     ]);
@@ -55,7 +60,10 @@ describe('audit-events route', () => {
     assert.equal(created?.actor_id, developer.userId);
     assert.equal(created?.target_id, 'agent-1');
     assert.equal(events.find((e) => e.action === 'agent_token.create')?.target_id, token.id);
-    assert.ok(!all.body.includes(token.token) && !all.body.includes(added.api_key.key), 'no audit event holds a credential');
+    assert.ok(
+      !all.body.includes(token.token) && !all.body.includes(added.api_key.key) && !all.body.includes(invitation.token),
+      'no audit event holds a credential',
+    );
     // Newest first.
     const times = events.map((e) => e.created_at);
     assert.deepEqual(times, [...times].sort().reverse());
@@ -65,7 +73,7 @@ describe('audit-events route', () => {
     assert.deepEqual(ok<Page>(await asAdmin('GET', '/audit-events?action=agent.create')).data.map((e) => e.target_id), ['agent-1']);
     assert.equal(ok<Page>(await asAdmin('GET', '/audit-events?target_id=agent-1')).data.length, 2);
     assert.equal(ok<Page>(await asAdmin('GET', '/audit-events?outcome=failure')).data.length, 0);
-    assert.equal(ok<Page>(await asAdmin('GET', `/audit-events?since=${encodeURIComponent(since)}`)).data.length, 7);
+    assert.equal(ok<Page>(await asAdmin('GET', `/audit-events?since=${encodeURIComponent(since)}`)).data.length, 8);
     assert.equal(ok<Page>(await asAdmin('GET', `/audit-events?until=${encodeURIComponent(since)}`)).data.length, 0);
 
     const seen: string[] = [];
@@ -123,5 +131,36 @@ describe('audit-events route', () => {
     assert.equal(execute?.detail.error_code, 'connector_disabled');
     assert.equal(ok<Page>(await asAdmin('GET', '/audit-events?outcome=failure')).data.length, 1);
     assert.ok(!response.body.includes('hunter2-secret') && !response.body.includes(token.token));
+  });
+
+  it('shows operators the events that belong to no organisation, and nobody else', async (t) => {
+    const ctx = await build(t);
+    if (!ctx) return;
+    const operator = await ctx.user('admin', { operator: true });
+    const admin = await ctx.user('admin');
+    const asOperator = client(ctx.app, operator.key);
+    const asAdmin = client(ctx.app, admin.key);
+
+    const key = ok<{ id: string; key: string }>(await asAdmin('POST', '/api-keys', { name: 'laptop' }), 201);
+    assert.equal((await asAdmin('DELETE', `/api-keys/${key.id}`)).statusCode, 204);
+    ok(await asAdmin('POST', '/agents', { id: 'agent-1' }), 201);
+
+    const response = await asOperator('GET', '/installation/audit-events');
+    const events = ok<Page>(response).data;
+    assert.deepEqual(events.map((e) => [e.action, e.target_id, e.actor_id, e.organization_id]).sort(), [
+      ['api_key.create', key.id, admin.userId, null],
+      ['api_key.revoke', key.id, admin.userId, null],
+    ]);
+    assert.ok(!response.body.includes(key.key));
+    assert.deepEqual(ok<Page>(await asOperator('GET', '/installation/audit-events?action=api_key.create')).data.map((e) => e.action), ['api_key.create']);
+    problem(await asOperator('GET', '/installation/audit-events?limit=0'), 422, 'validation_failed');
+    problem(await asOperator('GET', '/installation/audit-events?action=a%00b'), 422, 'validation_failed');
+    problem(await asAdmin('GET', '/audit-events?actor_id=a%00b'), 422, 'validation_failed');
+    // An organisation's admin who is no operator may not; nor may an organisation header widen it.
+    problem(await asAdmin('GET', '/installation/audit-events'), 403, 'forbidden');
+    problem(await client(ctx.app, admin.key, admin.orgSlug)('GET', '/installation/audit-events'), 403, 'forbidden');
+    problem(await ctx.app.inject({ method: 'GET', url: '/api/v1/installation/audit-events' }), 401, 'unauthenticated');
+    // The organisation's own log does not carry them.
+    assert.deepEqual(ok<Page>(await asAdmin('GET', '/audit-events')).data.map((e) => e.action), ['agent.create']);
   });
 });

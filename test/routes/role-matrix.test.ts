@@ -33,6 +33,10 @@ interface Fixture {
     token(): Promise<string>;
     member(): Promise<string>;
     apiKey(caller: Caller): Promise<string>;
+    /** An open invitation into this organisation, to a new email: its id and token. */
+    invitation(): Promise<{ id: string; token: string }>;
+    /** An open invitation to the caller's own email (the admin's for callers without a user), from a new organisation. */
+    invitationFor(caller: Caller): Promise<string>;
   };
   seq(): number;
 }
@@ -314,6 +318,39 @@ const rows: Row[] = [
     missing: '/members/no-such-user',
   },
 
+  // Invitations: admins see and revoke their organisation's; an account answers its own with its key; a token
+  // is redeemed without one.
+  {
+    route: 'GET /api/v1/members/invitations',
+    expect: '200 403 403 403 403 404 401 401 401',
+    request: () => ({ url: '/members/invitations' }),
+  },
+  {
+    route: 'DELETE /api/v1/members/invitations/:invitation_id',
+    expect: '204 403 403 403 403 404 401 401 401',
+    request: async (f) => ({ url: `/members/invitations/${(await f.fresh.invitation()).id}` }),
+    missing: '/members/invitations/no-such-invitation',
+  },
+  { route: 'GET /api/v1/invitations', expect: '200 200 200 403 403 200 401 401 401', request: () => ({ url: '/invitations' }) },
+  {
+    route: 'POST /api/v1/invitations/:id/accept',
+    expect: '200 200 200 403 403 200 401 401 401',
+    request: async (f, caller) => ({ url: `/invitations/${await f.fresh.invitationFor(caller)}/accept` }),
+    missing: '/invitations/no-such-invitation/accept',
+  },
+  {
+    route: 'POST /api/v1/invitations/:id/decline',
+    expect: '200 200 200 403 403 200 401 401 401',
+    request: async (f, caller) => ({ url: `/invitations/${await f.fresh.invitationFor(caller)}/decline` }),
+    missing: '/invitations/no-such-invitation/decline',
+  },
+  {
+    route: 'POST /api/v1/invitations/redeem',
+    expect: '201 201 201 201 201 201 201 201 201',
+    request: async (f) => ({ url: '/invitations/redeem', body: { token: (await f.fresh.invitation()).token } }),
+    invalid: { body: { token: 42 } },
+  },
+
   // Webhooks: admins only, as they show URLs.
   {
     route: 'GET /api/v1/webhooks',
@@ -357,6 +394,13 @@ const rows: Row[] = [
     route: 'GET /api/v1/audit-events',
     expect: '200 403 403 403 403 404 401 401 401',
     request: () => ({ url: '/audit-events' }),
+    invalid: { query: '?limit=0' },
+  },
+  // The events of no organisation: operators only (the admin is one; the other organisation's admin is not).
+  {
+    route: 'GET /api/v1/installation/audit-events',
+    expect: '200 403 403 403 403 403 401 401 401',
+    request: () => ({ url: '/installation/audit-events' }),
     invalid: { query: '?limit=0' },
   },
 ];
@@ -465,6 +509,12 @@ async function setup(t: TestContext): Promise<Fixture | undefined> {
       member: async () => (await ctx.user('member', { org: admin.orgSlug })).userId,
       // A user revokes their own key; callers without a user get one of the admin's.
       apiKey: async (caller) => (await ctx.accounts.issueApiKey(userIds[caller] ?? admin.userId)).id,
+      invitation: async () => services.accounts.invite(admin.orgId, { email: `invited-${seq()}@example.test`, role: 'member' }, admin.userId),
+      invitationFor: async (caller) => {
+        const user = await ctx.models.User.findByPk(userIds[caller] ?? admin.userId);
+        const host = await ctx.accounts.createOrganization({ slug: `host-${process.pid}-${seq()}` });
+        return (await services.accounts.invite(host.id, { email: user?.email ?? '', role: 'developer' }, null)).id;
+      },
     },
     seq,
   };

@@ -87,6 +87,62 @@ for (const dialect of dialects) {
       assert.equal((await accounts.listMembers(org.id)).length, 1);
     });
 
+    it('lists memberships in the order joined, the first being the default organisation', async (t) => {
+      const db = await migratedDatabase(t, dialect);
+      if (!db) return;
+      const accounts = new AccountService(initModels(db.sequelize), db.sequelize);
+      // Slugs in the reverse of the joining order, so that no other order passes by chance.
+      for (const slug of ['zulu', 'mike', 'alpha']) await accounts.createOrganization({ slug });
+      const first = await accounts.addMember({ organization: 'zulu', email: 'u@example.test', role: 'member' });
+      const mike = await accounts.requireOrganization('mike');
+      const alpha = await accounts.requireOrganization('alpha');
+      const invited = await accounts.invite(mike.id, { email: 'U@example.test', role: 'developer' }, null);
+      await accounts.acceptInvitation(first.user, invited.id);
+      await accounts.addMember({ organization: 'alpha', email: 'u@example.test', role: 'admin' });
+      const principal = await accounts.authenticate(first.apiKey.key);
+      assert.deepEqual(principal?.memberships.map((m) => m.organization.slug), ['zulu', 'mike', 'alpha']);
+      // Leaving the first makes the next one joined the default.
+      await accounts.addMember({ organization: 'zulu', email: 'keeper@example.test', role: 'admin' });
+      await accounts.removeMembership(principal?.memberships[0]?.organization.id ?? '', first.user.id);
+      assert.deepEqual((await accounts.authenticate(first.apiKey.key))?.memberships.map((m) => m.organization.id), [mike.id, alpha.id]);
+    });
+
+    it('lets one of many concurrent invitations, redeems and removals win, and never errs', async (t) => {
+      const db = await migratedDatabase(t, dialect);
+      if (!db) return;
+      const models = initModels(db.sequelize);
+      const accounts = new AccountService(models, db.sequelize);
+      const org = await accounts.createOrganization({ slug: 'busy' });
+      const settle = async <T>(work: Promise<T>[]) => {
+        const results = await Promise.allSettled(work);
+        const codes = results.map((r) => (r.status === 'fulfilled' ? 'ok' : r.reason instanceof PatchbayError ? r.reason.code : String(r.reason)));
+        return { results, codes: codes.sort() };
+      };
+
+      // The same email ten times at once: one invitation, nine conflicts (the check, or the unique index).
+      const invites = await settle(Array.from({ length: 10 }, () => accounts.invite(org.id, { email: 'same@example.test', role: 'member' }, null)));
+      assert.deepEqual(invites.codes, ['conflict', 'conflict', 'conflict', 'conflict', 'conflict', 'conflict', 'conflict', 'conflict', 'conflict', 'ok']);
+      const created = invites.results.find((r) => r.status === 'fulfilled');
+      assert.ok(created?.status === 'fulfilled');
+      assert.equal(created.value.token.slice(0, 4), 'pbi_');
+
+      // One token redeemed eight times at once: one account, seven "no such invitation".
+      const redeems = await settle(Array.from({ length: 8 }, () => accounts.redeemInvitation({ token: created.value.token })));
+      assert.deepEqual(redeems.codes, ['not_found', 'not_found', 'not_found', 'not_found', 'not_found', 'not_found', 'not_found', 'ok']);
+      assert.equal(await models.User.count({ where: { email: 'same@example.test' } }), 1);
+      assert.equal(await models.ApiKey.count(), 1);
+
+      // Two admins removing each other at once: one goes, the other stays.
+      const a = await accounts.addMember({ organization: 'busy', email: 'a@example.test', role: 'admin' });
+      const b = await accounts.addMember({ organization: 'busy', email: 'b@example.test', role: 'admin' });
+      const removals = await settle([accounts.removeMembership(org.id, a.user.id), accounts.removeMembership(org.id, b.user.id)]);
+      assert.deepEqual(removals.codes, ['conflict', 'ok']);
+      assert.equal(await models.Membership.count({ where: { organization_id: org.id, role: 'admin' } }), 1);
+
+      // Revoking an API key names its owner (for the audit log).
+      assert.equal((await accounts.revokeApiKey(a.apiKey.id)).user_id, a.user.id);
+    });
+
     it('bootstraps organisation default with an operator admin once', async (t) => {
       const db = await migratedDatabase(t, dialect);
       if (!db) return;

@@ -51,6 +51,26 @@ export class ApiKey extends Model<InferAttributes<ApiKey>, InferCreationAttribut
   declare updated_at: CreationOptional<Date>;
 }
 
+/** `expired` is stored only when a new invitation to the same email replaces an expired one. */
+export type InvitationStatus = 'pending' | 'accepted' | 'declined' | 'revoked' | 'expired';
+
+export class Invitation extends Model<InferAttributes<Invitation>, InferCreationAttributes<Invitation>> {
+  declare id: CreationOptional<string>;
+  declare organization_id: string;
+  declare email: string;
+  declare role: Role;
+  declare name: string | null;
+  /** SHA-256 of the one-time token; the token itself is shown once, to the inviting admin. */
+  declare token_hash: string;
+  declare status: CreationOptional<InvitationStatus>;
+  declare invited_by: string | null;
+  declare user_id: CreationOptional<string | null>;
+  declare expires_at: Date;
+  declare responded_at: CreationOptional<Date | null>;
+  declare created_at: CreationOptional<Date>;
+  declare updated_at: CreationOptional<Date>;
+}
+
 /**
  * Each call binds fresh subclasses to the given Sequelize instance, so one process can hold models for
  * several databases (tests run SQLite and PostgreSQL side by side).
@@ -107,16 +127,37 @@ export function initAccountModels(sequelize: Sequelize) {
     { sequelize, tableName: 'pb_api_keys', modelName: 'ApiKey', ...modelOptions },
   );
 
+  class InvitationModel extends Invitation {}
+  InvitationModel.init(
+    {
+      id: idColumn,
+      organization_id: { type: DataTypes.STRING(64), allowNull: false },
+      email: { type: DataTypes.STRING(320), allowNull: false },
+      role: { type: DataTypes.STRING(16), allowNull: false },
+      name: { type: DataTypes.STRING(200), allowNull: true },
+      token_hash: { type: DataTypes.STRING(64), allowNull: false, unique: true },
+      status: { type: DataTypes.STRING(16), allowNull: false, defaultValue: 'pending' },
+      invited_by: { type: DataTypes.STRING(64), allowNull: true },
+      user_id: { type: DataTypes.STRING(64), allowNull: true },
+      expires_at: { type: DataTypes.DATE, allowNull: false },
+      responded_at: { type: DataTypes.DATE, allowNull: true },
+      ...timestampColumns,
+    },
+    { sequelize, tableName: 'pb_invitations', modelName: 'Invitation', ...modelOptions },
+  );
+
   MembershipModel.belongsTo(UserModel, { foreignKey: 'user_id', as: 'user' });
   MembershipModel.belongsTo(OrganizationModel, { foreignKey: 'organization_id', as: 'organization' });
   UserModel.hasMany(MembershipModel, { foreignKey: 'user_id', as: 'memberships' });
   OrganizationModel.hasMany(MembershipModel, { foreignKey: 'organization_id', as: 'memberships' });
   ApiKeyModel.belongsTo(UserModel, { foreignKey: 'user_id', as: 'user' });
+  InvitationModel.belongsTo(OrganizationModel, { foreignKey: 'organization_id', as: 'organization' });
 
   return {
     Organization: OrganizationModel as typeof Organization,
     User: UserModel as typeof User,
     Membership: MembershipModel as typeof Membership,
     ApiKey: ApiKeyModel as typeof ApiKey,
+    Invitation: InvitationModel as typeof Invitation,
   };
 }

@@ -1,7 +1,15 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import type { z } from 'zod';
 import { orgOf } from '../../../plugins/auth.js';
 import { auditEventSchema, auditQuery } from '../../../schemas/audit.js';
 import { authProblems, listOf, problems } from '../../../schemas/problem.js';
+import type { AuditFilter } from '../../../services/audit-service.js';
+
+const filterOf = ({ since, until, ...filter }: z.infer<typeof auditQuery>): AuditFilter => ({
+  ...filter,
+  since: since ? new Date(since) : undefined,
+  until: until ? new Date(until) : undefined,
+});
 
 /** The organisation's audit log, newest first, for its admins. */
 const routes: FastifyPluginAsyncZod = async (app) => {
@@ -16,14 +24,27 @@ const routes: FastifyPluginAsyncZod = async (app) => {
         response: { 200: listOf(auditEventSchema), ...authProblems, ...problems(422) },
       },
     },
-    async (request) => {
-      const { since, until, ...filter } = request.query;
-      return app.services.audit.list(orgOf(request).organization.id, {
-        ...filter,
-        since: since ? new Date(since) : undefined,
-        until: until ? new Date(until) : undefined,
-      });
+    async (request) => app.services.audit.list(orgOf(request).organization.id, filterOf(request.query)),
+  );
+};
+
+/**
+ * The events that belong to no organisation, for operators: API keys created or revoked (over HTTP or with
+ * `patchbay api-keys`), and whatever else concerns the installation rather than one organisation.
+ */
+export const installationAuditEvents: FastifyPluginAsyncZod = async (app) => {
+  app.get(
+    '/',
+    {
+      config: { access: { scope: 'operator' } },
+      schema: {
+        tags: ['audit'],
+        summary: 'Audit events that belong to no organisation, newest first (operators)',
+        querystring: auditQuery,
+        response: { 200: listOf(auditEventSchema), ...authProblems, ...problems(422) },
+      },
     },
+    async (request) => app.services.audit.list(null, filterOf(request.query)),
   );
 };
 

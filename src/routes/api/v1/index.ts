@@ -1,8 +1,9 @@
 import type { FastifyPluginAsync } from 'fastify';
 import agents from './agents.js';
 import apiKeys from './api-keys.js';
-import auditEvents from './audit-events.js';
+import auditEvents, { installationAuditEvents } from './audit-events.js';
 import connectors from './connectors.js';
+import invitations from './invitations.js';
 import mcp from './mcp.js';
 import members from './members.js';
 import registry from './registry.js';
@@ -20,7 +21,9 @@ const v1: FastifyPluginAsync = async (app) => {
   // The MCP endpoint of each agent: /agents/{id}/mcp.
   await app.register(mcp, { prefix: '/agents' });
   await app.register(members, { prefix: '/members' });
+  await app.register(invitations, { prefix: '/invitations' });
   await app.register(auditEvents, { prefix: '/audit-events' });
+  await app.register(installationAuditEvents, { prefix: '/installation/audit-events' });
   await app.register(webhooks, { prefix: '/webhooks' });
   await app.register(whoami, { prefix: '/whoami' });
   // Installation-wide: serves /registry… and /agent-classes.

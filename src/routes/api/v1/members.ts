@@ -1,26 +1,24 @@
 import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { orgOf } from '../../../plugins/auth.js';
-import { createdApiKeySchema, memberSchema } from '../../../schemas/accounts.js';
+import { orgOf, userOf } from '../../../plugins/auth.js';
+import { createdInvitationSchema, displayNameSchema, invitationSchema, memberSchema } from '../../../schemas/accounts.js';
 import { authProblems, problems } from '../../../schemas/problem.js';
-import { memberView, roleSchema } from '../../../services/account-service.js';
+import { roleSchema } from '../../../services/account-service.js';
 import { auditEvent } from './context.js';
 
 const userParams = z.object({ user_id: z.string() });
 
-const addMemberBody = z.strictObject({
+const inviteBody = z.strictObject({
   email: z.email().max(320),
   role: roleSchema,
-  name: z.string().trim().min(1).max(200).optional().describe('Used only when the user is new'),
+  name: displayNameSchema.optional().describe('A suggested display name, used if the invitee creates an account'),
 });
 
-const addedMemberSchema = z.object({
-  member: memberSchema,
-  api_key: createdApiKeySchema.optional().describe("A new user's first API key, shown once; absent when the user already existed"),
-});
-
-/** The organisation's members: anyone may list them, admins add, re-role and remove them. */
+/**
+ * The organisation's members: anyone may list them; admins invite people (who join only by accepting), re-role
+ * and remove members, and see and revoke open invitations.
+ */
 const routes: FastifyPluginAsyncZod = async (app) => {
   const tags = ['members'];
   const admin = { scope: 'org', role: 'admin' } as const;
@@ -46,17 +44,51 @@ const routes: FastifyPluginAsyncZod = async (app) => {
       config: { access: admin },
       schema: {
         tags,
-        summary: 'Add a user by email with a role (a new user gets a first API key, shown once)',
-        body: addMemberBody,
-        response: { 201: addedMemberSchema, ...authProblems, ...problems(409, 413, 422) },
+        summary: 'Invite someone by email with a role',
+        description:
+          'Creates an invitation and answers the same for every email, whether it has an account or not: the invitation and a one-time ' +
+          'token (shown once) to pass on. A person without an account redeems the token (POST /api/v1/invitations/redeem); an existing ' +
+          'account accepts with its own API key (POST /api/v1/invitations/{id}/accept). Until then the invitee is not a member. ' +
+          'Invitations expire after 7 days. 409 when the email is already a member or has an open invitation here.',
+        body: inviteBody,
+        response: { 201: createdInvitationSchema, ...authProblems, ...problems(409, 413, 422) },
       },
     },
     async (request, reply) => {
-      const added = await accounts.addMember({ organization: orgOf(request).organization.id, ...request.body }, { keyFor: 'new_user' });
-      await audit.record(
-        auditEvent(request, { action: 'membership.create', target_type: 'user', target_id: added.user.id, detail: { role: added.membership.role, new_user: added.created } }),
-      );
-      return reply.code(201).send({ member: memberView(added.membership, added.user), ...(added.apiKey ? { api_key: added.apiKey } : {}) });
+      const invitation = await accounts.invite(orgOf(request).organization.id, request.body, userOf(request).user.id);
+      await audit.record(auditEvent(request, { action: 'invitation.create', target_type: 'invitation', target_id: invitation.id, detail: { role: invitation.role } }));
+      return reply.code(201).send(invitation);
+    },
+  );
+
+  app.get(
+    '/invitations',
+    {
+      config: { access: admin },
+      schema: {
+        tags,
+        summary: "The organisation's unanswered invitations (expired ones marked so); never their tokens",
+        response: { 200: z.object({ data: z.array(invitationSchema), next_cursor: z.null() }), ...authProblems },
+      },
+    },
+    async (request) => ({ data: await accounts.listOrganizationInvitations(orgOf(request).organization.id), next_cursor: null }),
+  );
+
+  app.delete(
+    '/invitations/:invitation_id',
+    {
+      config: { access: admin },
+      schema: {
+        tags,
+        summary: 'Revoke an unanswered invitation: its token stops working (409 once answered)',
+        params: z.object({ invitation_id: z.string() }),
+        response: { 204: z.null(), ...authProblems, ...problems(409) },
+      },
+    },
+    async (request, reply) => {
+      const invitation = await accounts.revokeInvitation(orgOf(request).organization.id, request.params.invitation_id);
+      await audit.record(auditEvent(request, { action: 'invitation.revoke', target_type: 'invitation', target_id: invitation.id }));
+      return reply.code(204).send(null);
     },
   );
 
