@@ -19,18 +19,27 @@ import { WebhooksPage } from './pages/Webhooks';
 
 export function App() {
   const queryClient = useQueryClient();
-  const [, navigate] = useLocation();
-  const me = useQuery({ queryKey: ['me'], queryFn: () => api.get<Me>('/me') });
+  // Signed out is an answer (null), not an error.
+  const me = useQuery({
+    queryKey: ['me'],
+    queryFn: () =>
+      api.get<Me>('/me').catch((error: unknown) => {
+        if (error instanceof ApiError && error.status === 401) return null;
+        throw error;
+      }),
+  });
 
   useEffect(() => {
+    // A session that ends under the user's feet (expired, key revoked): drop every cached answer, sign in again.
     setUnauthenticatedHandler(() => {
-      queryClient.clear();
-      navigate('/login');
+      queryClient.removeQueries({ predicate: (query) => query.queryKey[0] !== 'me' });
+      queryClient.setQueryData(['me'], null);
     });
-  }, [queryClient, navigate]);
+  }, [queryClient]);
 
   if (me.isPending) return <p className="p-6">Loading…</p>;
-  const signedIn = me.data !== undefined && !(me.error instanceof ApiError && me.error.status === 401);
+  if (me.error) return <p className="p-6" role="alert">The console could not reach the server; reload the page.</p>;
+  const signedIn = Boolean(me.data);
 
   return (
     <Switch>
@@ -56,7 +65,7 @@ export function App() {
   );
 }
 
-const home = (me: Me | undefined) => (me?.organizations[0] ? `/o/${me.organizations[0].slug}/connectors` : '/api-keys');
+const home = (me: Me | null | undefined) => (me?.organizations[0] ? `/o/${me.organizations[0].slug}/connectors` : '/api-keys');
 
 function OrgRoutes({ me }: { me: Me }) {
   const { org } = useParams<{ org: string }>();
@@ -97,7 +106,8 @@ function Shell({ me, children }: { me: Me; children: ReactNode }) {
   const slug = org?.slug ?? me.organizations[0]?.slug;
   const signOut = async () => {
     await api.del('/sessions/current').catch(() => undefined);
-    queryClient.clear();
+    queryClient.removeQueries({ predicate: (query) => query.queryKey[0] !== 'me' });
+    queryClient.setQueryData(['me'], null);
     navigate(abs('/login'));
   };
   const links: [string, string][] = slug

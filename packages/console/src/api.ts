@@ -52,7 +52,7 @@ export async function request<T>(path: string, options: RequestOptions = {}): Pr
   const parsed = text ? (JSON.parse(text) as unknown) : null;
   if (!response.ok) {
     const problem = (parsed ?? {}) as { code?: string; detail?: string; errors?: FieldProblem[] };
-    if (response.status === 401 && path !== '/sessions') onUnauthenticated?.();
+    if (response.status === 401 && path !== '/sessions' && path !== '/me') onUnauthenticated?.();
     throw new ApiError(response.status, problem.code ?? 'error', problem.detail ?? response.statusText, problem.errors ?? []);
   }
   return { data: parsed as T, etag: response.headers.get('etag') };
