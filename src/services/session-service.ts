@@ -31,6 +31,8 @@ export class SessionService {
   ) {}
 
   async start(principal: Pick<Principal, 'user' | 'apiKeyId'>): Promise<StartedSession> {
+    // Sign-ins are rare: a good moment to drop the rows that expired meanwhile.
+    await this.prune();
     const now = this.clock();
     const token = `pbs_${randomBytes(32).toString('base64url')}`;
     const absoluteExpiresAt = new Date(now.getTime() + SESSION_ABSOLUTE_MS);
@@ -84,7 +86,7 @@ export class SessionService {
     return { userId: session.user_id, sessionId: session.id };
   }
 
-  /** Expired rows are useless: the retention sweep (or a test) calls this. */
+  /** Deletes expired sessions (they would never authenticate again). */
   async prune(): Promise<number> {
     const now = this.clock();
     return this.models.ConsoleSession.destroy({ where: { [Op.or]: [{ idle_expires_at: { [Op.lte]: now } }, { absolute_expires_at: { [Op.lte]: now } }] } });

@@ -4,7 +4,7 @@ import { mkdtemp, rm, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
-import AxeBuilder from '@axe-core/playwright';
+import { AxeBuilder } from '@axe-core/playwright';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { defaultConsoleDir } from '../../src/plugins/console.js';
 import { bearer, build, type TestApp } from '../support/app.js';
@@ -152,7 +152,7 @@ export async function openBrowser(t: TestContext, secrets: string[] = []): Promi
   page.setDefaultTimeout(10_000);
   const guard = new Guard(page, secrets);
   t.after(async () => {
-    if (!t.passed) {
+    if (!(t as TestContext & { passed?: boolean }).passed) {
       await mkdir(ARTIFACTS, { recursive: true });
       await page.screenshot({ path: path.join(ARTIFACTS, `${t.name.replace(/[^a-z0-9]+/gi, '-')}.png`), fullPage: true }).catch(() => undefined);
     }
