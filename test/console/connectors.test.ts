@@ -57,11 +57,12 @@ describe('console: connectors', () => {
     const { page, guard } = await openBrowser(t, [secret]);
     await signIn(page, server.origin, server.admin.key);
     const row = (name: string) => page.getByRole('row').filter({ has: page.getByRole('link', { name, exact: true }) });
-    for (const [name, status, icon] of [['a-healthy', 'healthy', '✓'], ['b-failing', 'failing', '✕'], ['c-untested', 'untested', '?'], ['d-disabled', 'disabled', '⏸']] as const) {
+    for (const [name, status] of [['a-healthy', 'healthy'], ['b-failing', 'failing'], ['c-untested', 'untested'], ['d-disabled', 'disabled']] as const) {
       // Icon and word, never colour alone.
       const badge = row(name).locator(`[data-status="${status}"]`);
       await badge.waitFor();
-      assert.equal((await badge.innerText()).replace(/\s+/g, ''), `${icon}${status}`);
+      assert.equal((await badge.innerText()).trim(), status);
+      assert.equal(await badge.locator(`svg[data-icon="${status}"]`).count(), 1);
     }
     assert.match(await row('a-healthy').innerText(), /1 recent checks, 0 failed/);
     assert.match(await row('b-failing').innerText(), /1 recent checks, 1 failed/);

@@ -18,7 +18,7 @@ describe('console: detail, health, delete, roles and the keyboard', () => {
     const server = await startServer(t);
     if (!server) return;
     const secret = sentinel();
-    const broken = await connector(server, 'broken', { ...pg, port: await closedPort(), password: secret });
+    await connector(server, 'broken', { ...pg, port: await closedPort(), password: secret });
     const working = await connector(server, 'working', pg);
     for (let i = 0; i < 3; i++) assert.equal((await server.rest('POST', `/connectors/${working.id}/test`)).status, 200);
 
@@ -80,7 +80,7 @@ describe('console: detail, health, delete, roles and the keyboard', () => {
     const server = await startServer(t);
     if (!server) return;
     const secret = sentinel();
-    const seen = await connector(server, 'read-only', { ...pg, password: secret });
+    await connector(server, 'read-only', { ...pg, password: secret });
     assert.equal((await server.rest('POST', '/agents', { id: 'agent-m' })).status, 201);
     const member = await server.ctx.user('member', { org: server.admin.orgSlug });
 
@@ -102,7 +102,6 @@ describe('console: detail, health, delete, roles and the keyboard', () => {
     await page.getByRole('link', { name: 'Members' }).click();
     await page.getByRole('row').nth(1).waitFor();
     assert.equal(await page.getByRole('button', { name: 'Add member' }).count(), 0);
-    void seen;
     await guard.assertClean();
   });
 

@@ -11,11 +11,11 @@ export function Button({ variant = 'secondary', className = '', ...props }: Butt
   return <button type="button" className={`rounded px-3 py-1.5 text-sm font-medium ${buttonStyles[variant]} ${className}`} {...props} />;
 }
 
-const badges: Record<Status, { icon: string; className: string }> = {
-  healthy: { icon: '✓', className: 'bg-green-100 text-green-900 border-green-700' },
-  failing: { icon: '✕', className: 'bg-red-100 text-red-900 border-red-700' },
-  untested: { icon: '?', className: 'bg-slate-100 text-slate-900 border-slate-600' },
-  disabled: { icon: '⏸', className: 'bg-amber-100 text-amber-950 border-amber-700' },
+const badges: Record<Status, { icon: ReactNode; className: string }> = {
+  healthy: { icon: <polyline points="3,8.5 6.5,12 13,4.5" />, className: 'bg-green-100 text-green-900 border-green-700' },
+  failing: { icon: <path d="M4 4 L12 12 M12 4 L4 12" />, className: 'bg-red-100 text-red-900 border-red-700' },
+  untested: { icon: <path d="M5.5 6 A2.5 2.5 0 1 1 8 8.5 V10 M8 12.5 V13" />, className: 'bg-slate-100 text-slate-900 border-slate-600' },
+  disabled: { icon: <><circle cx="8" cy="8" r="5.5" /><path d="M4.2 11.8 L11.8 4.2" /></>, className: 'bg-amber-100 text-amber-950 border-amber-700' },
 };
 
 /** Status by icon and word, never by colour alone. */
@@ -23,7 +23,9 @@ export function StatusBadge({ status }: { status: Status }) {
   const badge = badges[status];
   return (
     <span className={`inline-flex items-center gap-1 rounded border px-2 py-0.5 text-xs font-semibold ${badge.className}`} data-status={status}>
-      <span aria-hidden="true">{badge.icon}</span>
+      <svg width="12" height="12" viewBox="0 0 16 16" fill="none" stroke="currentColor" strokeWidth="2" strokeLinecap="round" aria-hidden="true" focusable="false" data-icon={status}>
+        {badge.icon}
+      </svg>
       {status}
     </span>
   );

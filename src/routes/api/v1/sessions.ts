@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { PatchbayError } from '../../../errors.js';
 import type { Caller } from '../../../plugins/auth.js';
 import { assertConsoleRequest, assertSameOrigin, clearSessionCookie, readSessionCookie, setSessionCookie } from '../../../plugins/console-session.js';
-import { createSessionBody, meSchema, sessionSchema } from '../../../schemas/console.js';
+import { createSessionBody, type meSchema, sessionSchema } from '../../../schemas/console.js';
 import { problems } from '../../../schemas/problem.js';
 import type { AuditInput } from '../../../services/audit-service.js';
 
