@@ -77,6 +77,7 @@ describe('console: connectors', () => {
     await page.getByLabel('Status').selectOption('failing');
     await page.waitForURL(/\?status=failing$/);
     await page.getByRole('link', { name: 'a-healthy' }).waitFor({ state: 'detached' });
+    await page.getByRole('link', { name: 'b-failing' }).waitFor();
     assert.deepEqual(await page.getByRole('table').getByRole('link').allInnerTexts(), ['b-failing']);
     // The filter survives a reload: it lives in the URL.
     await page.reload();
