@@ -8,6 +8,7 @@ import type { KeyRing } from './crypto/key-ring.js';
 import { createSequelize } from './db/sequelize.js';
 import { createLogger } from './logger.js';
 import auth from './plugins/auth.js';
+import webConsole from './plugins/console.js';
 import db from './plugins/db.js';
 import errorHandler from './plugins/error-handler.js';
 import limits from './plugins/limits.js';
@@ -25,6 +26,8 @@ export interface BuildOptions {
   /** An existing (migrated) database; otherwise one is opened from config and closed with the app. */
   sequelize?: Sequelize;
   logger?: Logger;
+  /** The web console's build; @default packages/console/dist (not served when it does not exist) */
+  consoleDir?: string;
 }
 
 const requestId = () => `req-${randomBytes(6).toString('base64url')}`;
@@ -59,12 +62,14 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
     authenticators: {
       apiKey: (key) => app.services.accounts.authenticate(key),
       agentToken: (token) => app.services.agents.authenticateToken(token),
+      session: (token) => app.services.sessions.authenticate(token),
     },
   });
   await app.register(openapi, { version: packageVersion });
   await app.register(health);
   await app.register(metricsRoute);
   await app.register(apiV1, { prefix: '/api/v1' });
+  await app.register(webConsole, { dir: options.consoleDir });
   // The zod type provider is a compile-time view of the same instance.
   return app as unknown as FastifyInstance;
 }

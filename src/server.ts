@@ -150,6 +150,11 @@ export async function startServer({
   // Before the database closes: the checks in flight finish (each within its own deadline) and record.
   app.addHook('preClose', async () => app.services.scheduler.stop());
   await app.listen({ host: config.host, port: config.port });
+  if (app.hasRoute({ method: 'GET', url: '/console/' })) {
+    const { port } = app.server.address() as { port: number };
+    const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host.includes(':') ? `[${config.host}]` : config.host;
+    print(`Web console: http://${host}:${port}/console/ (sign in with an API key)`);
+  }
   if (scheduler) app.services.scheduler.start();
 
   let closing = false;

@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Organization, Role, User } from '../db/models/index.js';
 import { PatchbayError } from '../errors.js';
+import { assertConsoleRequest, readSessionCookie } from './console-session.js';
 
 /**
  * Who may call a route, declared on the route as `config: { access }`:
@@ -55,6 +56,8 @@ declare module 'fastify' {
 export interface Authenticators {
   apiKey(key: string): Promise<Omit<Extract<Caller, { kind: 'user' }>, 'kind'> | null>;
   agentToken(token: string): Promise<AgentPrincipal | null>;
+  /** The web console's session cookie (plugins/console-session.ts). */
+  session?(token: string): Promise<Omit<Extract<Caller, { kind: 'user' }>, 'kind'> | null>;
 }
 
 const rank: Record<Role, number> = { member: 1, developer: 2, admin: 3 };
@@ -72,6 +75,14 @@ function bearer(request: FastifyRequest): string {
 }
 
 async function authenticate(request: FastifyRequest, authenticators: Authenticators): Promise<Caller> {
+  // A console session cookie counts only without an Authorization header, which always wins.
+  const sessionToken = request.headers.authorization === undefined ? readSessionCookie(request) : undefined;
+  if (sessionToken !== undefined && authenticators.session) {
+    const user = await authenticators.session(sessionToken);
+    if (!user) throw unauthenticated('the console session ended or expired: sign in again');
+    assertConsoleRequest(request);
+    return { kind: 'user', ...user };
+  }
   const credential = bearer(request);
   if (credential.startsWith('pbt_')) {
     const agent = await authenticators.agentToken(credential);

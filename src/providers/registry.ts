@@ -151,7 +151,7 @@ function strictSchema(provider: Provider): z.ZodType {
 const joinPath = (prefix: string, path: string): string => (prefix && path ? `${prefix}.${path}` : prefix || path);
 
 // Wrappers that may carry a field's metadata and default; the meta of an outer wrapper wins.
-function unwrap(field: z.ZodType): { meta: Record<string, unknown>; base: z.ZodType; defaultValue: unknown } {
+export function unwrap(field: z.ZodType): { meta: Record<string, unknown>; base: z.ZodType; defaultValue: unknown } {
   const layers: Record<string, unknown>[] = [];
   let defaultValue: unknown;
   let current: z.ZodType = field;

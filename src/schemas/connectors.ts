@@ -109,6 +109,14 @@ export const fieldSchema = z.object({
   overridable: z.boolean(),
   default: z.unknown(),
   description: z.string().optional(),
+  // How a form presents the field (providers/catalogue.ts).
+  label: z.string(),
+  enum: z.array(z.string()).optional(),
+  format: z.enum(['hostname', 'uri', 'pem', 'json']).optional(),
+  multiline: z.boolean(),
+  group: z.enum(['Connection', 'Authentication', 'TLS', 'Advanced']),
+  order: z.number().int(),
+  visible_when: z.record(z.string(), z.array(z.unknown())).optional().describe('Shown only while each named field holds one of the values'),
 });
 
 export const typesSchema = z.object({

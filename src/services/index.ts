@@ -18,6 +18,8 @@ import { RateLimitService } from './rate-limit-service.js';
 import { ReencryptService } from './reencrypt-service.js';
 import { RetentionService } from './retention-service.js';
 import { HealthScheduler } from './scheduler.js';
+import { SessionService } from './session-service.js';
+import { ConsoleService } from './console-service.js';
 import { ToolService } from './tool-service.js';
 import { WebhookService } from './webhook-service.js';
 
@@ -47,6 +49,7 @@ export function createServices(deps: ServiceDeps) {
   metrics.watchPools({ sequelize, providerSessions: () => harness.pooledSessions });
   const audit = new AuditService(models);
   const accounts = new AccountService(models, sequelize);
+  const sessions = new SessionService(models, clock);
   const agents = new AgentService(models);
   const registry = new AgentRegistryService({ models, sequelize, policysynthUserId: config.policysynthUserId });
   const webhooks = new WebhookService({ models, sequelize, keyRing, audit, config, log, metrics, clock });
@@ -58,6 +61,7 @@ export function createServices(deps: ServiceDeps) {
   const tools = new ToolService({ attachments });
   const mcp = new McpService({ tools, execution, attachments });
   const reencrypt = new ReencryptService(sequelize, keyRing);
+  const consoleViews = new ConsoleService({ models, sequelize, connectors, attachments, harness, audit });
   const retention = new RetentionService({ sequelize, config, clock });
   // Built, not started: `patchbay serve` (unless --no-scheduler) and `patchbay scheduler` start it.
   const scheduler = new HealthScheduler({ health, connectors, webhooks, retention, log, metrics, options: { concurrency: config.health.concurrency } });
@@ -65,6 +69,8 @@ export function createServices(deps: ServiceDeps) {
     harness,
     audit,
     accounts,
+    sessions,
+    consoleViews,
     agents,
     registry,
     connectors,

@@ -21,6 +21,7 @@ const patchbayTables = [
   'pb_connector_health_checks',
   'pb_audit_events',
   'pb_invitations',
+  'pb_console_sessions',
 ];
 
 for (const dialect of dialects) {

@@ -173,6 +173,19 @@ const rows: Row[] = [
     missing: '/connectors/no-such-connector/test',
   },
   {
+    route: 'GET /api/v1/connectors/:id/attachments',
+    expect: '200 200 200 403 403 404 401 401 401',
+    request: (f) => ({ url: `/connectors/${f.connectorId}/attachments` }),
+    missing: '/connectors/no-such-connector/attachments',
+  },
+  {
+    route: 'POST /api/v1/connectors/:id/test-draft',
+    expect: '200 403 403 403 403 404 401 401 401',
+    request: (f) => ({ url: `/connectors/${f.connectorId}/test-draft`, body: { config: { port: 5432 } } }),
+    missing: '/connectors/no-such-connector/test-draft',
+    invalid: { body: strictJunk },
+  },
+  {
     route: 'GET /api/v1/connectors/:id/health',
     expect: '200 200 200 403 403 404 401 401 401',
     request: (f) => ({ url: `/connectors/${f.connectorId}/health` }),
@@ -295,6 +308,16 @@ const rows: Row[] = [
 
   // Any credential: who it is.
   { route: 'GET /api/v1/whoami', expect: '200 200 200 200 200 200 401 401 401', request: () => ({ url: '/whoami' }) },
+
+  // The web console: signing in takes a key in the body, whatever the headers say; signing out is idempotent.
+  {
+    route: 'POST /api/v1/sessions',
+    expect: '201 201 201 201 201 201 201 201 201',
+    request: async (f) => ({ url: '/sessions', body: { api_key: (await f.ctx.accounts.issueApiKey(f.userIds.admin as string)).key } }),
+    invalid: { body: { api_key: 42 } },
+  },
+  { route: 'DELETE /api/v1/sessions/current', expect: '204 204 204 204 204 204 204 204 204', request: () => ({ url: '/sessions/current' }) },
+  { route: 'GET /api/v1/me', expect: '200 200 200 403 403 200 401 401 401', request: () => ({ url: '/me' }) },
 
   // Members and the audit log.
   { route: 'GET /api/v1/members', expect: '200 200 200 403 403 404 401 401 401', request: () => ({ url: '/members' }) },

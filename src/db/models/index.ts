@@ -2,11 +2,13 @@ import type { Sequelize } from 'sequelize';
 import { initAccountModels } from './accounts.js';
 import { initConnectorModels } from './connectors.js';
 import { initPolicySynthModels } from './policysynth.js';
+import { initSessionModels } from './sessions.js';
 import { initWebhookModels } from './webhooks.js';
 
 export * from './accounts.js';
 export * from './connectors.js';
 export * from './policysynth.js';
+export * from './sessions.js';
 export * from './webhooks.js';
 
 /**
@@ -19,6 +21,7 @@ export function initModels(sequelize: Sequelize) {
     ...initConnectorModels(sequelize),
     ...initWebhookModels(sequelize),
     ...initPolicySynthModels(sequelize),
+    ...initSessionModels(sequelize),
   };
   // Across the groups: an agent token resolves to its agent and organisation in one query on every run-time call.
   models.Agent.belongsTo(models.Organization, { foreignKey: 'organization_id', as: 'organization' });

@@ -20,6 +20,7 @@ import {
   typesSchema,
   updateConnectorBody,
 } from '../../../schemas/connectors.js';
+import { connectorListItemSchema } from '../../../schemas/console.js';
 import { authProblems, listOf, problems } from '../../../schemas/problem.js';
 import { connectorTypes } from '../../../services/connector-service.js';
 import { requestContext } from './context.js';
@@ -77,9 +78,9 @@ const routes: FastifyPluginAsyncZod = async (app) => {
     '/',
     {
       config: { access: { scope: 'org', role: 'member' } },
-      schema: { tags, summary: 'List connectors', querystring: listConnectorsQuery, response: { 200: listOf(connectorSchema), ...authProblems, ...problems(422) } },
+      schema: { tags, summary: 'List connectors', querystring: listConnectorsQuery, response: { 200: listOf(connectorListItemSchema), ...authProblems, ...problems(422) } },
     },
-    async (request) => connectors.list(orgOf(request).organization.id, request.query),
+    async (request) => app.services.consoleViews.withRecentHealth(await connectors.list(orgOf(request).organization.id, request.query)),
   );
 
   app.post(

@@ -2,11 +2,14 @@ import type { FastifyPluginAsync } from 'fastify';
 import agents from './agents.js';
 import apiKeys from './api-keys.js';
 import auditEvents, { installationAuditEvents } from './audit-events.js';
+import connectorViews from './connector-views.js';
 import connectors from './connectors.js';
 import invitations from './invitations.js';
 import mcp from './mcp.js';
+import me from './me.js';
 import members from './members.js';
 import registry from './registry.js';
+import sessions from './sessions.js';
 import webhooks from './webhooks.js';
 import whoami from './whoami.js';
 
@@ -17,6 +20,7 @@ const v1: FastifyPluginAsync = async (app) => {
   app.removeContentTypeParser('text/plain');
   await app.register(apiKeys, { prefix: '/api-keys' });
   await app.register(connectors, { prefix: '/connectors' });
+  await app.register(connectorViews, { prefix: '/connectors' });
   await app.register(agents, { prefix: '/agents' });
   // The MCP endpoint of each agent: /agents/{id}/mcp.
   await app.register(mcp, { prefix: '/agents' });
@@ -26,6 +30,8 @@ const v1: FastifyPluginAsync = async (app) => {
   await app.register(installationAuditEvents, { prefix: '/installation/audit-events' });
   await app.register(webhooks, { prefix: '/webhooks' });
   await app.register(whoami, { prefix: '/whoami' });
+  await app.register(sessions, { prefix: '/sessions' });
+  await app.register(me, { prefix: '/me' });
   // Installation-wide: serves /registry… and /agent-classes.
   await app.register(registry);
 };

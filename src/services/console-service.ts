@@ -1,0 +1,120 @@
+import { isDeepStrictEqual } from 'node:util';
+import { QueryTypes, type Sequelize } from 'sequelize';
+import type { Agent, ConnectorInstance, Models } from '../db/models/index.js';
+import { validationError, type FieldError } from '../errors.js';
+import { isDestinationField, presentFields } from '../providers/catalogue.js';
+import type { ProviderHarness, TestResult } from '../providers/harness.js';
+import type { AttachmentService } from './attachment-service.js';
+import type { AuditService } from './audit-service.js';
+import { MASK, resolveProvider, type ConnectorService, type RequestContext } from './connector-service.js';
+
+/** How many of a connector's latest checks the list carries, for its badge's sparkline. */
+export const RECENT_CHECKS = 20;
+
+export interface RecentCheck {
+  checked_at: string;
+  success: boolean;
+  latency_ms: number;
+}
+
+/**
+ * What the web console needs beyond the reference endpoints: the connector list's recent health in one query,
+ * the attachments of a connector, and a test of an edited draft of a saved connector.
+ */
+export class ConsoleService {
+  constructor(
+    private readonly deps: {
+      models: Models;
+      sequelize: Sequelize;
+      connectors: ConnectorService;
+      attachments: AttachmentService;
+      harness: ProviderHarness;
+      audit: AuditService;
+    },
+  ) {}
+
+  /** The last RECENT_CHECKS checks of each connector, oldest first, in one query whatever the page size. */
+  async recentHealth(connectorIds: string[]): Promise<Map<string, RecentCheck[]>> {
+    const byConnector = new Map<string, RecentCheck[]>(connectorIds.map((id) => [id, []]));
+    if (connectorIds.length === 0) return byConnector;
+    const rows = await this.deps.sequelize.query<{ connector_id: string; checked_at: string | Date; success: boolean | number; latency_ms: number }>(
+      `SELECT connector_id, checked_at, success, latency_ms FROM (
+         SELECT connector_id, checked_at, success, latency_ms,
+                ROW_NUMBER() OVER (PARTITION BY connector_id ORDER BY checked_at DESC, id DESC) AS n
+         FROM pb_connector_health_checks WHERE connector_id IN (:ids)) recent
+       WHERE n <= :limit ORDER BY connector_id, checked_at ASC`,
+      { type: QueryTypes.SELECT, replacements: { ids: connectorIds, limit: RECENT_CHECKS } },
+    );
+    for (const row of rows) {
+      byConnector.get(row.connector_id)?.push({
+        checked_at: new Date(row.checked_at).toISOString(),
+        success: row.success === true || row.success === 1,
+        latency_ms: Number(row.latency_ms),
+      });
+    }
+    return byConnector;
+  }
+
+  /** The list page with each connector's recent checks. */
+  async withRecentHealth<T extends { id: string }>(page: { data: T[]; next_cursor: string | null }) {
+    const recent = await this.recentHealth(page.data.map((connector) => connector.id));
+    return { ...page, data: page.data.map((connector) => ({ ...connector, recent_health: recent.get(connector.id) ?? [] })) };
+  }
+
+  /** Which agents use a connector, under which alias: what a delete would detach. */
+  async attachmentsOf(organizationId: string, connectorId: string) {
+    const connector = await this.deps.connectors.require(organizationId, connectorId);
+    const instances = await this.deps.models.ConnectorInstance.findAll({
+      where: { connector_id: connector.id },
+      include: [{ model: this.deps.models.Agent, as: 'agent' }],
+      order: [['created_at', 'ASC']],
+    });
+    return instances.map((instance) => this.deps.attachments.view(instance, connector, (instance as ConnectorInstance & { agent: Agent }).agent));
+  }
+
+  /**
+   * Tests an edited, unsaved draft of a saved connector; records nothing but an audit event. The draft merges
+   * over the stored config as PUT does (MASK or an absent secret keeps the stored one, null removes a field), but
+   * the stored secrets come along only while no destination field (host, URL, TLS settings…) changed: a secret
+   * is never sent to a new place unless it is entered again.
+   */
+  async testDraft(ctx: RequestContext, id: string, draft: Record<string, unknown>): Promise<TestResult> {
+    const { connectors } = this.deps;
+    const connector = await connectors.require(ctx.organizationId, id);
+    const provider = resolveProvider(connector.connector_type, connector.provider);
+    const stored = connectors.decrypt(connector);
+    const fields = presentFields(provider);
+    const merged: Record<string, unknown> = { ...stored };
+    for (const [key, value] of Object.entries(draft)) {
+      if (value === null) delete merged[key];
+      else merged[key] = value;
+    }
+    const destinationChanged = fields.some((field) => isDestinationField(field) && !isDeepStrictEqual(merged[field.name], stored[field.name]));
+    const missing: FieldError[] = [];
+    for (const field of fields.filter((f) => f.secret)) {
+      const kept = draft[field.name] === undefined || draft[field.name] === MASK;
+      if (!kept) continue;
+      if (stored[field.name] === undefined) {
+        delete merged[field.name];
+      } else if (destinationChanged) {
+        missing.push({ path: `config.${field.name}`, message: 'enter it again: the destination changed, so the stored value is not sent there' });
+      } else {
+        merged[field.name] = stored[field.name];
+      }
+    }
+    if (missing.length) throw validationError(missing);
+    const config = connectors.parseConfigOrThrow(provider, merged);
+    const result = await this.deps.harness.test(provider.id, config);
+    await this.deps.audit.record({
+      organization_id: ctx.organizationId,
+      actor: ctx.actor,
+      action: 'connector.test_draft',
+      target_type: 'connector',
+      target_id: connector.id,
+      outcome: result.success ? 'success' : 'failure',
+      detail: { destination_changed: destinationChanged, ...(result.error_code ? { error_code: result.error_code } : {}) },
+      request_id: ctx.requestId,
+    });
+    return result;
+  }
+}
