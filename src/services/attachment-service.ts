@@ -2,7 +2,7 @@ import { UniqueConstraintError } from 'sequelize';
 import { z } from 'zod';
 import type { Agent, AttachmentMode, Connector, ConnectorInstance, Models, Role } from '../db/models/index.js';
 import { PatchbayError, validationError } from '../errors.js';
-import { wideningIssues } from '../providers/boundaries.js';
+import { boundaryViolation, wideningIssues } from '../providers/boundaries.js';
 import { getProvider, overridableFieldNames } from '../providers/registry.js';
 import type { Limits } from '../providers/types.js';
 import type { AgentService } from './agent-service.js';
@@ -172,8 +172,13 @@ export class AttachmentService {
     const provider = getProvider(connector.provider);
     const override = parseOverride(instance);
     let config: Record<string, unknown> | null = null;
+    // Whether a call through it may run now: the connector may have been narrowed since the attachment was made.
+    let validity: { valid: boolean; reason: string | null } = { valid: false, reason: "the connector's config cannot be read" };
     try {
-      config = provider ? maskConfig(provider, { ...this.deps.connectors.decrypt(connector), ...override }) : null;
+      const base = this.deps.connectors.decrypt(connector);
+      config = provider ? maskConfig(provider, { ...base, ...override }) : null;
+      const reason = boundaryViolation(connector.provider, base, override);
+      validity = { valid: reason === null, reason };
     } catch {
       config = null;
     }
@@ -202,6 +207,7 @@ export class AttachmentService {
       },
       status: connector.status,
       config,
+      ...validity,
       created_at: instance.created_at.toISOString(),
       updated_at: instance.updated_at.toISOString(),
     };

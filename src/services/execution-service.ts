@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import type { Connector, Role } from '../db/models/index.js';
 import { PatchbayError } from '../errors.js';
+import { effectiveConfig } from '../providers/boundaries.js';
 import { poolKey, type ExecuteResult, type ProviderHarness } from '../providers/harness.js';
 import { getProvider } from '../providers/registry.js';
 import type { AttachmentService, ResolvedAttachment } from './attachment-service.js';
@@ -137,7 +138,7 @@ export class ExecutionService {
       const { ratePerMinute, ...limits } = effectiveLimits(call.limits);
       if (call.instanceId && ratePerMinute) await this.deps.rateLimits.take(call.instanceId, ratePerMinute);
       refuseBoundParams(call.input, call.boundParams);
-      const config = { ...this.deps.connectors.decrypt(connector), ...(call.override ?? {}) };
+      const config = effectiveConfig(connector.provider, this.deps.connectors.decrypt(connector), call.override);
       const result = await this.deps.harness.execute({
         providerId: connector.provider,
         poolKey: poolKey(connector.id, connector.version, call.override),
