@@ -48,6 +48,17 @@ function violations(providerId: string, base: Record<string, unknown>, override:
   return found;
 }
 
+/**
+ * The boundary fields of `inner` that do not lie inside `outer`'s (both overrides of one attachment): what a
+ * developer's change of an override may not do (DESIGN.md section 11).
+ */
+export function escapedBoundaries(providerId: string, outer: Record<string, unknown>, inner: Record<string, unknown>): string[] {
+  return violations(providerId, outer, inner).map((v) => v.field);
+}
+
+/** Whether `field` is one of the provider's boundaries (prefix, topic, queue, subject, channel, exchange). */
+export const isBoundaryField = (providerId: string, field: string): boolean => Object.hasOwn(rules[providerId] ?? {}, field);
+
 const requirement = ({ rule, boundary }: Violation) =>
   rule === 'prefix' ? `start with "${boundary}"` : rule === 'exact' ? `be "${boundary}"` : `lie within "${boundary}"`;
 

@@ -5,7 +5,7 @@ import { effectiveConfig } from '../providers/boundaries.js';
 import { poolKey, type ExecuteResult, type ProviderHarness } from '../providers/harness.js';
 import { getProvider } from '../providers/registry.js';
 import type { AttachmentService, ResolvedAttachment } from './attachment-service.js';
-import { effectiveLimits, parseOverride } from './attachment-service.js';
+import { effectiveLimits, parseOverride, runtimeRoleRefusal } from './attachment-service.js';
 import type { AuditService } from './audit-service.js';
 import type { ConnectorService, RequestContext } from './connector-service.js';
 import type { RateLimitService } from './rate-limit-service.js';
@@ -27,6 +27,8 @@ export interface ClientInfo {
 /** A run-time request: where, who, which request, and from which client program (for the audit log). */
 export interface RuntimeContext extends RequestContext {
   client?: ClientInfo;
+  /** The user's role in the organisation; an agent token has none. */
+  role?: Role | null;
 }
 
 function splitBody(body: ExecuteBody) {
@@ -79,11 +81,12 @@ export class ExecutionService {
       input,
       mode: instance.mode,
       refusal:
-        mode === undefined
+        runtimeRoleRefusal(ctx, instance.mode) ??
+        (mode === undefined
           ? undefined
           : new PatchbayError('validation_failed', 'mode is set by the attachment, not the call', {
               errors: [{ path: 'mode', message: 'not accepted on the run-time path' }],
-            }),
+            })),
       override: parseOverride(instance),
       limits: instance.limits,
       boundParams: instance.bound_params ?? {},
