@@ -94,12 +94,16 @@ describe('rate limit and CORS', () => {
     assert.equal(elsewhere.statusCode, 401);
   });
 
-  it('leaves the health probes unlimited', async (t) => {
+  it('leaves the health probes unlimited, and counts other unauthenticated requests per address', async (t) => {
     const ctx = await build(t, { env: { PATCHBAY_RATE_LIMIT_PER_KEY: '1', PATCHBAY_RATE_LIMIT_FAILED_AUTH: '1' } });
     if (!ctx) return;
     for (let i = 0; i < 5; i += 1) {
       assert.equal((await ctx.app.inject({ method: 'GET', url: '/healthz' })).statusCode, 200);
     }
+    assert.equal((await ctx.app.inject({ method: 'GET', url: '/no/such/path' })).statusCode, 404);
+    const limited = await ctx.app.inject({ method: 'GET', url: '/api/v1/openapi.json' });
+    assert.equal(limited.statusCode, 429);
+    assert.equal((limited.json() as { code: string }).code, 'rate_limited');
   });
 
   it('allows only the configured browser origins', async (t) => {
