@@ -24,6 +24,8 @@ export interface Config {
   policysynthUserId: number;
   bodyLimitBytes: number;
   rateLimitPerKey: number;
+  /** Failed authentications a minute per client address before further attempts answer 429 unlooked-up. */
+  rateLimitFailedAuth: number;
   poolMax: number;
   poolIdleMs: number;
   allowedOrigins: string[];
@@ -62,6 +64,7 @@ const env = {
   PATCHBAY_POLICYSYNTH_USER_ID: int(1, 2_147_483_647),
   PATCHBAY_BODY_LIMIT_BYTES: int(1024),
   PATCHBAY_RATE_LIMIT_PER_KEY: int(1),
+  PATCHBAY_RATE_LIMIT_FAILED_AUTH: int(1),
   PATCHBAY_POOL_MAX: int(1, 100),
   PATCHBAY_POOL_IDLE_MS: int(0),
   PATCHBAY_ALLOWED_ORIGINS: list,
@@ -142,6 +145,7 @@ export function loadConfig(source: Environment = process.env): Readonly<Config> 
     policysynthUserId: read(source, 'PATCHBAY_POLICYSYNTH_USER_ID') ?? 1,
     bodyLimitBytes: read(source, 'PATCHBAY_BODY_LIMIT_BYTES') ?? 1_048_576,
     rateLimitPerKey: read(source, 'PATCHBAY_RATE_LIMIT_PER_KEY') ?? 600,
+    rateLimitFailedAuth: read(source, 'PATCHBAY_RATE_LIMIT_FAILED_AUTH') ?? 30,
     poolMax: read(source, 'PATCHBAY_POOL_MAX') ?? 4,
     poolIdleMs: read(source, 'PATCHBAY_POOL_IDLE_MS') ?? 30_000,
     allowedOrigins: read(source, 'PATCHBAY_ALLOWED_ORIGINS') ?? [],

@@ -16,6 +16,7 @@ describe('configuration', () => {
     assert.equal(config.egress, 'private');
     assert.equal(config.bodyLimitBytes, 1_048_576);
     assert.equal(config.rateLimitPerKey, 600);
+    assert.equal(config.rateLimitFailedAuth, 30);
     assert.equal(config.poolMax, 4);
     assert.equal(config.poolIdleMs, 30_000);
     assert.equal(config.policysynthUserId, 1);

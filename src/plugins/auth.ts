@@ -3,6 +3,7 @@ import fp from 'fastify-plugin';
 import type { Organization, Role, User } from '../db/models/index.js';
 import { PatchbayError } from '../errors.js';
 import { assertConsoleRequest, readSessionCookie } from './console-session.js';
+import type { CredentialLimits } from './limits.js';
 
 /**
  * Who may call a route, declared on the route as `config: { access }`:
@@ -66,6 +67,7 @@ export const roleAtLeast = (role: Role | null, needed: Role) => role !== null &&
 const unauthenticated = (detail: string) =>
   new PatchbayError('unauthenticated', detail, { headers: { 'WWW-Authenticate': 'Bearer realm="patchbay"' } });
 
+/** The credential of `Authorization: Bearer <credential>`, any case of `Bearer`, any whitespace around it. */
 function bearer(request: FastifyRequest): string {
   const header = request.headers.authorization;
   if (!header) throw unauthenticated('missing Authorization: Bearer header');
@@ -74,24 +76,49 @@ function bearer(request: FastifyRequest): string {
   return match[1];
 }
 
-async function authenticate(request: FastifyRequest, authenticators: Authenticators): Promise<Caller> {
+async function lookUp(credential: string, authenticators: Authenticators): Promise<Caller | null> {
+  if (credential.startsWith('pbt_')) {
+    const agent = await authenticators.agentToken(credential);
+    return agent ? { kind: 'agent', agent } : null;
+  }
+  const user = await authenticators.apiKey(credential);
+  return user ? { kind: 'user', ...user } : null;
+}
+
+/**
+ * Every failure counts in the client address's failed-authentication bucket; once that is spent, attempts
+ * answer 429 before the database is asked (DESIGN.md section 11, "Limits").
+ */
+async function authenticate(request: FastifyRequest, authenticators: Authenticators, limits: CredentialLimits): Promise<Caller> {
   // A console session cookie counts only without an Authorization header, which always wins.
   const sessionToken = request.headers.authorization === undefined ? readSessionCookie(request) : undefined;
   if (sessionToken !== undefined && authenticators.session) {
+    limits.beforeLookup(request, sessionToken);
     const user = await authenticators.session(sessionToken);
-    if (!user) throw unauthenticated('the console session ended or expired: sign in again');
+    if (!user) {
+      limits.failed(request, sessionToken);
+      throw unauthenticated('the console session ended or expired: sign in again');
+    }
+    limits.succeeded(sessionToken);
     assertConsoleRequest(request);
     return { kind: 'user', ...user };
   }
-  const credential = bearer(request);
-  if (credential.startsWith('pbt_')) {
-    const agent = await authenticators.agentToken(credential);
-    if (agent) return { kind: 'agent', agent };
-  } else {
-    const user = await authenticators.apiKey(credential);
-    if (user) return { kind: 'user', ...user };
+  let credential: string | undefined;
+  try {
+    credential = bearer(request);
+  } catch (error) {
+    limits.beforeLookup(request, undefined);
+    limits.failed(request, undefined);
+    throw error;
   }
-  throw unauthenticated('unknown, revoked or expired credential');
+  limits.beforeLookup(request, credential);
+  const caller = await lookUp(credential, authenticators);
+  if (!caller) {
+    limits.failed(request, credential);
+    throw unauthenticated('unknown, revoked or expired credential');
+  }
+  limits.succeeded(credential);
+  return caller;
 }
 
 function chooseOrganization(request: FastifyRequest, caller: Caller): OrgContext {
@@ -150,10 +177,12 @@ export default fp(
     // Before the body is read (path parameters are all they need), so that a malformed, mistyped or oversized
     // body (400, 413) answers only after the credential, the role and the resource's existence, and nobody
     // unauthenticated makes us parse anything.
-    app.addHook('onRequest', async (request) => {
+    app.addHook('onRequest', async (request, reply) => {
       const access = request.routeOptions.config.access;
       if (access && access.scope !== 'public') {
-        request.caller = await authenticate(request, options.authenticators);
+        request.caller = await authenticate(request, options.authenticators, app.credentialLimits);
+        // Counted by principal, so that re-spelling the header buys no fresh bucket.
+        await app.credentialLimits.principal(request, reply);
         request.org = authorize(request, access, request.caller);
       }
       const resource = request.routeOptions.config.resource;
@@ -164,7 +193,7 @@ export default fp(
       if (request.validationError) throw request.validationError;
     });
   },
-  { name: 'auth' },
+  { name: 'auth', dependencies: ['limits'] },
 );
 
 /** For handlers behind `scope: 'org'`: the organisation the request acts in. */

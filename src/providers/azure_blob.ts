@@ -12,31 +12,35 @@ import {
   type StorageBackend,
   type StoredObject,
 } from './_shared/storage-session.js';
-import { secret, type Provider } from './types.js';
+import { destination, secret, type Provider } from './types.js';
 
 const config = z.strictObject({
   container: bucketField('Blob container'),
-  connection_string: secret(
+  connection_string: destination(
+    secret(
+      z
+        .string()
+        .trim()
+        .regex(/(^|;)\s*(AccountName|BlobEndpoint|UseDevelopmentStorage)=/i, {
+          message: 'must be an Azure Storage connection string (AccountName=…;AccountKey=…)',
+        })
+        .optional()
+        .describe('Storage account connection string; an alternative to account_name with account_key or sas_token.'),
+      'azure_connection_string',
+    ),
+  ),
+  account_name: destination(
     z
       .string()
-      .trim()
-      .regex(/(^|;)\s*(AccountName|BlobEndpoint|UseDevelopmentStorage)=/i, {
-        message: 'must be an Azure Storage connection string (AccountName=…;AccountKey=…)',
-      })
+      .regex(/^[a-z0-9]{3,24}$/, { message: 'must be 3–24 lowercase letters and digits' })
       .optional()
-      .describe('Storage account connection string; an alternative to account_name with account_key or sas_token.'),
-    'azure_connection_string',
+      .describe('Storage account name; with account_key or sas_token.'),
   ),
-  account_name: z
-    .string()
-    .regex(/^[a-z0-9]{3,24}$/, { message: 'must be 3–24 lowercase letters and digits' })
-    .optional()
-    .describe('Storage account name; with account_key or sas_token.'),
   account_key: secret(z.string().min(1).optional().describe('Storage account key (base64) of account_name.')),
   sas_token: secret(z.string().min(1).optional().describe('Shared access signature (query string) for account_name.'), 'query'),
-  endpoint: httpUrl
-    .optional()
-    .describe("Blob service URL, e.g. azurite; the account's blob.core.windows.net address when unset."),
+  endpoint: destination(
+    httpUrl.optional().describe("Blob service URL, e.g. azurite; the account's blob.core.windows.net address when unset."),
+  ),
   prefix: prefixField,
   ...networkFields,
 });

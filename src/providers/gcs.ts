@@ -4,7 +4,7 @@ import { bucketField, httpUrl, networkFields, networkIssues, prefixField, storag
 import { egressAgents } from './_shared/egress-http.js';
 import { codeForStatus, isAbort, openStorageSession } from './_shared/storage-session.js';
 import { parseServiceAccount } from './gcs/service-account.js';
-import { secret, type Provider } from './types.js';
+import { destination, secret, type Provider } from './types.js';
 
 const config = z.strictObject({
   bucket: bucketField('Cloud Storage bucket'),
@@ -27,9 +27,9 @@ const config = z.strictObject({
       ),
     'service_account_json',
   ),
-  api_endpoint: httpUrl
-    .optional()
-    .describe('Cloud Storage JSON API URL, e.g. an emulator; https://storage.googleapis.com when unset.'),
+  api_endpoint: destination(
+    httpUrl.optional().describe('Cloud Storage JSON API URL, e.g. an emulator; https://storage.googleapis.com when unset.'),
+  ),
   prefix: prefixField,
   ...networkFields,
 });

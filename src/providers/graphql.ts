@@ -17,10 +17,10 @@ import {
   type HttpApi,
 } from './_shared/http-api.js';
 import type { HttpResponse } from './_shared/http-client.js';
-import type { CallContext, OperationResult, Provider, Session } from './types.js';
+import { destination, type CallContext, type OperationResult, type Provider, type Session } from './types.js';
 
 const config = z.strictObject({
-  endpoint: httpUrl.describe('GraphQL endpoint URL that queries are POSTed to.'),
+  endpoint: destination(httpUrl.describe('GraphQL endpoint URL that queries are POSTed to.')),
   ...httpAuthFields,
   ...networkFields,
 });

@@ -12,12 +12,12 @@ import {
 } from './_shared/common-fields.js';
 import { createKafkaClient } from './kafka/client.js';
 import { KafkaSession } from './kafka/session.js';
-import { overridable, type Provider } from './types.js';
+import { destination, overridable, type Provider } from './types.js';
 
 const topicName = z.string().regex(/^[A-Za-z0-9._-]{1,249}$/, { message: 'must be a Kafka topic name' });
 
 const config = z.strictObject({
-  brokers: z.array(hostPort).min(1).describe('Bootstrap brokers as host:port.'),
+  brokers: destination(z.array(hostPort).min(1).describe('Bootstrap brokers as host:port.')),
   client_id: z.string().min(1).default('patchbay').describe('Client id the brokers see.'),
   ssl: z.boolean().default(false).describe('Connect over TLS (see the tls_* fields).'),
   sasl_mechanism: z

@@ -1,11 +1,11 @@
 import { httpUrl } from './_shared/common-fields.js';
 import s3 from './s3.js';
-import type { Provider } from './types.js';
+import { destination, type Provider } from './types.js';
 
 // MinIO speaks the S3 API: s3 plus the difference. There is no default endpoint to fall back on, and MinIO
 // serves buckets in the path unless it is set up for virtual-host addressing.
 const config = s3.config.extend({
-  endpoint: httpUrl.describe('MinIO server URL, e.g. http://minio.internal:9000.'),
+  endpoint: destination(httpUrl.describe('MinIO server URL, e.g. http://minio.internal:9000.')),
   force_path_style: s3.config.shape.force_path_style
     .unwrap()
     .default(true)

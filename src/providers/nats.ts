@@ -13,7 +13,7 @@ import {
 } from './_shared/common-fields.js';
 import type { TlsOptions } from '@nats-io/transport-node';
 import { NatsSession } from './nats/session.js';
-import { overridable, secret, type Provider } from './types.js';
+import { destination, overridable, secret, type Provider } from './types.js';
 
 // Subjects are dot-separated tokens; a filter may use * (one token) and > (the rest, last only).
 const subjectFilter = z
@@ -27,14 +27,16 @@ const subject = subjectFilter.refine((value) => !/(^|\.)[*>](\.|$)/.test(value),
 const streamName = z.string().regex(/^[^\s.*>/\\]+$/, { message: 'must be a JetStream stream name' });
 
 const config = z.strictObject({
-  servers: z
-    .array(
-      z.union([hostPort, z.string().regex(/^(nats|tls):\/\/[^\s@/]+:\d{1,5}$/)], {
-        error: 'must be host:port, nats://host:port or tls://host:port (credentials go in their own fields)',
-      }),
-    )
-    .min(1)
-    .describe('Servers to connect to: host:port, nats://host:port or tls://host:port.'),
+  servers: destination(
+    z
+      .array(
+        z.union([hostPort, z.string().regex(/^(nats|tls):\/\/[^\s@/]+:\d{1,5}$/)], {
+          error: 'must be host:port, nats://host:port or tls://host:port (credentials go in their own fields)',
+        }),
+      )
+      .min(1)
+      .describe('Servers to connect to: host:port, nats://host:port or tls://host:port.'),
+  ),
   username: z.string().min(1).optional().describe('User name; with password.'),
   password: passwordField('of username'),
   token: secret(z.string().min(1).optional().describe('Authentication token, instead of a user or an nkey.')),

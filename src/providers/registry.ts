@@ -107,6 +107,13 @@ export function overridableFieldNames(provider: Provider): string[] {
     .map((field) => field.name);
 }
 
+/** The fields marked `destination()`: where the connector connects. */
+export function destinationFieldNames(provider: Provider): string[] {
+  return Object.entries(provider.config.shape)
+    .filter(([, field]) => unwrap(field as z.ZodType).meta.destination === true)
+    .map(([name]) => name);
+}
+
 export type ParsedConfig =
   | { success: true; data: Record<string, unknown> }
   | { success: false; errors: FieldError[] };

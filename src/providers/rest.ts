@@ -22,10 +22,10 @@ import {
   type HttpApi,
 } from './_shared/http-api.js';
 import type { HttpResponse } from './_shared/http-client.js';
-import type { CallContext, OperationResult, Provider, Session } from './types.js';
+import { destination, type CallContext, type OperationResult, type Provider, type Session } from './types.js';
 
 const config = z.strictObject({
-  base_url: httpUrl.describe('Base URL every request path is resolved against; requests stay on its origin, under its path.'),
+  base_url: destination(httpUrl.describe('Base URL every request path is resolved against; requests stay on its origin, under its path.')),
   ...httpAuthFields,
   health_path: z
     .string()

@@ -20,12 +20,12 @@ import {
   type StorageBackend,
   type StoredObject,
 } from './_shared/storage-session.js';
-import { secret, type Provider } from './types.js';
+import { destination, secret, type Provider } from './types.js';
 
 const config = z.strictObject({
   bucket: bucketField('S3 bucket'),
   region: z.string().trim().min(1).default('us-east-1').describe('AWS region of the bucket, used to sign requests.'),
-  endpoint: httpUrl.optional().describe('S3-compatible endpoint URL; AWS S3 of region when unset.'),
+  endpoint: destination(httpUrl.optional().describe('S3-compatible endpoint URL; AWS S3 of region when unset.')),
   ...awsCredentialFields,
   session_token: secret(z.string().min(1).optional().describe('Session token of temporary credentials; needs access_key_id.')),
   force_path_style: z

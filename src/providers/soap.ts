@@ -7,11 +7,11 @@ import { HttpClient, HttpTimeoutError } from './_shared/http-client.js';
 import { assertWsdlAnswer, SoapAnswerTooLarge, SoapHttp, type SoapExchangeOptions } from './_shared/http-soap.js';
 import { scrubDeep, scrubber } from './scrub.js';
 import { argsIssues } from './soap/args.js';
-import { secret, type CallContext, type OperationResult, type Provider, type Session } from './types.js';
+import { destination, secret, type CallContext, type OperationResult, type Provider, type Session } from './types.js';
 
 const config = z.strictObject({
-  wsdl_url: httpUrl.describe('URL of the service WSDL, fetched on connect.'),
-  endpoint: httpUrl.optional().describe("Service address to call instead of the one in the WSDL; the WSDL's when unset."),
+  wsdl_url: destination(httpUrl.describe('URL of the service WSDL, fetched on connect.')),
+  endpoint: destination(httpUrl.optional().describe("Service address to call instead of the one in the WSDL; the WSDL's when unset.")),
   username: z.string().min(1).optional().describe('User name, sent as HTTP basic auth or a WS-Security UsernameToken.'),
   password: secret(z.string().optional().describe('Password of username.')),
   ws_security: z

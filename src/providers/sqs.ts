@@ -15,10 +15,10 @@ import {
 import { egressAgents, type EgressAgents } from './_shared/egress-http.js';
 import { codeForStatus, isAbort } from './_shared/storage-session.js';
 import { SqsSession } from './sqs/session.js';
-import type { Provider } from './types.js';
+import { destination, type Provider } from './types.js';
 
 const config = z.strictObject({
-  queue_url: httpUrl.describe('Queue URL, e.g. https://sqs.eu-west-1.amazonaws.com/123456789012/orders; fixed per connector.'),
+  queue_url: destination(httpUrl.describe('Queue URL, e.g. https://sqs.eu-west-1.amazonaws.com/123456789012/orders; fixed per connector.')),
   // No schema default: AWS queue URLs name their region, and signing with another one fails.
   region: z
     .string()
@@ -26,7 +26,7 @@ const config = z.strictObject({
     .min(1)
     .optional()
     .describe('AWS region used to sign requests; the region named in the queue_url host, else us-east-1.'),
-  endpoint: httpUrl.optional().describe('SQS-compatible endpoint URL, e.g. an emulator; the queue_url origin when unset.'),
+  endpoint: destination(httpUrl.optional().describe('SQS-compatible endpoint URL, e.g. an emulator; the queue_url origin when unset.')),
   ...awsCredentialFields,
   ...networkFields,
 });

@@ -14,6 +14,13 @@ export const secret = <T extends z.ZodType>(field: T, parts?: SecretKind): T =>
 /** Field an attachment's config_override may set. Never a secret, a host, an endpoint or a URL. */
 export const overridable = <T extends z.ZodType>(field: T): T => field.meta({ overridable: true }) as T;
 
+/**
+ * Field that says where the connector connects (host, port, URL, endpoint, connection string, servers, brokers,
+ * account): an update that changes one must re-supply every stored secret, so that no secret follows a
+ * re-pointed connector to another server.
+ */
+export const destination = <T extends z.ZodType>(field: T): T => field.meta({ destination: true }) as T;
+
 export type ProviderType = 'database' | 'api' | 'storage' | 'messaging';
 
 export interface Operation {

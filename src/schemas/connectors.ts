@@ -169,6 +169,10 @@ export const instanceSchema = z.object({
   }),
   status: connectorStatusEnum,
   config: z.record(z.string(), z.unknown()).nullable(),
+  valid: z
+    .boolean()
+    .describe("Whether calls through it may run: false when its override is no longer inside the connector's boundaries (they answer scope_denied)"),
+  reason: z.string().nullable().describe('Why it is not valid; null when it is'),
   created_at: z.string(),
   updated_at: z.string(),
 });

@@ -1,8 +1,9 @@
+import { isDeepStrictEqual } from 'node:util';
 import { UniqueConstraintError } from 'sequelize';
 import { z } from 'zod';
 import type { Agent, AttachmentMode, Connector, ConnectorInstance, Models, Role } from '../db/models/index.js';
 import { PatchbayError, validationError } from '../errors.js';
-import { wideningIssues } from '../providers/boundaries.js';
+import { boundaryViolation, escapedBoundaries, isBoundaryField, wideningIssues } from '../providers/boundaries.js';
 import { getProvider, overridableFieldNames } from '../providers/registry.js';
 import type { Limits } from '../providers/types.js';
 import type { AgentService } from './agent-service.js';
@@ -54,11 +55,59 @@ export function effectiveLimits(limits: AttachmentLimits | null | undefined): Li
   };
 }
 
-const raisesDefaults = (limits: AttachmentLimits | undefined) =>
+/** Whether `limits` go above the defaults, or above what an admin already allowed (`current`). */
+const raisesDefaults = (limits: AttachmentLimits | undefined, current: AttachmentLimits | null = null) =>
   !!limits &&
-  ((limits.max_rows ?? 0) > DEFAULT_LIMITS.max_rows ||
-    (limits.timeout_ms ?? 0) > DEFAULT_LIMITS.timeout_ms ||
-    (limits.max_bytes ?? 0) > DEFAULT_LIMITS.max_bytes);
+  (Object.keys(DEFAULT_LIMITS) as (keyof typeof DEFAULT_LIMITS)[]).some(
+    (name) => (limits[name] ?? 0) > Math.max(DEFAULT_LIMITS[name], current?.[name] ?? 0),
+  );
+
+/**
+ * What a developer may change on an existing attachment (DESIGN.md section 11): only narrow it. Not a
+ * `read_write` attachment at all; no override field removed; a boundary field (prefix, topic, queue, subject,
+ * channel, exchange) only moved inside its current value; any other field the override already sets (a
+ * `database`, a `schema`) kept as it is, since switching it is not narrowing; no limit removed or raised. A field
+ * the override does not set yet may be added, as at attach. Admins are not bound by this.
+ */
+function refuseWidening(providerId: string, instance: ConnectorInstance, input: PatchInstanceInput): void {
+  if (instance.mode === 'read_write') throw new PatchbayError('forbidden', 'a read_write attachment is changed only by an admin');
+  if (input.config_override !== undefined) {
+    const current = parseOverride(instance);
+    const next = input.config_override ?? {};
+    const removed = Object.keys(current).filter((field) => next[field] === undefined);
+    const escaped = escapedBoundaries(providerId, current, next);
+    const switched = Object.keys(current).filter(
+      (field) => next[field] !== undefined && !isBoundaryField(providerId, field) && !isDeepStrictEqual(next[field], current[field]),
+    );
+    const refusals = [
+      ...removed.map((field) => `may not remove config_override.${field}`),
+      ...escaped.map((field) => `config_override.${field} may only move inside its current value`),
+      ...switched.map((field) => `may not change config_override.${field}`),
+    ];
+    if (refusals.length) throw new PatchbayError('forbidden', `a developer may only narrow an attachment: ${refusals.join('; ')}`);
+  }
+  if (input.limits !== undefined) {
+    const current: AttachmentLimits = instance.limits ?? {};
+    const next = input.limits;
+    const refusals = (Object.keys(current) as (keyof AttachmentLimits)[]).flatMap((name) => {
+      const was = current[name];
+      const now = next[name];
+      if (was === undefined) return [];
+      if (now === undefined) return [`may not remove limits.${name}`];
+      return now > was ? [`may not raise limits.${name} above ${was}`] : [];
+    });
+    if (refusals.length) throw new PatchbayError('forbidden', `a developer may only narrow an attachment: ${refusals.join('; ')}`);
+  }
+}
+
+/**
+ * The run-time path's rule for users (DESIGN.md section 11): an API key acting on a `read_write` attachment
+ * needs the admin role; agents use their own tokens. Undefined when the call may go on.
+ */
+export function runtimeRoleRefusal(ctx: { actor: Actor; role?: Role | null }, mode: AttachmentMode): PatchbayError | undefined {
+  if (mode !== 'read_write' || ctx.actor.type !== 'user' || ctx.role === 'admin') return undefined;
+  return new PatchbayError('forbidden', 'a read_write attachment is used by its agent token, or by an admin');
+}
 
 export interface ResolvedAttachment {
   instance: ConnectorInstance;
@@ -101,10 +150,14 @@ export class AttachmentService {
     }
   }
 
-  private checkPrivileges(role: Role | null, input: { mode?: AttachmentMode; limits?: AttachmentLimits; bound_params?: unknown }) {
+  private checkPrivileges(
+    role: Role | null,
+    input: { mode?: AttachmentMode; limits?: AttachmentLimits; bound_params?: unknown },
+    current: AttachmentLimits | null = null,
+  ) {
     if (role === 'admin') return;
     if (input.mode === 'read_write') throw new PatchbayError('forbidden', 'mode read_write needs an admin');
-    if (raisesDefaults(input.limits)) throw new PatchbayError('forbidden', 'limits above the defaults need an admin');
+    if (raisesDefaults(input.limits, current)) throw new PatchbayError('forbidden', 'limits above the defaults need an admin');
     if (input.bound_params !== undefined) throw new PatchbayError('forbidden', 'bound_params are set by an admin');
   }
 
@@ -143,7 +196,8 @@ export class AttachmentService {
 
   async patch(ctx: RequestContext & { role: Role | null }, instanceId: string, input: PatchInstanceInput): Promise<ConnectorInstance> {
     const { instance, connector } = await this.require(ctx.organizationId, instanceId);
-    this.checkPrivileges(ctx.role, input);
+    this.checkPrivileges(ctx.role, input, instance.limits);
+    if (ctx.role !== 'admin') refuseWidening(connector.provider, instance, input);
     if (input.config_override !== undefined) this.checkOverride(connector, input.config_override);
     const changes: Partial<ConnectorInstance> = {};
     if (input.alias !== undefined) changes.alias = input.alias;
@@ -161,8 +215,11 @@ export class AttachmentService {
     return instance;
   }
 
-  async detach(ctx: RequestContext, instanceId: string): Promise<void> {
+  async detach(ctx: RequestContext & { role: Role | null }, instanceId: string): Promise<void> {
     const { instance, connector, agent } = await this.require(ctx.organizationId, instanceId);
+    if (ctx.role !== 'admin' && instance.mode === 'read_write') {
+      throw new PatchbayError('forbidden', 'a read_write attachment is changed only by an admin');
+    }
     await instance.destroy();
     await this.audit(ctx, 'connector.detach', instance.id, { connector_id: connector.id, agent_id: agent.agent_id, alias: instance.alias });
   }
@@ -172,8 +229,13 @@ export class AttachmentService {
     const provider = getProvider(connector.provider);
     const override = parseOverride(instance);
     let config: Record<string, unknown> | null = null;
+    // Whether a call through it may run now: the connector may have been narrowed since the attachment was made.
+    let validity: { valid: boolean; reason: string | null } = { valid: false, reason: "the connector's config cannot be read" };
     try {
-      config = provider ? maskConfig(provider, { ...this.deps.connectors.decrypt(connector), ...override }) : null;
+      const base = this.deps.connectors.decrypt(connector);
+      config = provider ? maskConfig(provider, { ...base, ...override }) : null;
+      const reason = boundaryViolation(connector.provider, base, override);
+      validity = { valid: reason === null, reason };
     } catch {
       config = null;
     }
@@ -202,6 +264,7 @@ export class AttachmentService {
       },
       status: connector.status,
       config,
+      ...validity,
       created_at: instance.created_at.toISOString(),
       updated_at: instance.updated_at.toISOString(),
     };

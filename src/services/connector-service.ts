@@ -7,7 +7,7 @@ import { newId } from '../db/ids.js';
 import { writeTransaction } from '../db/write-transaction.js';
 import { PatchbayError, validationError, type FieldError } from '../errors.js';
 import type { ProviderHarness, TestResult } from '../providers/harness.js';
-import { getProvider, parseConfig, providerIds, secretFieldNames } from '../providers/registry.js';
+import { destinationFieldNames, getProvider, parseConfig, providerIds, secretFieldNames } from '../providers/registry.js';
 import type { Provider, ProviderType } from '../providers/types.js';
 import type { Actor, AuditService } from './audit-service.js';
 import { keysetPage } from './cursor.js';
@@ -73,6 +73,35 @@ export function resolveProvider(connectorType: string, providerId: string): Prov
   }
   if (errors.length || !provider) throw validationError(errors);
   return provider;
+}
+
+const isEmpty = (value: unknown) =>
+  value === undefined || value === null || value === '' || (typeof value === 'object' && Object.keys(value).length === 0);
+
+/**
+ * DESIGN.md section 11, "Secrets follow their destination": an update that changes where the connector connects
+ * (a field marked `destination()`) must supply every secret the connector holds again, else the stored password
+ * or token would be sent to the new server. A secret sent back as MASK is not supplied; null (removing it) is.
+ * 422 naming each secret to enter again.
+ */
+function refuseSecretsFollowingDestination(
+  provider: Provider,
+  stored: Record<string, unknown>,
+  next: Record<string, unknown>,
+  sent: Record<string, unknown>,
+): void {
+  const moved = destinationFieldNames(provider).filter((name) => !isDeepStrictEqual(next[name], stored[name]));
+  if (moved.length === 0) return;
+  const missing = secretFieldNames(provider).filter(
+    (name) => !isEmpty(stored[name]) && (!Object.hasOwn(sent, name) || sent[name] === MASK),
+  );
+  if (missing.length === 0) return;
+  throw validationError(
+    missing.map((name) => ({
+      path: `config.${name}`,
+      message: `enter it again: ${moved.join(', ')} changed, and a stored secret never follows the connector to a new destination`,
+    })),
+  );
 }
 
 /** Connectors: create, read, update with merge semantics, delete, test, health history. */
@@ -237,6 +266,7 @@ export class ConnectorService {
         else merged[key] = value;
       }
       const config = this.parseConfigOrThrow(provider, merged);
+      refuseSecretsFollowingDestination(provider, stored, config, input.config);
       configChanged = !isDeepStrictEqual(config, stored);
       secretsChanged = [...secrets].some((name) => !isDeepStrictEqual(config[name], stored[name]));
       if (configChanged) {

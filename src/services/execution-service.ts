@@ -1,10 +1,11 @@
 import { performance } from 'node:perf_hooks';
 import type { Connector, Role } from '../db/models/index.js';
 import { PatchbayError } from '../errors.js';
+import { effectiveConfig } from '../providers/boundaries.js';
 import { poolKey, type ExecuteResult, type ProviderHarness } from '../providers/harness.js';
 import { getProvider } from '../providers/registry.js';
 import type { AttachmentService, ResolvedAttachment } from './attachment-service.js';
-import { effectiveLimits, parseOverride } from './attachment-service.js';
+import { effectiveLimits, parseOverride, runtimeRoleRefusal } from './attachment-service.js';
 import type { AuditService } from './audit-service.js';
 import type { ConnectorService, RequestContext } from './connector-service.js';
 import type { RateLimitService } from './rate-limit-service.js';
@@ -26,6 +27,8 @@ export interface ClientInfo {
 /** A run-time request: where, who, which request, and from which client program (for the audit log). */
 export interface RuntimeContext extends RequestContext {
   client?: ClientInfo;
+  /** The user's role in the organisation; an agent token has none. */
+  role?: Role | null;
 }
 
 function splitBody(body: ExecuteBody) {
@@ -78,11 +81,12 @@ export class ExecutionService {
       input,
       mode: instance.mode,
       refusal:
-        mode === undefined
+        runtimeRoleRefusal(ctx, instance.mode) ??
+        (mode === undefined
           ? undefined
           : new PatchbayError('validation_failed', 'mode is set by the attachment, not the call', {
               errors: [{ path: 'mode', message: 'not accepted on the run-time path' }],
-            }),
+            })),
       override: parseOverride(instance),
       limits: instance.limits,
       boundParams: instance.bound_params ?? {},
@@ -137,7 +141,7 @@ export class ExecutionService {
       const { ratePerMinute, ...limits } = effectiveLimits(call.limits);
       if (call.instanceId && ratePerMinute) await this.deps.rateLimits.take(call.instanceId, ratePerMinute);
       refuseBoundParams(call.input, call.boundParams);
-      const config = { ...this.deps.connectors.decrypt(connector), ...(call.override ?? {}) };
+      const config = effectiveConfig(connector.provider, this.deps.connectors.decrypt(connector), call.override);
       const result = await this.deps.harness.execute({
         providerId: connector.provider,
         poolKey: poolKey(connector.id, connector.version, call.override),

@@ -3,6 +3,7 @@ import { describe, it, type TestContext } from 'node:test';
 import { build, type TestApp } from '../support/app.js';
 import { dialects } from '../support/db.js';
 import { client, ok, problem } from '../support/http.js';
+import { targetDatabase } from '../support/pg.js';
 import { requireServer } from '../support/servers.js';
 
 interface AgentBody {
@@ -207,3 +208,154 @@ for (const dialect of dialects) {
     });
   });
 }
+
+interface InstanceView {
+  id: string;
+  alias: string;
+  mode: string;
+  config_override: Record<string, unknown>;
+  limits: Record<string, unknown>;
+}
+
+describe('a developer may only narrow an attachment', () => {
+  const world = async (t: TestContext) => {
+    const ctx = await build(t);
+    if (!ctx) return undefined;
+    const { admin, asDeveloper } = await developerOf(ctx);
+    const asAdmin = client(ctx.app, admin.key);
+    ok(await asAdmin('POST', '/agents', { id: 'agent-1' }), 201);
+    // Nothing listens on port 9: changing attachments never connects.
+    const files = ok<{ id: string }>(
+      await asAdmin('POST', '/connectors', {
+        name: 'files',
+        connector_type: 'storage',
+        provider: 's3',
+        config: { bucket: 'b', endpoint: 'http://127.0.0.1:9', prefix: 'team/' },
+      }),
+      201,
+    ).id;
+    const warehouse = ok<{ id: string }>(
+      await asAdmin('POST', '/connectors', {
+        name: 'warehouse',
+        connector_type: 'database',
+        provider: 'postgresql',
+        config: { host: '127.0.0.1', port: 9, username: 'u', password: 'pw-narrowing' },
+      }),
+      201,
+    ).id;
+    const attach = async (connectorId: string, body: Record<string, unknown>) =>
+      ok<InstanceView>(await asAdmin('POST', `/connectors/${connectorId}/attach`, { agent_id: 'agent-1', ...body }), 201);
+    return { ctx, asAdmin, asDeveloper, files, warehouse, attach };
+  };
+
+  it('never clears an override, never moves a boundary outward, never removes or raises a limit', async (t) => {
+    const w = await world(t);
+    if (!w) return;
+    const { asAdmin, asDeveloper } = w;
+    const instance = await w.attach(w.files, {
+      alias: 'files',
+      config_override: { prefix: 'team/a/' },
+      limits: { max_rows: 5000, rate_per_minute: 10 },
+    });
+    const path = `/connectors/instances/${instance.id}`;
+    for (const body of [
+      { config_override: null, limits: {} },
+      { config_override: null },
+      { config_override: {} },
+      { config_override: { prefix: 'team/' } },
+      { config_override: { prefix: 'team/b/' } },
+      { limits: {} },
+      { limits: { max_rows: 5000 } },
+      { limits: { max_rows: 5001, rate_per_minute: 10 } },
+      { limits: { max_rows: 5000, rate_per_minute: 11 } },
+    ]) {
+      problem(await asDeveloper('PATCH', path, body), 403, 'forbidden');
+    }
+    const unchanged = ok<{ data: InstanceView[] }>(await asAdmin('GET', '/agents/agent-1/connectors')).data[0];
+    assert.deepEqual(unchanged?.config_override, { prefix: 'team/a/' });
+    assert.deepEqual(unchanged?.limits, { max_rows: 5000, rate_per_minute: 10 });
+
+    // Narrowing is allowed: a prefix inside the current one, lower limits, an added limit, a new alias.
+    const narrowed = ok<InstanceView>(
+      await asDeveloper('PATCH', path, {
+        alias: 'reports',
+        config_override: { prefix: 'team/a/reports/' },
+        limits: { max_rows: 4000, rate_per_minute: 5, timeout_ms: 2000 },
+      }),
+    );
+    assert.equal(narrowed.alias, 'reports');
+    assert.deepEqual(narrowed.config_override, { prefix: 'team/a/reports/' });
+    assert.deepEqual(narrowed.limits, { max_rows: 4000, rate_per_minute: 5, timeout_ms: 2000 });
+    // An admin may widen again.
+    const cleared = ok<InstanceView>(await asAdmin('PATCH', path, { config_override: null, limits: {} }));
+    assert.deepEqual(cleared.config_override, {});
+    assert.deepEqual(cleared.limits, {});
+  });
+
+  it('keeps a database or schema the override already sets; adding one is allowed, as at attach', async (t) => {
+    const w = await world(t);
+    if (!w) return;
+    const instance = await w.attach(w.warehouse, { alias: 'db', config_override: { database: 'reports' } });
+    const path = `/connectors/instances/${instance.id}`;
+    problem(await w.asDeveloper('PATCH', path, { config_override: { database: 'payroll' } }), 403, 'forbidden');
+    problem(await w.asDeveloper('PATCH', path, { config_override: { schema: 'public' } }), 403, 'forbidden');
+    const added = ok<InstanceView>(await w.asDeveloper('PATCH', path, { config_override: { database: 'reports', schema: 'sales' } }));
+    assert.deepEqual(added.config_override, { database: 'reports', schema: 'sales' });
+  });
+
+  it('never touches a read_write attachment: no change, no detach', async (t) => {
+    const w = await world(t);
+    if (!w) return;
+    const instance = await w.attach(w.files, { alias: 'files', mode: 'read_write' });
+    const path = `/connectors/instances/${instance.id}`;
+    problem(await w.asDeveloper('PATCH', path, { alias: 'renamed' }), 403, 'forbidden');
+    problem(await w.asDeveloper('PATCH', path, { mode: 'read' }), 403, 'forbidden');
+    problem(await w.asDeveloper('PATCH', path, { config_override: { prefix: 'team/narrower/' } }), 403, 'forbidden');
+    problem(await w.asDeveloper('DELETE', path), 403, 'forbidden');
+    assert.equal(ok<{ data: InstanceView[] }>(await w.asAdmin('GET', '/agents/agent-1/connectors')).data[0]?.alias, 'files');
+    assert.equal((await w.asAdmin('DELETE', path)).statusCode, 204);
+  });
+
+  it('lets only an admin key or the agent token act on a read_write attachment over the run-time path', async (t) => {
+    const target = await targetDatabase(t, 'CREATE TABLE notes (body text)');
+    if (!target) return;
+    const ctx = await build(t);
+    if (!ctx) return;
+    const { admin, developer, asDeveloper } = await developerOf(ctx);
+    const asAdmin = client(ctx.app, admin.key);
+    ok(await asAdmin('POST', '/agents', { id: 'agent-1' }), 201);
+    const { token } = ok<TokenBody>(await asAdmin('POST', '/agents/agent-1/tokens', {}), 201);
+    const { id } = ok<{ id: string }>(
+      await asAdmin('POST', '/connectors', {
+        name: 'notes',
+        connector_type: 'database',
+        provider: 'postgresql',
+        config: { host: '127.0.0.1', port: 5432, username: 'postgres', database: target.name },
+      }),
+      201,
+    );
+    ok(await asAdmin('POST', `/connectors/${id}/attach`, { agent_id: 'agent-1', alias: 'rw', mode: 'read_write' }), 201);
+    ok(await asAdmin('POST', `/connectors/${id}/attach`, { agent_id: 'agent-1', alias: 'ro' }), 201);
+    const insert = { query: "INSERT INTO notes VALUES ('x')" };
+
+    problem(await asDeveloper('POST', '/agents/agent-1/connectors/rw/execute', insert), 403, 'forbidden');
+    problem(await asDeveloper('POST', '/agents/agent-1/connectors/rw/execute', { query: 'SELECT 1' }), 403, 'forbidden');
+    // The same through MCP: the tool call answers forbidden.
+    const mcp = await ctx.app.inject({
+      method: 'POST',
+      url: '/api/v1/agents/agent-1/mcp',
+      headers: { authorization: `Bearer ${developer.key}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+      payload: { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'rw__query', arguments: insert } },
+    });
+    assert.equal(mcp.statusCode, 200, mcp.body);
+    const answer = mcp.json() as { result?: { isError?: boolean; structuredContent?: { error?: { code?: string } } } };
+    assert.equal(answer.result?.isError, true, mcp.body);
+    assert.equal(answer.result?.structuredContent?.error?.code, 'forbidden', mcp.body);
+    assert.equal(Number((await target.query('SELECT count(*) AS n FROM notes')).rows[0].n), 0, 'nothing written by the developer key');
+
+    ok(await asDeveloper('POST', '/agents/agent-1/connectors/ro/execute', { query: 'SELECT 1' }));
+    ok(await client(ctx.app, token)('POST', '/agents/agent-1/connectors/rw/execute', insert));
+    ok(await asAdmin('POST', '/agents/agent-1/connectors/rw/execute', insert));
+    assert.equal(Number((await target.query('SELECT count(*) AS n FROM notes')).rows[0].n), 2);
+  });
+});

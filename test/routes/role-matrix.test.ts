@@ -442,7 +442,7 @@ const HANDLER_REFUSALS = new Set([405]);
 async function setup(t: TestContext): Promise<Fixture | undefined> {
   if (!(await requireServer(t, 'postgresql'))) return undefined;
   // The matrix sends a few hundred requests per credential: the rate limit is not what it tests.
-  const ctx = await build(t, { env: { PATCHBAY_RATE_LIMIT_PER_KEY: '100000' } });
+  const ctx = await build(t, { env: { PATCHBAY_RATE_LIMIT_PER_KEY: '100000', PATCHBAY_RATE_LIMIT_FAILED_AUTH: '100000' } });
   if (!ctx) return undefined;
   const { services } = ctx.app;
   const admin = await ctx.user('admin', { operator: true });

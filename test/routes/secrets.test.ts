@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { describe, it } from 'node:test';
+import { describe, it, type TestContext } from 'node:test';
 import { build } from '../support/app.js';
-import { client, ok, problem, type Call, type Reply } from '../support/http.js';
+import { client, errorPaths, ok, problem, type Call, type Reply } from '../support/http.js';
 import { closedPort } from '../support/listeners.js';
 import { requireServer } from '../support/servers.js';
 
@@ -266,5 +266,86 @@ describe('secrets canary', () => {
     const row = await ctx.models.Connector.findByPk(body.id);
     assert.ok(row);
     assert.deepEqual(ctx.app.services.connectors.decrypt(row).headers, { 'X-Api-Key': canary }, 'stored as sent');
+  });
+});
+
+describe('secrets follow their destination', () => {
+  const world = async (t: TestContext) => {
+    const ctx = await build(t);
+    if (!ctx) return undefined;
+    const admin = await ctx.user('admin');
+    const asAdmin = client(ctx.app, admin.key);
+    const create = async (provider: string, connectorType: string, config: Record<string, unknown>) =>
+      ok<ConnectorBody>(await asAdmin('POST', '/connectors', { name: `c-${randomBytes(3).toString('hex')}`, connector_type: connectorType, provider, config }), 201).id;
+    const update = (id: string, config: Record<string, unknown>) => asAdmin('PUT', `/connectors/${id}`, { config });
+    /** The 422's paths: the secrets to enter again. */
+    const refused = async (id: string, config: Record<string, unknown>) => errorPaths(problem(await update(id, config), 422, 'validation_failed'));
+    const stored = async (id: string) => {
+      const connector = await ctx.models.Connector.findByPk(id);
+      assert.ok(connector);
+      return ctx.app.services.connectors.decrypt(connector);
+    };
+    return { asAdmin, create, update, refused, stored };
+  };
+
+  it('postgresql: a new host or port needs the password again; the mask does not count, null does', async (t) => {
+    const w = await world(t);
+    if (!w) return;
+    const id = await w.create('postgresql', 'database', { host: '127.0.0.1', port: 5432, username: 'postgres', password: 'pw-stays-home', database: 'test' });
+    assert.deepEqual(await w.refused(id, { host: '127.0.0.2' }), ['config.password']);
+    assert.deepEqual(await w.refused(id, { port: 5433 }), ['config.password']);
+    assert.deepEqual(await w.refused(id, { host: '127.0.0.2', password: '********' }), ['config.password']);
+    const unchanged = await w.stored(id);
+    assert.equal(unchanged.host, '127.0.0.1');
+    assert.equal(unchanged.port, 5432);
+    // Not a destination: the stored password stays.
+    ok(await w.update(id, { database: 'other', username: 'reader' }));
+    assert.equal((await w.stored(id)).password, 'pw-stays-home');
+    // Sending the same host back is no change.
+    ok(await w.update(id, { host: '127.0.0.1' }));
+    ok(await w.update(id, { port: 5433, password: 'pw-for-the-new-port' }));
+    assert.equal((await w.stored(id)).password, 'pw-for-the-new-port');
+    ok(await w.update(id, { host: '127.0.0.2', password: null }));
+    const moved = await w.stored(id);
+    assert.equal(moved.host, '127.0.0.2');
+    assert.equal(moved.password, undefined);
+  });
+
+  it('postgresql: a new connection string needs every other stored secret again', async (t) => {
+    const w = await world(t);
+    if (!w) return;
+    const tls = { tls_cert: '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----', tls_key: '-----BEGIN PRIVATE KEY-----\nkey-stays-home\n-----END PRIVATE KEY-----' };
+    const id = await w.create('postgresql', 'database', { connection_string: 'postgres://postgres:pw@127.0.0.1:5432/test', ...tls });
+    assert.deepEqual(await w.refused(id, { connection_string: 'postgres://postgres:pw@127.0.0.2:5432/test' }), ['config.tls_key']);
+    // From the connection string to separate fields: the string is removed (supplied), the key is not.
+    assert.deepEqual(await w.refused(id, { connection_string: null, host: '127.0.0.2', username: 'postgres' }), ['config.tls_key']);
+    ok(await w.update(id, { connection_string: 'postgres://postgres:pw@127.0.0.2:5432/test', tls_key: tls.tls_key }));
+  });
+
+  it('rest: a new base_url needs the bearer token (and secret headers) again', async (t) => {
+    const w = await world(t);
+    if (!w) return;
+    const id = await w.create('rest', 'api', { base_url: 'http://127.0.0.1:9/api', auth_type: 'bearer', token: 'token-stays-home', headers: { 'X-Tenant': 'acme-tenant' } });
+    assert.deepEqual(await w.refused(id, { base_url: 'http://127.0.0.2:9/api' }), ['config.headers', 'config.token']);
+    assert.deepEqual(await w.refused(id, { base_url: 'http://127.0.0.2:9/api', token: 'fresh-token' }), ['config.headers']);
+    ok(await w.update(id, { health_path: '/health' }));
+    ok(await w.update(id, { base_url: 'http://127.0.0.2:9/api', token: 'fresh-token', headers: {} }));
+    assert.equal((await w.stored(id)).token, 'fresh-token');
+    // Without stored headers, the token alone is asked for; a connector without secrets moves freely.
+    assert.deepEqual(await w.refused(id, { base_url: 'http://127.0.0.3:9/api' }), ['config.token']);
+    const open = await w.create('rest', 'api', { base_url: 'http://127.0.0.1:9/api' });
+    ok(await w.update(open, { base_url: 'http://127.0.0.2:9/api' }));
+  });
+
+  it('messaging: new NATS servers or MQTT host need the token or password again', async (t) => {
+    const w = await world(t);
+    if (!w) return;
+    const nats = await w.create('nats', 'messaging', { servers: ['127.0.0.1:4222'], token: 'nats-token-stays-home', subject: 'pb.>' });
+    assert.deepEqual(await w.refused(nats, { servers: ['127.0.0.2:4222'] }), ['config.token']);
+    ok(await w.update(nats, { subject: 'pb.orders.>' }));
+    ok(await w.update(nats, { servers: ['127.0.0.2:4222'], token: 'nats-token-2' }));
+    const mqtt = await w.create('mqtt', 'messaging', { host: '127.0.0.1', username: 'u', password: 'mqtt-pw-stays-home' });
+    assert.deepEqual(await w.refused(mqtt, { host: '127.0.0.2' }), ['config.password']);
+    assert.deepEqual(await w.refused(mqtt, { port: 8883 }), ['config.password']);
   });
 });

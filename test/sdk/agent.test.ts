@@ -71,11 +71,13 @@ describe('@patchbay/sdk against a running server', () => {
     // A developer's API key acts for the agent it names; without one it cannot tell which.
     const developer = await w.ctx.user('developer', { org: w.admin.orgSlug });
     const asDeveloper = new PatchbayAgent({ baseUrl: w.base, token: developer.key, agentId: w.agentId });
-    assert.deepEqual((await asDeveloper.execute('rw', { query: 'SELECT count(*)::int AS n FROM orders' })).data, {
+    assert.deepEqual((await asDeveloper.execute('db', { query: 'SELECT count(*)::int AS n FROM orders' })).data, {
       columns: [{ name: 'n', type: 'integer' }],
       rows: [{ n: 3 }],
       row_count: 1,
     });
+    // A read_write attachment is the agent token's (or an admin's), not a developer key's.
+    await failure(asDeveloper.execute('rw', { query: 'SELECT 1' }), 'forbidden', 403);
     await failure(new PatchbayAgent({ baseUrl: w.base, token: developer.key }).listAttachments(), 'bad_request', 0);
   });
 

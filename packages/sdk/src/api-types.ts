@@ -28,6 +28,10 @@ export interface Attachment {
   };
   status: 'untested' | 'healthy' | 'failing' | 'disabled';
   config: Record<string, unknown> | null;
+  /** Whether calls through it may run: false when its override is no longer inside the connector's boundaries (they answer scope_denied) */
+  valid: boolean;
+  /** Why it is not valid; null when it is */
+  reason: string | null;
   created_at: string;
   updated_at: string;
 }

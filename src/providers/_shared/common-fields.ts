@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { FieldError } from '../../errors.js';
-import { overridable, secret, type Operation } from '../types.js';
+import { destination, overridable, secret, type Operation } from '../types.js';
 
 /**
  * Config fields and operation inputs that two or more providers share, so that users meet one vocabulary
@@ -67,15 +67,17 @@ export function networkIssues(config: { tls_cert?: string; tls_key?: string }): 
 }
 
 export const hostField = (server: string) =>
-  z
-    .string()
-    .trim()
-    .regex(/^[^\s/@]+$/, { message: 'must be a host name or IP address (no scheme, path or credentials)' })
-    .optional()
-    .describe(`Host name or IP address of the ${server}.`);
+  destination(
+    z
+      .string()
+      .trim()
+      .regex(/^[^\s/@]+$/, { message: 'must be a host name or IP address (no scheme, path or credentials)' })
+      .optional()
+      .describe(`Host name or IP address of the ${server}.`),
+  );
 
 export const portField = (server: string, defaultPort: number) =>
-  z.int().min(1).max(65_535).default(defaultPort).describe(`TCP port of the ${server}.`);
+  destination(z.int().min(1).max(65_535).default(defaultPort).describe(`TCP port of the ${server}.`));
 
 export const usernameField = (purpose: string) => z.string().min(1).optional().describe(`User name ${purpose}.`);
 
@@ -84,16 +86,18 @@ export const passwordField = (purpose: string) => secret(z.string().optional().d
 
 /** A secret connection string or URL with one of the given schemes (credentials may live in it). */
 export const connectionUrlField = (schemes: readonly string[], description: string) =>
-  secret(
-    z
-      .string()
-      .trim()
-      .refine((value) => schemes.some((scheme) => value.toLowerCase().startsWith(`${scheme}://`)), {
-        message: `must start with ${schemes.map((scheme) => `${scheme}://`).join(' or ')}`,
-      })
-      .optional()
-      .describe(description),
-    'url',
+  destination(
+    secret(
+      z
+        .string()
+        .trim()
+        .refine((value) => schemes.some((scheme) => value.toLowerCase().startsWith(`${scheme}://`)), {
+          message: `must start with ${schemes.map((scheme) => `${scheme}://`).join(' or ')}`,
+        })
+        .optional()
+        .describe(description),
+      'url',
+    ),
   );
 
 /** An http(s) URL that is not secret, so it may not carry credentials: those belong in the secret fields. */
@@ -185,7 +189,7 @@ export const httpAuthFields = {
   api_key_in: z.enum(['header', 'query']).default('header').describe('Whether api_key travels as a header or a query parameter.'),
   client_id: z.string().min(1).optional().describe('OAuth2 client id (auth_type oauth2_client_credentials).'),
   client_secret: secret(z.string().min(1).optional().describe('OAuth2 client secret (auth_type oauth2_client_credentials).')),
-  token_url: httpUrl.optional().describe('OAuth2 token endpoint (auth_type oauth2_client_credentials).'),
+  token_url: destination(httpUrl.optional().describe('OAuth2 token endpoint (auth_type oauth2_client_credentials).')),
   scopes: z.array(z.string().min(1)).default([]).describe('OAuth2 scopes requested with the token.'),
   headers: secret(
     httpHeaders
