@@ -49,8 +49,12 @@ const routes: FastifyPluginAsyncZod = async (app) => {
     },
     async (request, reply) => {
       assertSameOrigin(request);
+      // A sign-in is an authentication like a bearer header: it spends the same per-address failure budget.
+      const limits = app.credentialLimits;
+      limits.beforeLookup(request, request.body.api_key);
       const principal = await accounts.authenticate(request.body.api_key);
       if (!principal) {
+        limits.failed(request, request.body.api_key);
         await audit.record({
           organization_id: null,
           actor: { type: 'user', id: null },
@@ -62,6 +66,7 @@ const routes: FastifyPluginAsyncZod = async (app) => {
         });
         throw new PatchbayError('unauthenticated', 'unknown, revoked or expired API key');
       }
+      limits.succeeded(request.body.api_key);
       const session = await sessions.start(principal);
       await recordInOrgs(request, principal, { action: 'session.login', target_type: 'session', target_id: session.id, detail: { api_key_id: principal.apiKeyId } });
       setSessionCookie(request, reply, session.token, session.absoluteExpiresAt);
