@@ -34,6 +34,16 @@ export interface SqlShape {
    * them, src/providers/_shared/sql-guard), outside literals and comments, with their place in the text.
    */
   quirks: SqlQuirk[];
+  /** The text ends inside a string, quoted name, comment or dollar-quoted body. */
+  unterminated: boolean;
+  /**
+   * Names called as functions in the first statement (a bare or quoted name right before `(`), as written
+   * (unquoted, case kept), and whether a `.` qualified them. Keywords before a parenthesis (`IN (`, `OVER (`)
+   * are among them: a reader looks names up, it never trusts that a word is not a function.
+   */
+  calls: { name: string; qualified: boolean }[];
+  /** The deepest nesting of parentheses and brackets (and, in PostgreSQL, of block comments). */
+  depth: number;
 }
 
 export interface SqlQuirk {
@@ -42,8 +52,9 @@ export interface SqlQuirk {
    * - `dash_dash`: MySQL's `--` before anything but a space or a control character, two minus signs (`1--1`)
    * - `hash`: SQLite's `#`, which starts a parameter (`#name`), not a comment
    * - `bracket_name`: SQLite's `[name]`, a quoted name
+   * - `assignment`: MySQL's `:=`, which sets a user variable
    */
-  kind: 'executed_comment' | 'dash_dash' | 'hash' | 'bracket_name';
+  kind: 'executed_comment' | 'dash_dash' | 'hash' | 'bracket_name' | 'assignment';
   start: number;
   end: number;
 }
@@ -54,6 +65,11 @@ const IDENT_PART = /[A-Za-z0-9_$\u0080-\uffff]/;
 const PARAM_START = /[A-Za-z_]/;
 const PARAM_PART = /[A-Za-z0-9_]/;
 
+/**
+ * One pass, left to right, each character looked at a bounded number of times: the time is linear in the
+ * length of the text whatever it holds (unterminated comments and strings, deep nesting), so it may run on any
+ * request before any size check.
+ */
 export function analyzeSql(sql: string, dialect: SqlDialect = 'postgresql'): SqlShape {
   const shape: SqlShape = {
     placeholders: [],
@@ -62,10 +78,16 @@ export function analyzeSql(sql: string, dialect: SqlDialect = 'postgresql'): Sql
     words: [],
     statementCount: 0,
     quirks: [],
+    unterminated: false,
+    calls: [],
+    depth: 0,
   };
   let inStatement = false; // seen a token since the last semicolon
   let statementWords: string[] = []; // the first words of the current statement, to recognise CREATE TRIGGER
   const trigger = new TriggerBody();
+  let depth = 0;
+  let afterDot = false; // the last token was `.`
+  let qualified = false; // the token being read follows a `.`
   let i = 0;
   const token = (word?: string) => {
     if (!inStatement) shape.statementCount += 1;
@@ -78,13 +100,26 @@ export function analyzeSql(sql: string, dialect: SqlDialect = 'postgresql'): Sql
     }
     if (shape.statementCount === 1) shape.words.push(word);
   };
+  // A name (bare or quoted) that ends at `end`: a call when `(` follows, past whitespace only.
+  const name = (text: string, end: number) => {
+    if (shape.statementCount === 1 && sql[skipSpace(sql, end)] === '(') shape.calls.push({ name: text, qualified });
+  };
+  const closed = (end: number, closer: string) => {
+    if (end > sql.length || !sql.endsWith(closer, end)) shape.unterminated = true;
+    return Math.min(end, sql.length);
+  };
 
   while (i < sql.length) {
     const c = sql[i] as string;
     const next = sql[i + 1];
+    const dot: boolean = afterDot;
+    qualified = dot;
+    afterDot = false;
     if (/\s/.test(c)) {
+      afterDot = dot;
       i += 1;
     } else if (isLineComment(sql, i, dialect)) {
+      afterDot = dot;
       i = lineEnd(sql, i);
     } else if (dialect === 'mysql' && executedCommentOpening(sql, i) > 0) {
       token(); // /*! … *\/, /*M! … *\/ and /*+ … *\/ are executed: their content is code, lexed as such
@@ -92,23 +127,37 @@ export function analyzeSql(sql: string, dialect: SqlDialect = 'postgresql'): Sql
       shape.quirks.push({ kind: 'executed_comment', start: i, end });
       i = end;
     } else if (c === '/' && next === '*') {
-      i = dialect === 'postgresql' ? blockCommentEnd(sql, i) : flatCommentEnd(sql, i);
+      afterDot = dot;
+      if (dialect === 'postgresql') {
+        const { end, deepest } = blockCommentEnd(sql, i);
+        shape.depth = Math.max(shape.depth, deepest);
+        i = closed(end, '*/');
+      } else {
+        i = closed(flatCommentEnd(sql, i), '*/');
+      }
     } else if (c === '*' && next === '/' && dialect === 'mysql') {
       i += 2; // the end of an executed comment
     } else if (c === "'") {
       token();
-      i = quotedEnd(sql, i, "'", dialect === 'mysql' || (dialect === 'postgresql' && isEscapeString(sql, i)));
+      i = closed(quotedEnd(sql, i, "'", dialect === 'mysql' || (dialect === 'postgresql' && isEscapeString(sql, i))), "'");
     } else if (c === '"') {
       token();
-      i = quotedEnd(sql, i, '"', dialect === 'mysql');
+      const end = closed(quotedEnd(sql, i, '"', dialect === 'mysql'), '"');
+      // A quoted name, except in MySQL, where "…" is a string.
+      if (dialect !== 'mysql') name(unquote(sql.slice(i + 1, end - 1), '"'), end);
+      i = end;
     } else if (c === '`' && dialect !== 'postgresql') {
       token();
-      i = quotedEnd(sql, i, '`', false);
+      const end = closed(quotedEnd(sql, i, '`', false), '`');
+      name(unquote(sql.slice(i + 1, end - 1), '`'), end);
+      i = end;
     } else if (c === '[' && dialect === 'sqlite') {
       token();
       const close = sql.indexOf(']', i + 1);
       const end = close === -1 ? sql.length : close + 1;
+      if (close === -1) shape.unterminated = true;
       shape.quirks.push({ kind: 'bracket_name', start: i, end });
+      name(sql.slice(i + 1, close === -1 ? end : close), end);
       i = end;
     } else if (c === '#' && dialect === 'sqlite') {
       token();
@@ -128,6 +177,7 @@ export function analyzeSql(sql: string, dialect: SqlDialect = 'postgresql'): Sql
       token();
       const tag = dollarTag(sql, i) as string;
       const close = sql.indexOf(tag, i + tag.length);
+      if (close === -1) shape.unterminated = true;
       i = close === -1 ? sql.length : close + tag.length;
     } else if (c === '?' && dialect !== 'postgresql') {
       token(); // in PostgreSQL `?` is an operator (jsonb); elsewhere an anonymous parameter
@@ -142,6 +192,10 @@ export function analyzeSql(sql: string, dialect: SqlDialect = 'postgresql'): Sql
     } else if (c === ':' && next === ':') {
       token();
       i += 2; // a cast: the type name that follows is an identifier, never a placeholder
+    } else if (c === ':' && next === '=' && dialect === 'mysql') {
+      token();
+      shape.quirks.push({ kind: 'assignment', start: i, end: i + 2 });
+      i += 2;
     } else if (c === ':' && next !== undefined && PARAM_START.test(next)) {
       token();
       const end = scan(sql, i + 1, PARAM_PART);
@@ -155,12 +209,21 @@ export function analyzeSql(sql: string, dialect: SqlDialect = 'postgresql'): Sql
       i += 1;
     } else if (IDENT_START.test(c)) {
       const end = scan(sql, i, IDENT_PART);
-      const word = sql.slice(i, end).toUpperCase();
+      const text = sql.slice(i, end);
+      const word = text.toUpperCase();
       token(word);
       if (shape.firstKeyword === undefined && shape.statementCount === 1) shape.firstKeyword = word;
+      name(text, end);
       i = end;
     } else {
       token(); // punctuation, operators, numbers; `(` too, so (SELECT 1) still finds SELECT as its keyword
+      if (c === '(' || c === '[') {
+        depth += 1;
+        shape.depth = Math.max(shape.depth, depth);
+      } else if ((c === ')' || c === ']') && depth > 0) {
+        depth -= 1;
+      }
+      afterDot = c === '.';
       i += 1;
     }
   }
@@ -269,30 +332,41 @@ function executedCommentOpening(sql: string, at: number): number {
   return sql.startsWith('M!', at + 2) ? 4 : 0;
 }
 
-// MySQL and SQLite block comments do not nest; an unterminated one runs to the end.
+// MySQL and SQLite block comments do not nest; unterminated, the end is past the text.
 function flatCommentEnd(sql: string, from: number): number {
   const close = sql.indexOf('*/', from + 2);
-  return close === -1 ? sql.length : close + 2;
+  return close === -1 ? sql.length + 1 : close + 2;
 }
 
-// PostgreSQL block comments nest: /* a /* b */ still a comment */.
-function blockCommentEnd(sql: string, from: number): number {
+// PostgreSQL block comments nest: /* a /* b */ still a comment */. Unterminated, the end is past the text.
+function blockCommentEnd(sql: string, from: number): { end: number; deepest: number } {
   let depth = 0;
+  let deepest = 0;
   let i = from;
   while (i < sql.length) {
     if (sql.startsWith('/*', i)) {
       depth += 1;
+      deepest = Math.max(deepest, depth);
       i += 2;
     } else if (sql.startsWith('*/', i)) {
       depth -= 1;
       i += 2;
-      if (depth === 0) return i;
+      if (depth === 0) return { end: i, deepest };
     } else {
       i += 1;
     }
   }
-  return sql.length;
+  return { end: sql.length + 1, deepest };
 }
+
+const skipSpace = (sql: string, from: number): number => {
+  let i = from;
+  while (i < sql.length && /\s/.test(sql[i] as string)) i += 1;
+  return i;
+};
+
+/** A quoted name's text: the doubled quote is one quote. */
+const unquote = (text: string, quote: string): string => text.replaceAll(quote + quote, quote);
 
 // A doubled quote is an escaped quote; in an E'…' string (and any MySQL string) a backslash escapes the next
 // character too.
@@ -305,7 +379,7 @@ function quotedEnd(sql: string, from: number, quote: string, backslashEscapes: b
     else if (c === quote) return i + 1;
     else i += 1;
   }
-  return sql.length;
+  return sql.length + 1; // unterminated
 }
 
 // E'…' (or e'…'), where the E is a prefix and not the end of an identifier such as `name'`.
