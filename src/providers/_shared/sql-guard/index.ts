@@ -1,5 +1,6 @@
 import { PatchbayError } from '../../../errors.js';
 import type { SqlDialect } from '../sql-params.js';
+import type { FunctionCall } from './catalogue.js';
 import { assertPortableRead } from './portable.js';
 import { assertPostgresRead } from './postgresql.js';
 
@@ -19,7 +20,9 @@ import { assertPostgresRead } from './postgresql.js';
  * read-only wall (pg `BEGIN READ ONLY` … `ROLLBACK`, MySQL's read-only session, SQLite's read-only handle), which
  * also stops writes the guard cannot see (a user-defined function that writes).
  */
-export async function assertReadOnlySql(dialect: SqlDialect, sql: string): Promise<readonly string[]> {
+export type { FunctionCall } from './catalogue.js';
+
+export async function assertReadOnlySql(dialect: SqlDialect, sql: string): Promise<readonly FunctionCall[]> {
   assertReadSize(dialect, sql);
   const key = `${dialect}\u0000${sql}`;
   const known = provenReads.get(key);
@@ -53,9 +56,9 @@ export function assertReadSize(dialect: SqlDialect, sql: string): void {
  * and cheap to redo). Bounded; the oldest entry goes first.
  */
 const PROVEN_READS_MAX = 2_000;
-const provenReads = new Map<string, readonly string[]>();
+const provenReads = new Map<string, readonly FunctionCall[]>();
 
-function remember(key: string, calls: readonly string[]): void {
+function remember(key: string, calls: readonly FunctionCall[]): void {
   if (provenReads.size >= PROVEN_READS_MAX) {
     const oldest = provenReads.keys().next().value;
     if (oldest !== undefined) provenReads.delete(oldest);

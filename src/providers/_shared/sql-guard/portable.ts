@@ -1,5 +1,6 @@
 import { PatchbayError } from '../../../errors.js';
 import { analyzeSql, type SqlQuirk, type SqlShape } from '../sql-params.js';
+import type { FunctionCall } from './catalogue.js';
 import { deniedFunction } from './functions.js';
 import { refuse } from './refusal.js';
 
@@ -115,10 +116,11 @@ export function isReadStatement(sql: string, dialect: Dialect): boolean {
   }
 }
 
-/** Refuses (read_only) what read mode does not run; resolves with the names the statement calls, lower-case. */
-export async function assertPortableRead(dialect: Dialect, sql: string): Promise<string[]> {
+/** Refuses (read_only) what read mode does not run; resolves with the names the statement calls, lower-case (function names are not case-sensitive in either dialect). */
+export async function assertPortableRead(dialect: Dialect, sql: string): Promise<FunctionCall[]> {
   const shape = analyzeSql(sql, dialect);
   const reason = problem(dialect, sql, shape);
   if (reason !== undefined) refuse(dialect, reason);
-  return [...new Set(shape.calls.filter((call) => !call.qualified).map((call) => call.name.toLowerCase()))];
+  const names = new Set(shape.calls.filter((call) => !call.qualified).map((call) => call.name.toLowerCase()));
+  return [...names].map((name) => ({ name }));
 }

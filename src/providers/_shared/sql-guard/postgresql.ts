@@ -1,6 +1,7 @@
 import type * as LibpgQuery from 'libpg-query';
 import { PatchbayError } from '../../../errors.js';
 import { analyzeSql } from '../sql-params.js';
+import type { FunctionCall } from './catalogue.js';
 import { deniedFunction } from './functions.js';
 import { refuse } from './refusal.js';
 
@@ -21,7 +22,7 @@ let libpgQuery: Promise<typeof LibpgQuery> | undefined;
 
 const MAX_DEPTH = 64;
 
-export async function assertPostgresRead(sql: string): Promise<string[]> {
+export async function assertPostgresRead(sql: string): Promise<FunctionCall[]> {
   const shape = analyzeSql(sql, 'postgresql');
   if (shape.depth > MAX_DEPTH) refuse('postgresql', `read mode checks statements nested at most ${MAX_DEPTH} deep`);
   // Loaded once: a dynamic import per call costs more than the parse itself.
@@ -66,8 +67,8 @@ export async function assertPostgresRead(sql: string): Promise<string[]> {
  * Walks the whole tree of a SELECT: its CTEs, set operations, subqueries, expressions and function calls.
  * Returns the names of the functions it calls.
  */
-function checkSelect(select: unknown): string[] {
-  const calls = new Set<string>();
+function checkSelect(select: unknown): FunctionCall[] {
+  const calls = new Map<string, FunctionCall>();
   walk(select, (key, value) => {
     if (key === 'intoClause') refuse('postgresql', 'SELECT … INTO creates a table');
     if (key === 'lockingClause') refuse('postgresql', 'SELECT … FOR UPDATE/SHARE locks rows');
@@ -76,14 +77,15 @@ function checkSelect(select: unknown): string[] {
       refuse('postgresql', `a WITH query may hold only SELECTs; this one holds ${statementName(key)}`);
     }
     if (key === 'FuncCall') {
-      const parts = (value as { funcname?: { String?: { sval?: string } }[] }).funcname ?? [];
-      const name = parts.at(-1)?.String?.sval ?? '';
+      const call = value as { funcname?: { String?: { sval?: string } }[]; args?: unknown[] };
+      const name = call.funcname?.at(-1)?.String?.sval ?? '';
+      const args = call.args?.length ?? 0;
       const effect = deniedFunction('postgresql', name);
       if (effect !== undefined) refuse('postgresql', `${name}() is refused in read mode: it ${effect}`);
-      calls.add(name);
+      calls.set(`${name}/${args}`, { name, args });
     }
   });
-  return [...calls];
+  return [...calls.values()];
 }
 
 /**
