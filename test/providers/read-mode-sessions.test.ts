@@ -96,8 +96,13 @@ describe('pooled sessions: mysql (MariaDB)', () => {
     const temp = unique('pb_temp');
 
     const writer = rows(await peer.execute(sql('SELECT CONNECTION_ID() AS id', 'read_write')))[0]?.id;
+    // A SELECT gives its connection back to the pool (others close it): the reset is what clears it.
+    await peer.execute(sql(`SELECT GET_LOCK('${lock}', 0) AS got, @pb_var := 'leaked' AS v`, 'read_write'));
+    assert.deepEqual(await direct('SELECT IS_USED_LOCK(?) AS holder', [lock]), [{ holder: null }], 'a named lock outlived its call');
+    assert.deepEqual(rows(await peer.execute(sql('SELECT CONNECTION_ID() AS id, @pb_var AS v', 'read_write'))), [
+      { id: writer, v: null },
+    ]);
     for (const statement of [
-      `SELECT GET_LOCK('${lock}', 0) AS got, @pb_var := 'leaked' AS v`,
       "SET @pb_set = 'leaked'",
       "SET SESSION sql_mode = 'ANSI_QUOTES'",
       `CREATE TEMPORARY TABLE ${temp} (id int)`,
@@ -105,7 +110,6 @@ describe('pooled sessions: mysql (MariaDB)', () => {
     ]) {
       await peer.execute(sql(statement, 'read_write'));
     }
-    assert.deepEqual(await direct('SELECT IS_USED_LOCK(?) AS holder', [lock]), [{ holder: null }], 'a named lock outlived its call');
 
     const state = `SELECT CONNECTION_ID() AS id, @pb_var AS v, @pb_set AS s, @@session.sql_mode LIKE '%ANSI_QUOTES%' AS ansi,
         @@session.time_zone AS tz`;
