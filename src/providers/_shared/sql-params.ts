@@ -30,8 +30,8 @@ export interface SqlShape {
   /** Statements separated by top-level semicolons; a trailing semicolon does not start a new one. */
   statementCount: number;
   /**
-   * Forms that this dialect's server reads otherwise than most SQL parsers do (read mode's SQL parser among
-   * them, src/providers/_shared/sql-guard), outside literals and comments, with their place in the text.
+   * Forms that this dialect's server reads otherwise than most SQL parsers do, or that set session state
+   * (read mode refuses them: src/providers/_shared/sql-guard), outside literals and comments, with their place.
    */
   quirks: SqlQuirk[];
   /** The text ends inside a string, quoted name, comment or dollar-quoted body. */

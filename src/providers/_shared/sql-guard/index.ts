@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { PatchbayError } from '../../../errors.js';
 import type { SqlDialect } from '../sql-params.js';
 import type { FunctionCall } from './catalogue.js';
@@ -24,7 +25,8 @@ export type { FunctionCall } from './catalogue.js';
 
 export async function assertReadOnlySql(dialect: SqlDialect, sql: string): Promise<readonly FunctionCall[]> {
   assertReadSize(dialect, sql);
-  const key = `${dialect}\u0000${sql}`;
+  // A digest, not the text: 2,000 statements of up to 64 KiB each would otherwise be kept whole.
+  const key = createHash('sha256').update(`${dialect}\u0000`).update(sql).digest('base64');
   const known = provenReads.get(key);
   if (known !== undefined) return known;
   const calls = await (dialect === 'postgresql' ? assertPostgresRead(sql) : assertPortableRead(dialect, sql));
