@@ -59,11 +59,44 @@ export interface SqlQuirk {
   end: number;
 }
 
-const IDENT_START = /[A-Za-z_\u0080-\uffff]/;
-const IDENT_PART = /[A-Za-z0-9_$\u0080-\uffff]/;
+/**
+ * Character classes tested by code unit rather than by regular expression: the lexer tests every character of
+ * the text, and this is several times faster. Each matches exactly what its comment's pattern matches.
+ */
+interface CharClass {
+  test(char: string): boolean;
+}
+const charClass = (accepts: (code: number) => boolean): CharClass => ({
+  test: (char) => char.length > 0 && accepts(char.charCodeAt(0)),
+});
+const isLetter = (code: number) => (code >= 65 && code <= 90) || (code >= 97 && code <= 122);
+const isDigit = (code: number) => code >= 48 && code <= 57;
+/** /\d/ */
+const DIGIT = charClass(isDigit);
+/** /\s/ */
+const SPACE = charClass(
+  (code) =>
+    code === 32 ||
+    (code >= 9 && code <= 13) ||
+    code === 0xa0 ||
+    code === 0x1680 ||
+    (code >= 0x2000 && code <= 0x200a) ||
+    code === 0x2028 ||
+    code === 0x2029 ||
+    code === 0x202f ||
+    code === 0x205f ||
+    code === 0x3000 ||
+    code === 0xfeff,
+);
+/** /[A-Za-z_\u0080-\uffff]/ */
+const IDENT_START = charClass((code) => isLetter(code) || code === 95 || code >= 0x80);
+/** /[A-Za-z0-9_$\u0080-\uffff]/ */
+const IDENT_PART = charClass((code) => isLetter(code) || isDigit(code) || code === 95 || code === 36 || code >= 0x80);
 // Placeholder names are the param names the input schema accepts.
-const PARAM_START = /[A-Za-z_]/;
-const PARAM_PART = /[A-Za-z0-9_]/;
+/** /[A-Za-z_]/ */
+const PARAM_START = charClass((code) => isLetter(code) || code === 95);
+/** /[A-Za-z0-9_]/ */
+const PARAM_PART = charClass((code) => isLetter(code) || isDigit(code) || code === 95);
 
 /**
  * One pass, left to right, each character looked at a bounded number of times: the time is linear in the
@@ -115,7 +148,7 @@ export function analyzeSql(sql: string, dialect: SqlDialect = 'postgresql'): Sql
     const dot: boolean = afterDot;
     qualified = dot;
     afterDot = false;
-    if (/\s/.test(c)) {
+    if (SPACE.test(c)) {
       afterDot = dot;
       i += 1;
     } else if (isLineComment(sql, i, dialect)) {
@@ -123,7 +156,7 @@ export function analyzeSql(sql: string, dialect: SqlDialect = 'postgresql'): Sql
       i = lineEnd(sql, i);
     } else if (dialect === 'mysql' && executedCommentOpening(sql, i) > 0) {
       token(); // /*! … *\/, /*M! … *\/ and /*+ … *\/ are executed: their content is code, lexed as such
-      const end = scan(sql, i + executedCommentOpening(sql, i), /\d/);
+      const end = scan(sql, i + executedCommentOpening(sql, i), DIGIT);
       shape.quirks.push({ kind: 'executed_comment', start: i, end });
       i = end;
     } else if (c === '/' && next === '*') {
@@ -168,9 +201,9 @@ export function analyzeSql(sql: string, dialect: SqlDialect = 'postgresql'): Sql
       token(); // not a comment (isLineComment said so): two minus signs
       shape.quirks.push({ kind: 'dash_dash', start: i, end: i + 2 });
       i += 2;
-    } else if (c === '$' && dialect === 'postgresql' && next !== undefined && /\d/.test(next)) {
+    } else if (c === '$' && dialect === 'postgresql' && next !== undefined && DIGIT.test(next)) {
       token();
-      const end = scan(sql, i + 1, /\d/);
+      const end = scan(sql, i + 1, DIGIT);
       shape.positional.push(sql.slice(i, end));
       i = end;
     } else if (c === '$' && dialect === 'postgresql' && dollarTag(sql, i) !== undefined) {
@@ -181,7 +214,7 @@ export function analyzeSql(sql: string, dialect: SqlDialect = 'postgresql'): Sql
       i = close === -1 ? sql.length : close + tag.length;
     } else if (c === '?' && dialect !== 'postgresql') {
       token(); // in PostgreSQL `?` is an operator (jsonb); elsewhere an anonymous parameter
-      const end = dialect === 'sqlite' ? scan(sql, i + 1, /\d/) : i + 1;
+      const end = dialect === 'sqlite' ? scan(sql, i + 1, DIGIT) : i + 1;
       shape.positional.push(sql.slice(i, end));
       i = end;
     } else if ((c === '@' || c === '$') && dialect === 'sqlite' && next !== undefined && PARAM_START.test(next)) {
@@ -306,7 +339,7 @@ export function bindNamedParams(
   return { text, values: names.map((name) => valueOf(name) ?? null) };
 }
 
-const scan = (sql: string, from: number, part: RegExp): number => {
+const scan = (sql: string, from: number, part: CharClass): number => {
   let i = from;
   while (i < sql.length && part.test(sql[i] as string)) i += 1;
   return i;
@@ -361,7 +394,7 @@ function blockCommentEnd(sql: string, from: number): { end: number; deepest: num
 
 const skipSpace = (sql: string, from: number): number => {
   let i = from;
-  while (i < sql.length && /\s/.test(sql[i] as string)) i += 1;
+  while (i < sql.length && SPACE.test(sql[i] as string)) i += 1;
   return i;
 };
 
