@@ -5,8 +5,8 @@ import type { SqlDialect } from '../sql-params.js';
  * has an effect that no read-only transaction, session or file stops, or that outlives the call. A name ending
  * in `*` covers every function that starts with it. Functions that only write to the database (`nextval()`) are
  * listed too, although the database would refuse them: the call then fails clearly, before anything is sent.
- * User-defined and extension functions are not known here; the database's own read-only wall is what stops
- * them writing.
+ * These names give a clear message early; the rule for every other function (user-defined, extension, volatile)
+ * comes from the server's own catalogue, per session (catalogue.ts).
  */
 interface Denied {
   names: readonly string[];
