@@ -104,9 +104,10 @@ function otherChecks(): { name: string; inputs: Record<string, string>; run: (te
       run: (text) => writes(rest, 'request', { method: 'GET', path: text }),
     },
     {
+      // The pipeline as JSON text (its size is what counts); parsed into objects by the run, as the API does.
       name: 'mongodb pipeline',
-      inputs: { 'many stages': '' },
-      run: () => writes(mongodb, 'aggregate', { collection: 'c', pipeline: Array.from({ length: 100_000 }, () => ({ $match: {} })) }),
+      inputs: { 'many stages': JSON.stringify(Array.from({ length: Math.floor(MiB / 13) }, () => ({ $match: {} }))) },
+      run: (text) => writes(mongodb, 'aggregate', { collection: 'c', pipeline: JSON.parse(text) as unknown }),
     },
     {
       name: 'mqtt topic boundary',
@@ -146,7 +147,7 @@ export async function guardsBench(): Promise<void> {
   }
   for (const check of otherChecks()) {
     for (const [input, text] of Object.entries(check.inputs)) {
-      report(check.name, input, Math.max(Buffer.byteLength(text), MiB), await worst(() => check.run(text)));
+      report(check.name, input, Buffer.byteLength(text), await worst(() => check.run(text)));
     }
   }
   console.log(`worst of all: ${overall.toFixed(4)} ms/KB (goal: far below ${GOAL_MS_PER_KB} ms/KB)`);
