@@ -3,6 +3,7 @@
  * never in the test suite.
  */
 import { executeOverheadBench } from './execute-overhead.js';
+import { guardsBench } from './guards.js';
 import { healthScaleBench } from './health-scale.js';
 import { listConnectorsBench } from './list-connectors.js';
 
@@ -10,6 +11,7 @@ const benches: Record<string, () => Promise<void>> = {
   'list-connectors': listConnectorsBench,
   'health-scale': healthScaleBench,
   'execute-overhead': executeOverheadBench,
+  guards: guardsBench,
 };
 
 const wanted = process.argv.slice(2);

@@ -88,7 +88,8 @@ const ANSWERED: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
 
 /**
  * The pool key of a connector's sessions: one per connector, config version and override, so that an
- * update (new version) or another override never reuses a session built from other settings.
+ * update (new version) or another override never reuses a session built from other settings. execute() adds
+ * the call's mode: a `read` call never runs on a session (or a pooled connection) a `read_write` call used.
  * drop(connectorId) closes every session of the connector.
  */
 export function poolKey(connectorId: string, version: number, override?: Record<string, unknown> | null): string {
@@ -212,13 +213,15 @@ export class ProviderHarness {
         errors: fieldErrors(input.error, ''),
       });
     }
+    // `read` and `read_write` calls never share a session (nor its pooled connections and their state).
+    const key = `${request.poolKey}:${request.call.mode}`;
     // What writes may depend on the connector's settings (soap's read_methods): the config of this pool key.
-    const config = this.pool.get(request.poolKey)?.config ?? validConfig(provider, request.config);
+    const config = this.pool.get(key)?.config ?? validConfig(provider, request.config);
     if (request.call.mode === 'read' && operation.writes(input.data, config)) {
       throw new PatchbayError('read_only', `this ${name} writes, and the call is in read mode`);
     }
 
-    const entry = this.acquire(request.poolKey, provider, request.config, config, request.call.connectorId);
+    const entry = this.acquire(key, provider, request.config, config, request.call.connectorId);
     try {
       const session = await entry.session;
       const result = await withDeadline(request.call.limits.timeoutMs + HARD_DEADLINE_GRACE_MS, provider, (signal) =>

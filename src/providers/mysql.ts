@@ -5,7 +5,6 @@ import {
   alternativeIssues,
   connectionUrlField,
   hostField,
-  isReadStatement,
   networkFields,
   networkIssues,
   operation,
@@ -15,6 +14,7 @@ import {
   usernameField,
 } from './_shared/common-fields.js';
 import { loginIssues, loginTarget, type ConnectionStringDialect } from './_shared/sql-connection.js';
+import { isReadStatement } from './_shared/sql-guard/portable.js';
 import { MysqlSession } from './mysql/session.js';
 import { overridable, type Provider } from './types.js';
 

@@ -2,7 +2,8 @@ import { realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { PatchbayError, type ErrorCode } from '../errors.js';
-import { isReadStatement, operation, sqlQueryInput } from './_shared/common-fields.js';
+import { operation, sqlQueryInput } from './_shared/common-fields.js';
+import { isReadStatement } from './_shared/sql-guard/portable.js';
 import { SqliteSession } from './sqlite/session.js';
 import type { Provider } from './types.js';
 

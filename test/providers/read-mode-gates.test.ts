@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { isReadStatement } from '../../src/providers/_shared/common-fields.js';
+import { isReadStatement } from '../../src/providers/_shared/sql-guard/portable.js';
 import rest from '../../src/providers/rest.js';
 
 /** The cheap first gates of read mode (Operation.writes), before the provider's own checks. */

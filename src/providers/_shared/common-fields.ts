@@ -283,7 +283,7 @@ export const consumeFields = {
 };
 
 // ---------------------------------------------------------------------------------------------------------------
-// SQL: mysql, sqlite
+// SQL: postgresql, mysql, sqlite (their read checks: sql-guard/)
 
 export const sqlQueryInput = z.strictObject({
   query: z.string().trim().min(1).describe('One SQL statement; `:name` placeholders are bound from params.'),
@@ -292,38 +292,6 @@ export const sqlQueryInput = z.strictObject({
     .optional()
     .describe('Values for the `:name` placeholders.'),
 });
-
-// Statements that only read. Anything else, or anything we cannot tell, counts as a write: the pre-check must
-// never let a write through in read mode, and the database's own read-only session is the second wall.
-const READ_KEYWORDS = new Set(['SELECT', 'SHOW', 'DESCRIBE', 'DESC', 'EXPLAIN', 'VALUES', 'TABLE', 'WITH']);
-// A word followed by "(" is a function (MySQL's INSERT() and REPLACE() string functions), not a statement.
-const WRITE_WORDS =
-  /\b(INSERT|UPDATE|DELETE|REPLACE|MERGE|UPSERT|INTO|CREATE|DROP|ALTER|TRUNCATE|RENAME|GRANT|REVOKE|CALL|EXEC|EXECUTE|DO|HANDLER|LOAD|LOCK|UNLOCK|SET|ANALYZE|OPTIMIZE|REPAIR|FLUSH|KILL|ATTACH|DETACH|VACUUM|REINDEX|PRAGMA)\b(?!\s*\()/i;
-
-// One left-to-right scan: a quote inside a comment, or a comment marker inside a string, is never misread.
-const SQL_LEXICON = {
-  // MySQL: backslash escapes in strings (the driver keeps NO_BACKSLASH_ESCAPES off); `--` is a comment only
-  // before whitespace or a control character (`1--1` is arithmetic); # comments; the server executes
-  // /*! … */, MariaDB's /*M! … */ and /*+ … */, so those stay code (and make the statement a write).
-  mysql: /('(?:[^'\\]|\\.|'')*'|"(?:[^"\\]|\\.|"")*"|`(?:[^`]|``)*`)|--(?=[\s\p{Cc}]|$)[^\n]*|#[^\n]*|\/\*(?![!+]|M!)[\s\S]*?\*\//gu,
-  sqlite: /('(?:[^']|'')*'|"(?:[^"]|"")*"|`(?:[^`]|``)*`|\[[^\]]*\])|--[^\n]*|\/\*[\s\S]*?\*\//g,
-} as const;
-
-/**
- * Conservative read test for one SQL statement: true only when it starts with a reading keyword and names no
- * writing one outside string literals, quoted names and comments. `EXPLAIN ANALYZE`, `SELECT … INTO`,
- * `… FOR UPDATE`, an unterminated string or comment, and more than one statement are writes. This is the cheap
- * first gate (`Operation.writes`); the parser allow-list of `sql-guard/` is the real one in read mode.
- */
-export function isReadStatement(sql: string, dialect: keyof typeof SQL_LEXICON): boolean {
-  const code = sql
-    .replace(SQL_LEXICON[dialect], (_match, quoted: string | undefined) => (quoted === undefined ? ' ' : "''"))
-    .trim()
-    .replace(/;\s*$/, '');
-  if (/[;'"`[]|\/\*/.test(code.replaceAll("''", ''))) return false;
-  const first = /^[\s(]*([A-Za-z]+)/.exec(code)?.[1]?.toUpperCase();
-  return first !== undefined && READ_KEYWORDS.has(first) && !WRITE_WORDS.test(code);
-}
 
 // ---------------------------------------------------------------------------------------------------------------
 

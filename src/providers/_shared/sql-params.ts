@@ -30,10 +30,20 @@ export interface SqlShape {
   /** Statements separated by top-level semicolons; a trailing semicolon does not start a new one. */
   statementCount: number;
   /**
-   * Forms that this dialect's server reads otherwise than most SQL parsers do (read mode's SQL parser among
-   * them, src/providers/_shared/sql-guard), outside literals and comments, with their place in the text.
+   * Forms that this dialect's server reads otherwise than most SQL parsers do, or that set session state
+   * (read mode refuses them: src/providers/_shared/sql-guard), outside literals and comments, with their place.
    */
   quirks: SqlQuirk[];
+  /** The text ends inside a string, quoted name, comment or dollar-quoted body. */
+  unterminated: boolean;
+  /**
+   * Names called as functions in the first statement (a bare or quoted name right before `(`), as written
+   * (unquoted, case kept), and whether a `.` qualified them. Keywords before a parenthesis (`IN (`, `OVER (`)
+   * are among them: a reader looks names up, it never trusts that a word is not a function.
+   */
+  calls: { name: string; qualified: boolean }[];
+  /** The deepest nesting of parentheses and brackets (and, in PostgreSQL, of block comments). */
+  depth: number;
 }
 
 export interface SqlQuirk {
@@ -42,18 +52,57 @@ export interface SqlQuirk {
    * - `dash_dash`: MySQL's `--` before anything but a space or a control character, two minus signs (`1--1`)
    * - `hash`: SQLite's `#`, which starts a parameter (`#name`), not a comment
    * - `bracket_name`: SQLite's `[name]`, a quoted name
+   * - `assignment`: MySQL's `:=`, which sets a user variable
    */
-  kind: 'executed_comment' | 'dash_dash' | 'hash' | 'bracket_name';
+  kind: 'executed_comment' | 'dash_dash' | 'hash' | 'bracket_name' | 'assignment';
   start: number;
   end: number;
 }
 
-const IDENT_START = /[A-Za-z_\u0080-\uffff]/;
-const IDENT_PART = /[A-Za-z0-9_$\u0080-\uffff]/;
+/**
+ * Character classes tested by code unit rather than by regular expression: the lexer tests every character of
+ * the text, and this is several times faster. Each matches exactly what its comment's pattern matches.
+ */
+interface CharClass {
+  test(char: string): boolean;
+}
+const charClass = (accepts: (code: number) => boolean): CharClass => ({
+  test: (char) => char.length > 0 && accepts(char.charCodeAt(0)),
+});
+const isLetter = (code: number) => (code >= 65 && code <= 90) || (code >= 97 && code <= 122);
+const isDigit = (code: number) => code >= 48 && code <= 57;
+/** /\d/ */
+const DIGIT = charClass(isDigit);
+/** /\s/ */
+const SPACE = charClass(
+  (code) =>
+    code === 32 ||
+    (code >= 9 && code <= 13) ||
+    code === 0xa0 ||
+    code === 0x1680 ||
+    (code >= 0x2000 && code <= 0x200a) ||
+    code === 0x2028 ||
+    code === 0x2029 ||
+    code === 0x202f ||
+    code === 0x205f ||
+    code === 0x3000 ||
+    code === 0xfeff,
+);
+/** /[A-Za-z_\u0080-\uffff]/ */
+const IDENT_START = charClass((code) => isLetter(code) || code === 95 || code >= 0x80);
+/** /[A-Za-z0-9_$\u0080-\uffff]/ */
+const IDENT_PART = charClass((code) => isLetter(code) || isDigit(code) || code === 95 || code === 36 || code >= 0x80);
 // Placeholder names are the param names the input schema accepts.
-const PARAM_START = /[A-Za-z_]/;
-const PARAM_PART = /[A-Za-z0-9_]/;
+/** /[A-Za-z_]/ */
+const PARAM_START = charClass((code) => isLetter(code) || code === 95);
+/** /[A-Za-z0-9_]/ */
+const PARAM_PART = charClass((code) => isLetter(code) || isDigit(code) || code === 95);
 
+/**
+ * One pass, left to right, each character looked at a bounded number of times: the time is linear in the
+ * length of the text whatever it holds (unterminated comments and strings, deep nesting), so it may run on any
+ * request before any size check.
+ */
 export function analyzeSql(sql: string, dialect: SqlDialect = 'postgresql'): SqlShape {
   const shape: SqlShape = {
     placeholders: [],
@@ -62,10 +111,16 @@ export function analyzeSql(sql: string, dialect: SqlDialect = 'postgresql'): Sql
     words: [],
     statementCount: 0,
     quirks: [],
+    unterminated: false,
+    calls: [],
+    depth: 0,
   };
   let inStatement = false; // seen a token since the last semicolon
   let statementWords: string[] = []; // the first words of the current statement, to recognise CREATE TRIGGER
   const trigger = new TriggerBody();
+  let depth = 0;
+  let afterDot = false; // the last token was `.`
+  let qualified = false; // the token being read follows a `.`
   let i = 0;
   const token = (word?: string) => {
     if (!inStatement) shape.statementCount += 1;
@@ -78,37 +133,64 @@ export function analyzeSql(sql: string, dialect: SqlDialect = 'postgresql'): Sql
     }
     if (shape.statementCount === 1) shape.words.push(word);
   };
+  // A name (bare or quoted) that ends at `end`: a call when `(` follows, past whitespace only.
+  const name = (text: string, end: number) => {
+    if (shape.statementCount === 1 && sql[skipSpace(sql, end)] === '(') shape.calls.push({ name: text, qualified });
+  };
+  const closed = (end: number, closer: string) => {
+    if (end > sql.length || !sql.endsWith(closer, end)) shape.unterminated = true;
+    return Math.min(end, sql.length);
+  };
 
   while (i < sql.length) {
     const c = sql[i] as string;
     const next = sql[i + 1];
-    if (/\s/.test(c)) {
+    const dot: boolean = afterDot;
+    qualified = dot;
+    afterDot = false;
+    if (SPACE.test(c)) {
+      afterDot = dot;
       i += 1;
     } else if (isLineComment(sql, i, dialect)) {
+      afterDot = dot;
       i = lineEnd(sql, i);
     } else if (dialect === 'mysql' && executedCommentOpening(sql, i) > 0) {
       token(); // /*! … *\/, /*M! … *\/ and /*+ … *\/ are executed: their content is code, lexed as such
-      const end = scan(sql, i + executedCommentOpening(sql, i), /\d/);
+      const end = scan(sql, i + executedCommentOpening(sql, i), DIGIT);
       shape.quirks.push({ kind: 'executed_comment', start: i, end });
       i = end;
     } else if (c === '/' && next === '*') {
-      i = dialect === 'postgresql' ? blockCommentEnd(sql, i) : flatCommentEnd(sql, i);
+      afterDot = dot;
+      if (dialect === 'postgresql') {
+        const { end, deepest } = blockCommentEnd(sql, i);
+        shape.depth = Math.max(shape.depth, deepest);
+        i = closed(end, '*/');
+      } else {
+        i = closed(flatCommentEnd(sql, i), '*/');
+      }
     } else if (c === '*' && next === '/' && dialect === 'mysql') {
       i += 2; // the end of an executed comment
     } else if (c === "'") {
       token();
-      i = quotedEnd(sql, i, "'", dialect === 'mysql' || (dialect === 'postgresql' && isEscapeString(sql, i)));
+      i = closed(quotedEnd(sql, i, "'", dialect === 'mysql' || (dialect === 'postgresql' && isEscapeString(sql, i))), "'");
     } else if (c === '"') {
       token();
-      i = quotedEnd(sql, i, '"', dialect === 'mysql');
+      const end = closed(quotedEnd(sql, i, '"', dialect === 'mysql'), '"');
+      // A quoted name, except in MySQL, where "…" is a string.
+      if (dialect !== 'mysql') name(unquote(sql.slice(i + 1, end - 1), '"'), end);
+      i = end;
     } else if (c === '`' && dialect !== 'postgresql') {
       token();
-      i = quotedEnd(sql, i, '`', false);
+      const end = closed(quotedEnd(sql, i, '`', false), '`');
+      name(unquote(sql.slice(i + 1, end - 1), '`'), end);
+      i = end;
     } else if (c === '[' && dialect === 'sqlite') {
       token();
       const close = sql.indexOf(']', i + 1);
       const end = close === -1 ? sql.length : close + 1;
+      if (close === -1) shape.unterminated = true;
       shape.quirks.push({ kind: 'bracket_name', start: i, end });
+      name(sql.slice(i + 1, close === -1 ? end : close), end);
       i = end;
     } else if (c === '#' && dialect === 'sqlite') {
       token();
@@ -119,19 +201,20 @@ export function analyzeSql(sql: string, dialect: SqlDialect = 'postgresql'): Sql
       token(); // not a comment (isLineComment said so): two minus signs
       shape.quirks.push({ kind: 'dash_dash', start: i, end: i + 2 });
       i += 2;
-    } else if (c === '$' && dialect === 'postgresql' && next !== undefined && /\d/.test(next)) {
+    } else if (c === '$' && dialect === 'postgresql' && next !== undefined && DIGIT.test(next)) {
       token();
-      const end = scan(sql, i + 1, /\d/);
+      const end = scan(sql, i + 1, DIGIT);
       shape.positional.push(sql.slice(i, end));
       i = end;
     } else if (c === '$' && dialect === 'postgresql' && dollarTag(sql, i) !== undefined) {
       token();
       const tag = dollarTag(sql, i) as string;
       const close = sql.indexOf(tag, i + tag.length);
+      if (close === -1) shape.unterminated = true;
       i = close === -1 ? sql.length : close + tag.length;
     } else if (c === '?' && dialect !== 'postgresql') {
       token(); // in PostgreSQL `?` is an operator (jsonb); elsewhere an anonymous parameter
-      const end = dialect === 'sqlite' ? scan(sql, i + 1, /\d/) : i + 1;
+      const end = dialect === 'sqlite' ? scan(sql, i + 1, DIGIT) : i + 1;
       shape.positional.push(sql.slice(i, end));
       i = end;
     } else if ((c === '@' || c === '$') && dialect === 'sqlite' && next !== undefined && PARAM_START.test(next)) {
@@ -142,6 +225,10 @@ export function analyzeSql(sql: string, dialect: SqlDialect = 'postgresql'): Sql
     } else if (c === ':' && next === ':') {
       token();
       i += 2; // a cast: the type name that follows is an identifier, never a placeholder
+    } else if (c === ':' && next === '=' && dialect === 'mysql') {
+      token();
+      shape.quirks.push({ kind: 'assignment', start: i, end: i + 2 });
+      i += 2;
     } else if (c === ':' && next !== undefined && PARAM_START.test(next)) {
       token();
       const end = scan(sql, i + 1, PARAM_PART);
@@ -155,12 +242,21 @@ export function analyzeSql(sql: string, dialect: SqlDialect = 'postgresql'): Sql
       i += 1;
     } else if (IDENT_START.test(c)) {
       const end = scan(sql, i, IDENT_PART);
-      const word = sql.slice(i, end).toUpperCase();
+      const text = sql.slice(i, end);
+      const word = text.toUpperCase();
       token(word);
       if (shape.firstKeyword === undefined && shape.statementCount === 1) shape.firstKeyword = word;
+      name(text, end);
       i = end;
     } else {
       token(); // punctuation, operators, numbers; `(` too, so (SELECT 1) still finds SELECT as its keyword
+      if (c === '(' || c === '[') {
+        depth += 1;
+        shape.depth = Math.max(shape.depth, depth);
+      } else if ((c === ')' || c === ']') && depth > 0) {
+        depth -= 1;
+      }
+      afterDot = c === '.';
       i += 1;
     }
   }
@@ -243,7 +339,7 @@ export function bindNamedParams(
   return { text, values: names.map((name) => valueOf(name) ?? null) };
 }
 
-const scan = (sql: string, from: number, part: RegExp): number => {
+const scan = (sql: string, from: number, part: CharClass): number => {
   let i = from;
   while (i < sql.length && part.test(sql[i] as string)) i += 1;
   return i;
@@ -269,30 +365,41 @@ function executedCommentOpening(sql: string, at: number): number {
   return sql.startsWith('M!', at + 2) ? 4 : 0;
 }
 
-// MySQL and SQLite block comments do not nest; an unterminated one runs to the end.
+// MySQL and SQLite block comments do not nest; unterminated, the end is past the text.
 function flatCommentEnd(sql: string, from: number): number {
   const close = sql.indexOf('*/', from + 2);
-  return close === -1 ? sql.length : close + 2;
+  return close === -1 ? sql.length + 1 : close + 2;
 }
 
-// PostgreSQL block comments nest: /* a /* b */ still a comment */.
-function blockCommentEnd(sql: string, from: number): number {
+// PostgreSQL block comments nest: /* a /* b */ still a comment */. Unterminated, the end is past the text.
+function blockCommentEnd(sql: string, from: number): { end: number; deepest: number } {
   let depth = 0;
+  let deepest = 0;
   let i = from;
   while (i < sql.length) {
     if (sql.startsWith('/*', i)) {
       depth += 1;
+      deepest = Math.max(deepest, depth);
       i += 2;
     } else if (sql.startsWith('*/', i)) {
       depth -= 1;
       i += 2;
-      if (depth === 0) return i;
+      if (depth === 0) return { end: i, deepest };
     } else {
       i += 1;
     }
   }
-  return sql.length;
+  return { end: sql.length + 1, deepest };
 }
+
+const skipSpace = (sql: string, from: number): number => {
+  let i = from;
+  while (i < sql.length && SPACE.test(sql[i] as string)) i += 1;
+  return i;
+};
+
+/** A quoted name's text: the doubled quote is one quote. */
+const unquote = (text: string, quote: string): string => text.replaceAll(quote + quote, quote);
 
 // A doubled quote is an escaped quote; in an E'…' string (and any MySQL string) a backslash escapes the next
 // character too.
@@ -305,7 +412,7 @@ function quotedEnd(sql: string, from: number, quote: string, backslashEscapes: b
     else if (c === quote) return i + 1;
     else i += 1;
   }
-  return sql.length;
+  return sql.length + 1; // unterminated
 }
 
 // E'…' (or e'…'), where the E is a prefix and not the end of an identifier such as `name'`.

@@ -3,6 +3,7 @@ import type { FieldPacket, Pool, PoolConnection } from 'mysql2/promise';
 import type { z } from 'zod';
 import { PatchbayError } from '../../errors.js';
 import type { sqlQueryInput } from '../_shared/common-fields.js';
+import { refuseCatalogued, type FunctionCall } from '../_shared/sql-guard/catalogue.js';
 import { assertReadOnlySql } from '../_shared/sql-guard/index.js';
 import { analyzeSql, bindNamedParams } from '../_shared/sql-params.js';
 import { sqlResult } from '../_shared/sql-results.js';
@@ -46,10 +47,20 @@ const STATELESS = new Set([
 
 /** ER_UNSUPPORTED_PS: a statement the server cannot prepare (it is then sent as text, having no parameters). */
 const ER_UNSUPPORTED_PS = 1295;
+// ER_TABLEACCESS_DENIED_ERROR, ER_NO_SUCH_TABLE: mysql.func is not there for this login.
+const NO_ACCESS = new Set([1142, 1146]);
+
+// The stored functions (information_schema.ROUTINES: those the user may see, in any database) and loadable
+// ones (mysql.func, where the user may read it) among the names a statement calls.
+const STORED_FUNCTIONS =
+  "SELECT LOWER(ROUTINE_NAME) AS name FROM information_schema.ROUTINES WHERE ROUTINE_TYPE = 'FUNCTION' AND LOWER(ROUTINE_NAME) IN (?)";
+const STORED_AND_LOADABLE_FUNCTIONS = `${STORED_FUNCTIONS} UNION ALL SELECT LOWER(name) FROM mysql.func WHERE LOWER(name) IN (?)`;
 
 export class MysqlSession implements Session {
   // Each connection's session mode as last set, so that a switch costs one statement and only when it happens.
   private readonly modes = new WeakMap<object, CallContext['mode']>();
+  // Whether this login may read mysql.func (the loadable functions); unknown until first asked.
+  private loadableVisible = true;
   // Each call's "destroy my connection", so that close() can end calls that never return.
   private readonly inFlight = new Set<() => void>();
   private closing?: Promise<void>;
@@ -92,9 +103,15 @@ export class MysqlSession implements Session {
     const { query, params = {} } = input as QueryInput;
     const { text, values } = bindNamedParams(query, params, call.boundParams, 'mysql');
     // Read mode's parser allow-list, before anything is sent: the statement as it will run, placeholders bound.
-    if (call.mode === 'read') await assertReadOnlySql('mysql', text);
+    const calls = call.mode === 'read' ? await assertReadOnlySql('mysql', text) : [];
     const shape = analyzeSql(query, 'mysql');
     const connection = await this.acquire(call.mode);
+    try {
+      refuseCatalogued('mysql', await this.userDefined(connection, calls));
+    } catch (error) {
+      connection.release();
+      throw error;
+    }
     const core = connection.connection as unknown as CoreConnection;
     let disposal: Disposal =
       call.mode === 'read' || (STATELESS.has(shape.firstKeyword ?? '') && !shape.words.includes('TEMPORARY'))
@@ -140,8 +157,44 @@ export class MysqlSession implements Session {
     } finally {
       clearTimeout(timer);
       call.signal.removeEventListener('abort', destroyConnection);
+      // Nothing a read_write call set on its session reaches the next call: COM_RESET_CONNECTION drops user
+      // variables, temporary tables, prepared statements, named locks (GET_LOCK), table locks and the open
+      // transaction, and resets every session variable (the next acquire() sets the session up again). A read
+      // call needs none: read mode refuses every statement and function that could leave such state, and read
+      // calls never share a pool with read_write ones (the harness keys pools by mode).
+      if (call.mode === 'read_write' && disposal === 'release' && !done) {
+        try {
+          await connection.reset();
+          this.modes.delete(core);
+        } catch {
+          disposal = 'destroy';
+        }
+      }
       end();
     }
+  }
+
+  /**
+   * The first of `calls` that is a stored or loadable function (read mode cannot see what its body does), or
+   * undefined. Asked on the call's own connection, on every call that calls a function, so that one created a
+   * moment ago is covered: MySQL lists no built-ins to check against, and a name remembered as harmless (a CTE's
+   * `name(…)` looks like a call) could later be created as a function.
+   */
+  private async userDefined(connection: PoolConnection, calls: readonly FunctionCall[]): Promise<{ name: string; reason: string } | undefined> {
+    const names = calls.map((call) => call.name);
+    if (names.length === 0) return undefined;
+    let rows: unknown;
+    try {
+      [rows] = await connection.query(this.loadableVisible ? STORED_AND_LOADABLE_FUNCTIONS : STORED_FUNCTIONS, [names, names]);
+    } catch (error) {
+      // mysql.func is readable only with a grant on the mysql schema; without one, its functions stay unknown.
+      if (!this.loadableVisible || !NO_ACCESS.has(Number((error as { errno?: unknown }).errno))) throw error;
+      this.loadableVisible = false;
+      [rows] = await connection.query(STORED_FUNCTIONS, [names]);
+    }
+    const found = new Set((rows as { name: string }[]).map((row) => row.name));
+    const name = names.find((candidate) => found.has(candidate));
+    return name === undefined ? undefined : { name, reason: 'is a stored function (or a loadable one), whose body read mode cannot check' };
   }
 
   close(): Promise<void> {

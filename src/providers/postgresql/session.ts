@@ -2,6 +2,7 @@ import type pgModule from 'pg';
 import type { FieldDef, Pool, PoolClient } from 'pg';
 import type { z } from 'zod';
 import type { sqlQueryInput } from '../_shared/common-fields.js';
+import { postgresDeniedCall, refuseCatalogued, type FunctionCall } from '../_shared/sql-guard/catalogue.js';
 import { assertReadOnlySql } from '../_shared/sql-guard/index.js';
 import { bindNamedParams } from '../_shared/sql-params.js';
 import { sqlResult, type SqlColumn } from '../_shared/sql-results.js';
@@ -38,7 +39,7 @@ export class PostgresSession implements Session {
     const { query, params = {} } = input as QueryInput;
     const { text, values } = bindNamedParams(query, params, call.boundParams);
     // Read mode's parser allow-list, before anything is sent: the statement as it will run, values bound.
-    if (call.mode === 'read') await assertReadOnlySql('postgresql', text);
+    const calls = call.mode === 'read' ? await assertReadOnlySql('postgresql', text) : undefined;
     const client = await this.pool.connect();
     let released = false;
     const release = (destroy: boolean) => {
@@ -54,7 +55,7 @@ export class PostgresSession implements Session {
     try {
       // One statement, in a transaction that read mode makes READ ONLY and always rolls back.
       await client.query(call.mode === 'read' ? 'BEGIN READ ONLY' : 'BEGIN');
-      await this.applySettings(client, call.limits.timeoutMs);
+      refuseCatalogued('postgresql', await this.applySettings(client, call.limits.timeoutMs, calls));
       const result = await queryLimited(this.pg, client, text, values, call.limits.maxRows);
       const columns = await this.describeColumns(client, result.fields);
       await client.query(call.mode === 'read' ? 'ROLLBACK' : 'COMMIT');
@@ -65,6 +66,11 @@ export class PostgresSession implements Session {
       throw error;
     } finally {
       call.signal.removeEventListener('abort', destroyConnection);
+      // Nothing a read_write call set on its session reaches the next call: settings, role, search_path, temp
+      // tables, prepared statements, advisory locks, LISTEN (DISCARD ALL, outside a transaction). A read call
+      // needs none: read mode refuses every statement and function that could leave such state, and read calls
+      // never share a pool with read_write ones (the harness keys pools by mode).
+      if (call.mode === 'read_write' && !released) await client.query('DISCARD ALL').catch(() => release(true));
       release(false);
     }
   }
@@ -82,14 +88,33 @@ export class PostgresSession implements Session {
    * cancels the statement at timeoutMs, dates and times come out in one ISO form and in UTC, and
    * unqualified names resolve in `schema`. Being a SELECT, it also takes the transaction's snapshot, after
    * which a statement can no longer switch a READ ONLY transaction to read-write.
+   *
+   * In read mode the same round trip asks pg_proc about the functions the statement calls (catalogue.ts) and
+   * returns the first one read mode refuses. Asked on every call, on the connection that runs the statement, so
+   * a function or extension created a moment ago is covered, at no extra round trip and with no cache to go stale.
    */
-  private async applySettings(client: PoolClient, timeoutMs: number): Promise<void> {
-    await client.query(
+  private async applySettings(
+    client: PoolClient,
+    timeoutMs: number,
+    calls: readonly FunctionCall[] | undefined,
+  ): Promise<{ name: string; reason: string } | undefined> {
+    const values: unknown[] = [String(timeoutMs)];
+    const param = (value: unknown) => `$${values.push(value)}`;
+    const searchPath = this.schema === undefined ? '' : `, set_config('search_path', quote_ident(${param(this.schema)}), true)`;
+    const denied =
+      calls === undefined || calls.length === 0
+        ? ''
+        : `, ${postgresDeniedCall(
+            param(calls.map((call) => call.name)),
+            param(calls.map((call) => call.args ?? null)),
+          )} AS denied`;
+    const { rows } = await client.query<{ denied?: { name: string; reason: string } | null }>(
       `SELECT set_config('statement_timeout', $1, true), set_config('TimeZone', 'UTC', true),
               set_config('DateStyle', 'ISO, YMD', true), set_config('IntervalStyle', 'iso_8601', true)
-              ${this.schema === undefined ? '' : ", set_config('search_path', quote_ident($2), true)"}`,
-      this.schema === undefined ? [String(timeoutMs)] : [String(timeoutMs), this.schema],
+              ${searchPath}${denied}`,
+      values,
     );
+    return rows[0]?.denied ?? undefined;
   }
 
   /** Each column's type as the database names it, looked up once per session. */

@@ -3,6 +3,7 @@ import type { Database, Statement } from 'sqlite3';
 import type { z } from 'zod';
 import { PatchbayError } from '../../errors.js';
 import type { sqlQueryInput } from '../_shared/common-fields.js';
+import { refuseCatalogued, type FunctionCall } from '../_shared/sql-guard/catalogue.js';
 import { assertReadOnlySql } from '../_shared/sql-guard/index.js';
 import { analyzeSql, bindNamedParams, type SqlShape } from '../_shared/sql-params.js';
 import { sqlResult, type SqlColumn } from '../_shared/sql-results.js';
@@ -19,6 +20,9 @@ const OPEN_NOFOLLOW = 0x01000000;
 // sqlite3_interrupt() only reaches a statement that is running: repeated until the call settles, it also
 // catches one that had not started stepping when timeout_ms passed.
 const INTERRUPT_REPEAT_MS = 50;
+// Functions the full-text extensions compiled into the library add that only read the match at hand: allowed in
+// read mode, where every other function that is not built in is refused.
+const EXTENSION_READERS = new Set(['match', 'snippet', 'highlight', 'bm25', 'offsets', 'matchinfo']);
 // Statements that change rows; for them, without RETURNING rows, row_count is changes().
 const CHANGES_ROWS = new Set(['INSERT', 'UPDATE', 'DELETE', 'REPLACE']);
 
@@ -26,6 +30,12 @@ export class SqliteSession implements Session {
   private readonly readOnly: HandlePool;
   private readonly readWrite: HandlePool;
   private closing?: Promise<void>;
+  /**
+   * Functions of the library that are not built into SQLite (`pragma_function_list.builtin = 0`): those of the
+   * extensions compiled in or loaded. Read once: SQL cannot add a function (load_extension is refused, and off
+   * in the driver), so the list of a handle never changes.
+   */
+  private extensionFunctions?: Promise<Set<string>>;
 
   constructor(
     private readonly sqlite3: Sqlite3,
@@ -46,6 +56,17 @@ export class SqliteSession implements Session {
     this.readOnly.release(await this.readOnly.acquire());
   }
 
+  /** The first of `calls` that an extension added (not built in, not a full-text reader), or undefined. */
+  private async extensionCall(db: Database, calls: readonly FunctionCall[]): Promise<{ name: string; reason: string } | undefined> {
+    if (calls.length === 0) return undefined;
+    this.extensionFunctions ??= allRows(db, 'SELECT DISTINCT lower(name) AS name FROM pragma_function_list WHERE builtin = 0').then(
+      (rows) => new Set(rows.map((row) => String(row.name))),
+    );
+    const added = await this.extensionFunctions;
+    const name = calls.map((call) => call.name).find((candidate) => added.has(candidate) && !EXTENSION_READERS.has(candidate));
+    return name === undefined ? undefined : { name, reason: 'is not built into SQLite: an extension added it' };
+  }
+
   async ping(): Promise<string> {
     const db = await this.readOnly.acquire();
     try {
@@ -62,10 +83,16 @@ export class SqliteSession implements Session {
     const shape = analyzeSql(query, 'sqlite');
     const { text, values } = bindNamedParams(query, params, call.boundParams, 'sqlite');
     // Read mode's parser allow-list, before any handle is taken: the statement as it will run, placeholders bound.
-    if (call.mode === 'read') await assertReadOnlySql('sqlite', text);
+    const calls = call.mode === 'read' ? await assertReadOnlySql('sqlite', text) : [];
     refuseShape(shape);
     const pool = call.mode === 'read' || this.alwaysReadOnly ? this.readOnly : this.readWrite;
     const db = await pool.acquire();
+    try {
+      refuseCatalogued('sqlite', await this.extensionCall(db, calls));
+    } catch (error) {
+      pool.release(db);
+      throw error;
+    }
     // timeout_ms: sqlite3_interrupt() stops the statement where it runs, on a worker thread (the event loop
     // never waits for SQLite); at the harness's hard deadline the handle is closed as well.
     let timedOut = false;

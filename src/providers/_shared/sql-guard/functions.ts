@@ -5,8 +5,8 @@ import type { SqlDialect } from '../sql-params.js';
  * has an effect that no read-only transaction, session or file stops, or that outlives the call. A name ending
  * in `*` covers every function that starts with it. Functions that only write to the database (`nextval()`) are
  * listed too, although the database would refuse them: the call then fails clearly, before anything is sent.
- * User-defined and extension functions are not known here; the database's own read-only wall is what stops
- * them writing.
+ * These names give a clear message early; the rule for every other function (user-defined, extension, volatile)
+ * comes from the server's own catalogue, per session (catalogue.ts).
  */
 interface Denied {
   names: readonly string[];
@@ -87,14 +87,29 @@ const SQLITE: readonly Denied[] = [
 
 const DENIED: Readonly<Record<SqlDialect, readonly Denied[]>> = { postgresql: POSTGRESQL, mysql: MYSQL, sqlite: SQLITE };
 
+/** Each dialect's names: the exact ones in a map, the patterns with a `*` in a short list. */
+const INDEX = Object.fromEntries(
+  Object.entries(DENIED).map(([dialect, entries]) => {
+    const exact = new Map<string, string>();
+    const patterns: [string, string][] = [];
+    for (const { names, effect } of entries) {
+      for (const name of names) {
+        if (name.includes('*')) patterns.push([name, effect]);
+        else if (!exact.has(name)) exact.set(name, effect);
+      }
+    }
+    return [dialect, { exact, patterns }];
+  }),
+) as Record<SqlDialect, { exact: Map<string, string>; patterns: [string, string][] }>;
+
 /** Why read mode refuses a call of `name` in `dialect`, or undefined when it does not. */
 export function deniedFunction(dialect: SqlDialect, name: string): string | undefined {
   const lower = name.toLowerCase();
-  return DENIED[dialect].find(({ names }) => names.some((pattern) => matches(lower, pattern)))?.effect;
+  const { exact, patterns } = INDEX[dialect];
+  return exact.get(lower) ?? patterns.find(([pattern]) => matches(lower, pattern))?.[1];
 }
 
 function matches(name: string, pattern: string): boolean {
   const star = pattern.indexOf('*');
-  if (star === -1) return name === pattern;
   return name.startsWith(pattern.slice(0, star)) && name.endsWith(pattern.slice(star + 1)) && name.length >= pattern.length - 1;
 }

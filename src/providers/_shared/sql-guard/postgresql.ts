@@ -1,5 +1,7 @@
 import type * as LibpgQuery from 'libpg-query';
 import { PatchbayError } from '../../../errors.js';
+import { analyzeSql } from '../sql-params.js';
+import type { FunctionCall } from './catalogue.js';
 import { deniedFunction } from './functions.js';
 import { refuse } from './refusal.js';
 
@@ -8,11 +10,21 @@ import { refuse } from './refusal.js';
  * WebAssembly), so the tree is the statement as the server will read it. Allowed: one `SelectStmt` (which is also
  * what `VALUES`, `TABLE` and `WITH … SELECT` parse to) without `INTO` or a locking clause anywhere in it, whose
  * every CTE and subquery is a SELECT as well; `EXPLAIN` without `ANALYZE` of such a statement; `SHOW`. No call
- * of a denied function (functions.ts) anywhere in the tree.
+ * of a denied function (functions.ts) anywhere in the tree. Resolves with the names of the functions it calls,
+ * which the session checks against the server's pg_proc (catalogue.ts).
+ *
+ * libpg-query's work is not linear in every input (PostgreSQL's scanner rescans nested comments; deep trees
+ * come back as deeply nested JSON), so Patchbay's own one-pass tokenizer sees the text first and refuses nesting
+ * deeper than a person writes: more than MAX_DEPTH parentheses, brackets or nested comments, or more than
+ * MAX_OPERATORS operators in a row of one level.
  */
 let libpgQuery: Promise<typeof LibpgQuery> | undefined;
 
-export async function assertPostgresRead(sql: string): Promise<void> {
+const MAX_DEPTH = 64;
+
+export async function assertPostgresRead(sql: string): Promise<FunctionCall[]> {
+  const shape = analyzeSql(sql, 'postgresql');
+  if (shape.depth > MAX_DEPTH) refuse('postgresql', `read mode checks statements nested at most ${MAX_DEPTH} deep`);
   // Loaded once: a dynamic import per call costs more than the parse itself.
   const { parse } = await (libpgQuery ??= import('libpg-query'));
   let tree: { stmts?: { stmt: Record<string, unknown> }[] };
@@ -33,7 +45,7 @@ export async function assertPostgresRead(sql: string): Promise<void> {
     case 'SelectStmt':
       return checkSelect(body);
     case 'VariableShowStmt':
-      return;
+      return [];
     case 'ExplainStmt': {
       const { query, options = [] } = body as { query?: Record<string, unknown>; options?: { DefElem?: { defname?: string } }[] };
       // EXPLAIN ANALYZE executes the statement; refused even as ANALYZE false, to keep the rule one word long.
@@ -51,8 +63,12 @@ export async function assertPostgresRead(sql: string): Promise<void> {
   }
 }
 
-/** Walks the whole tree of a SELECT: its CTEs, set operations, subqueries, expressions and function calls. */
-function checkSelect(select: unknown): void {
+/**
+ * Walks the whole tree of a SELECT: its CTEs, set operations, subqueries, expressions and function calls.
+ * Returns the names of the functions it calls.
+ */
+function checkSelect(select: unknown): FunctionCall[] {
+  const calls = new Map<string, FunctionCall>();
   walk(select, (key, value) => {
     if (key === 'intoClause') refuse('postgresql', 'SELECT … INTO creates a table');
     if (key === 'lockingClause') refuse('postgresql', 'SELECT … FOR UPDATE/SHARE locks rows');
@@ -61,22 +77,32 @@ function checkSelect(select: unknown): void {
       refuse('postgresql', `a WITH query may hold only SELECTs; this one holds ${statementName(key)}`);
     }
     if (key === 'FuncCall') {
-      const parts = (value as { funcname?: { String?: { sval?: string } }[] }).funcname ?? [];
-      const name = parts.at(-1)?.String?.sval ?? '';
+      const call = value as { funcname?: { String?: { sval?: string } }[]; args?: unknown[] };
+      const name = call.funcname?.at(-1)?.String?.sval ?? '';
+      const args = call.args?.length ?? 0;
       const effect = deniedFunction('postgresql', name);
       if (effect !== undefined) refuse('postgresql', `${name}() is refused in read mode: it ${effect}`);
+      calls.set(`${name}/${args}`, { name, args });
     }
   });
+  return [...calls.values()];
 }
 
-/** Calls `visit` with every key and value of every object in the tree, depth first. */
-function walk(node: unknown, visit: (key: string, value: unknown) => void): void {
-  if (Array.isArray(node)) {
-    for (const item of node) walk(item, visit);
-  } else if (node !== null && typeof node === 'object') {
-    for (const [key, value] of Object.entries(node)) {
-      visit(key, value);
-      walk(value, visit);
+/**
+ * Calls `visit` with every key and value of every object in the tree. An explicit stack rather than recursion:
+ * a long chain of operators (`1+1+…`) is a tree as deep as it is long.
+ */
+function walk(root: unknown, visit: (key: string, value: unknown) => void): void {
+  const stack: unknown[] = [root];
+  while (stack.length > 0) {
+    const node = stack.pop();
+    if (Array.isArray(node)) {
+      for (const item of node) stack.push(item);
+    } else if (node !== null && typeof node === 'object') {
+      for (const [key, value] of Object.entries(node)) {
+        visit(key, value);
+        stack.push(value);
+      }
     }
   }
 }
