@@ -108,6 +108,10 @@ export interface TlsServer {
 export interface TlsPostgres extends TlsServer {
   /** A database whose pg_hba line is `hostssl … cert`: only a client certificate for user postgres gets in. */
   certDatabase: string;
+  /** Stops the cluster at once (`pg_ctl stop -m immediate`: every connection dropped), keeping its files. */
+  halt(): Promise<void>;
+  /** Starts a halted cluster again on the same port. */
+  resume(): Promise<void>;
 }
 
 /**
@@ -171,11 +175,15 @@ export async function startTlsPostgres(pki: Pki): Promise<TlsPostgres | Missing>
     host: '127.0.0.1',
     port,
     certDatabase: 'certdb',
+    halt: async () => ctl(['stop', '-m', 'immediate']),
+    resume: async () => ctl(['start']),
     stop: async () => {
       if (stopped) return;
       stopped = true;
       try {
         ctl(['stop', '-m', 'immediate']);
+      } catch {
+        // already halted
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }
