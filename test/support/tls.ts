@@ -257,6 +257,8 @@ export interface HttpsPeer extends TlsServer {
   url: string;
   /** How many requests reached a handler (a failed handshake never does). */
   requests: number;
+  /** `METHOD /path` of each request that reached a handler. */
+  received: string[];
 }
 
 /**
@@ -265,11 +267,12 @@ export interface HttpsPeer extends TlsServer {
  */
 export async function startHttpsPeer(pki: Pki): Promise<HttpsPeer> {
   const sockets = new Set<net.Socket>();
-  const peer = { host: '127.0.0.1', port: 0, url: '', requests: 0 } as HttpsPeer;
+  const peer = { host: '127.0.0.1', port: 0, url: '', requests: 0, received: [] as string[] } as HttpsPeer;
   const server = https.createServer(
     { cert: readFileSync(pki.serverCertFile), key: readFileSync(pki.serverKeyFile) },
     (request, response) => {
       peer.requests += 1;
+      peer.received.push(`${request.method} ${request.url}`);
       request.resume();
       request.on('end', () => {
         if (request.method === 'GET' && request.url?.startsWith('/wsdl')) {

@@ -1,6 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, describe, test, type TestContext } from 'node:test';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { healthSetup, pgAt } from '../health/support.js';
+import { servePatchbay } from '../support/cli.js';
 import { client, ok } from '../support/http.js';
 import { makePki, requireReady, startHttpsPeer, tlsHarness, type HttpsPeer } from '../support/tls.js';
 
@@ -85,5 +90,37 @@ describe('webhook deliveries over HTTPS', () => {
     assert.equal(delivery?.status, 'pending', 'retried later, as any failed attempt');
     assert.match(delivery?.last_error ?? '', /^TLS failed \(/);
     assert.equal(server.requests, before);
+  });
+
+  test('a receiver under a private authority is reached when the operator adds it with NODE_EXTRA_CA_CERTS', async (t) => {
+    const server = ready(t);
+    if (!server || 'missing' in pki) return;
+    const cwd = mkdtempSync(path.join(os.tmpdir(), 'patchbay-webhook-tls-'));
+    t.after(() => rmSync(cwd, { recursive: true, force: true }));
+    const served = await servePatchbay({ NODE_EXTRA_CA_CERTS: pki.caFile }, cwd);
+    t.after(async () => {
+      served.child.kill('SIGTERM');
+      await served.exited;
+    });
+    const key = /Initial admin API key, shown once: (pbk_\S+)/.exec(served.output().stdout)?.[1];
+    assert.ok(key, served.output().stdout);
+    const api = async (method: string, url: string, body?: unknown) => {
+      const response = await fetch(`http://127.0.0.1:${served.port}/api/v1${url}`, {
+        method,
+        headers: { authorization: `Bearer ${key}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      return { status: response.status, body: (await response.text()) || '{}' };
+    };
+    const hook = await api('POST', '/webhooks', { url: `${server.url}/trusted-hook`, events: ['connector.deleted'], secret: 'whsec-tls-test-secret-0002' });
+    assert.equal(hook.status, 201, hook.body);
+    const created = await api('POST', '/connectors', { name: 'c', connector_type: 'database', provider: 'postgresql', config: pgAt(5432) });
+    assert.equal(created.status, 201, created.body);
+    assert.equal((await api('DELETE', `/connectors/${(JSON.parse(created.body) as { id: string }).id}`)).status, 204);
+
+    // The server's scheduler dispatches due deliveries every half second.
+    const deadline = Date.now() + 30_000;
+    while (!server.received.includes('POST /trusted-hook') && Date.now() < deadline) await sleep(100);
+    assert.ok(server.received.includes('POST /trusted-hook'), `the delivery arrived over TLS: ${served.output().stderr}`);
   });
 });
