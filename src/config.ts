@@ -32,6 +32,8 @@ export interface Config {
   metricsToken: string | undefined;
   health: { concurrency: number; failureThreshold: number; minIntervalS: number; retentionDays: number };
   auditRetentionDays: number;
+  /** How long SIGTERM waits for requests in flight before it cuts them. */
+  shutdownGraceMs: number;
 }
 
 export class ConfigError extends Error {
@@ -74,6 +76,7 @@ const env = {
   PATCHBAY_HEALTH_MIN_INTERVAL_S: int(1),
   PATCHBAY_HEALTH_RETENTION_DAYS: int(1),
   PATCHBAY_AUDIT_RETENTION_DAYS: int(1),
+  PATCHBAY_SHUTDOWN_GRACE_MS: int(0, 3_600_000),
   PSQL_DB_NAME: z.string().min(1),
   PSQL_DB_USER: z.string().min(1),
   PSQL_DB_PASS: z.string(),
@@ -157,6 +160,8 @@ export function loadConfig(source: Environment = process.env): Readonly<Config> 
       retentionDays: read(source, 'PATCHBAY_HEALTH_RETENTION_DAYS') ?? 7,
     },
     auditRetentionDays: read(source, 'PATCHBAY_AUDIT_RETENTION_DAYS') ?? 90,
+    // Within the 30 s a container platform allows between SIGTERM and SIGKILL, with time left to close.
+    shutdownGraceMs: read(source, 'PATCHBAY_SHUTDOWN_GRACE_MS') ?? 25_000,
   };
   return Object.freeze(config);
 }

@@ -93,7 +93,7 @@ export interface StartOptions {
 /**
  * Start-up in order: keys, database, migrations (under an advisory lock on PostgreSQL), first-start admin,
  * the registry mirror, then listen and start the health scheduler. The only caller of listen(); SIGTERM and
- * SIGINT close everything.
+ * SIGINT close everything gracefully (drainThenClose) and exit 0, or 1 when requests had to be cut.
  */
 export async function startServer({
   config,
@@ -161,9 +161,9 @@ export async function startServer({
   const shutdown = (signal: string) => {
     if (closing) return;
     closing = true;
-    app.log.info({ signal }, 'shutting down');
-    app.close().then(
-      () => process.exit(0),
+    app.log.info({ signal, grace_ms: config.shutdownGraceMs }, 'shutting down');
+    drainThenClose(app, config.shutdownGraceMs).then(
+      (cut) => process.exit(cut ? 1 : 0),
       (error: unknown) => {
         app.log.error({ err: error }, 'error while shutting down');
         process.exit(1);
@@ -173,4 +173,45 @@ export async function startServer({
   process.once('SIGTERM', () => shutdown('SIGTERM'));
   process.once('SIGINT', () => shutdown('SIGINT'));
   return app;
+}
+
+/** How long closing may take once the requests are done or cut, before the process stops waiting for it. */
+const CLOSE_TIMEOUT_MS = 10_000;
+
+/**
+ * Graceful shutdown, in order: stop accepting connections; let the requests in flight finish (their audit events
+ * are written inside them) for up to `graceMs`, then cut the ones left; then app.close(): the scheduler lets its
+ * checks in flight finish and record, the pooled connector sessions close, the database closes last. Fastify's
+ * own close would run the preClose hooks (scheduler, pools) while requests are still using them, so the server
+ * is drained first. Resolves whether requests had to be cut.
+ */
+async function drainThenClose(app: FastifyInstance, graceMs: number): Promise<boolean> {
+  const server = app.server;
+  const drained = new Promise<void>((resolve) => server.close(() => resolve()));
+  // A keep-alive connection whose request just finished would otherwise stay open until its timeout.
+  const idle = setInterval(() => server.closeIdleConnections(), 100);
+  let cut = false;
+  let grace: NodeJS.Timeout | undefined;
+  await Promise.race([
+    drained,
+    new Promise<void>((resolve) => {
+      grace = setTimeout(() => {
+        cut = true;
+        app.log.warn({ grace_ms: graceMs }, 'shutdown grace expired; closing the connections still open');
+        server.closeAllConnections();
+        resolve();
+      }, graceMs);
+    }),
+  ]);
+  clearTimeout(grace);
+  clearInterval(idle);
+  let stuck: NodeJS.Timeout | undefined;
+  await Promise.race([
+    app.close(),
+    new Promise<never>((_resolve, reject) => {
+      stuck = setTimeout(() => reject(new Error(`closing took longer than ${CLOSE_TIMEOUT_MS} ms`)), CLOSE_TIMEOUT_MS);
+    }),
+  ]);
+  clearTimeout(stuck);
+  return cut;
 }

@@ -507,6 +507,7 @@ function describeNetworkError(error: unknown): string {
   if (code === 'ECONNREFUSED') return 'connection refused';
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return 'host not found';
   if (code === 'ECONNRESET') return 'connection reset';
-  if (typeof code === 'string' && (code.startsWith('ERR_TLS_') || code.includes('CERT'))) return `TLS failed (${code})`;
+  // OpenSSL's verify codes (UNABLE_TO_VERIFY_LEAF_SIGNATURE…) do not all name a CERT.
+  if (typeof code === 'string' && /^(ERR_TLS_|ERR_SSL_|UNABLE_TO_|EPROTO$)|CERT/.test(code)) return `TLS failed (${code})`;
   return typeof code === 'string' ? `request failed (${code})` : 'request failed';
 }

@@ -11,7 +11,7 @@ import {
   FIXTURE_PATH,
   POLICYSYNTH_TABLES,
   loadPublishedModels,
-  publishedPackageDir,
+  fetchPublishedPackage,
   readSchema,
   type ExpectedDdl,
   type SchemaShape,
@@ -101,7 +101,9 @@ describe('PolicySynth registry schema (postgres)', () => {
   test('tables a PolicySynth deployment made are adopted unchanged', async (t) => {
     const ctx = await emptyPostgres(t);
     if (!ctx) return;
-    const packageDir = publishedPackageDir();
+    const fetched = fetchPublishedPackage();
+    if ('missing' in fetched && process.env.CI === 'true') throw new Error(fetched.missing);
+    const packageDir = 'dir' in fetched ? fetched.dir : undefined;
     if (packageDir) {
       // The published models' own sync(), user_id foreign keys to a users table included.
       const published = await loadPublishedModels(packageDir, ctx.db.url);
@@ -137,13 +139,14 @@ describe('PolicySynth registry schema (postgres)', () => {
   });
 
   test('the published PolicySynth models create, associate and cascade on a Patchbay-migrated database', async (t) => {
-    const packageDir = publishedPackageDir();
-    if (!packageDir) {
-      t.skip(
-        'unpack @policysynth/agents@1.3.172 as test/fixtures/policysynth/derive.mjs describes, or set POLICYSYNTH_PACKAGE_DIR',
-      );
+    // Fetched at test time (npm pack of the pinned version), so CI runs it; only a machine that cannot fetch skips.
+    const fetched = fetchPublishedPackage();
+    if ('missing' in fetched) {
+      if (process.env.CI === 'true') throw new Error(fetched.missing);
+      t.skip(`${fetched.missing}; unpack it as test/fixtures/policysynth/derive.mjs describes, or set POLICYSYNTH_PACKAGE_DIR`);
       return;
     }
+    const packageDir = fetched.dir;
     const ctx = await migratedDatabase(t, 'postgres');
     if (!ctx) return;
     const published = await loadPublishedModels(packageDir, ctx.db.url);

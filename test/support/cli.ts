@@ -1,4 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import net from 'node:net';
 import path from 'node:path';
 
 const root = path.resolve(import.meta.dirname, '../..');
@@ -33,3 +35,41 @@ export function spawnPatchbay(args: string[], env: Record<string, string>, cwd =
 }
 
 export const lastLine = (text: string) => text.trimEnd().split('\n').at(-1) ?? '';
+
+/** A running `patchbay serve` started by servePatchbay. */
+export interface ServedPatchbay {
+  port: number;
+  child: ReturnType<typeof spawnPatchbay>;
+  output(): { stdout: string; stderr: string };
+  /** Resolves with the exit code once the process has exited. */
+  exited: Promise<number | null>;
+}
+
+/** Starts `patchbay serve` on a free port and resolves once it answers /healthz (within 60 s). */
+export async function servePatchbay(env: Record<string, string>, cwd: string): Promise<ServedPatchbay> {
+  const probe = net.createServer().listen(0, '127.0.0.1');
+  await once(probe, 'listening');
+  const { port } = probe.address() as net.AddressInfo;
+  await new Promise((resolve) => probe.close(resolve));
+  const child = spawnPatchbay(['serve', '--port', String(port)], { LOG_LEVEL: 'warn', ...env }, cwd);
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const exited = once(child, 'exit').then(([code]) => code as number | null);
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`serve exited early: ${stderr}`);
+    try {
+      if ((await fetch(`http://127.0.0.1:${port}/healthz`)).status === 200) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`serve did not come up: ${stderr}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  return { port, child, exited, output: () => ({ stdout, stderr }) };
+}

@@ -18,7 +18,8 @@ const reachable = new Map<ServerId, Promise<boolean>>();
 function probe(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = net.connect({ host: '127.0.0.1', port });
-    socket.setTimeout(1000);
+    // Generous: on a loaded machine a slow accept must not pass for a missing server (a skip, or a CI failure).
+    socket.setTimeout(5000);
     socket.once('connect', () => {
       socket.destroy();
       resolve(true);

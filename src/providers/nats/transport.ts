@@ -1,5 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { Socket } from 'node:net';
+import { isIP, type Socket } from 'node:net';
+import { checkServerIdentity, type PeerCertificate } from 'node:tls';
 import { NatsConnectionImpl, setTransportFactory, type ConnectionOptions, type NatsConnection } from '@nats-io/transport-node';
 import { NodeTransport } from '@nats-io/transport-node/lib/node_transport.js';
 import { EgressDeniedError, type EgressGuard } from '../egress.js';
@@ -18,6 +19,16 @@ const dialling = new AsyncLocalStorage<EgressGuard>();
 class GuardedTransport extends NodeTransport {
   constructor(private readonly guard: EgressGuard | undefined) {
     super();
+  }
+
+  // The client names the TLS peer only for a host name (tlsName); for an IP literal node:tls would check the
+  // certificate against "localhost". Checked against the address dialled instead, as for every other provider.
+  override connect(hp: { hostname: string; port: number; tlsName: string }, options: ConnectionOptions): Promise<void> {
+    if (hp.tlsName || isIP(hp.hostname) === 0 || typeof options.tls !== 'object' || options.tls === null) {
+      return super.connect(hp, options);
+    }
+    const tls = { ...options.tls, checkServerIdentity: (_name: string, cert: PeerCertificate) => checkServerIdentity(hp.hostname, cert) };
+    return super.connect(hp, { ...options, tls });
   }
 
   // NodeTransport.dial without net.createConnection: the same events, on a guarded socket.

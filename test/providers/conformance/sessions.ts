@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import type net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PatchbayError } from '../../../src/errors.js';
 import type { Run, Suite } from './context.js';
@@ -49,7 +50,13 @@ export function describeSessions(suite: Suite): void {
       // One connection per session, so the session restartPeer sees is the one the next call uses.
       const peer = run.peer({ harness: run.harness({ poolMax: 1 }) });
       await peer.execute(fixture.probe);
+      const open = run.stats.sockets.filter((socket) => !socket.destroyed);
+      if (run.stats.sockets.length > 0) assert.ok(open.length > 0, 'the session holds a connection before the restart');
       await restartPeer(peer);
+      // The restart must really break what the session holds: every connection it had open ends. Where the
+      // provider dials through the guard's lookup only (its sockets are not seen here), the fixture's restartPeer
+      // proves the break itself (Redis: CLIENT KILL answered 1 and the client is gone; a proxy: dropped).
+      await assertClosed(open, 'connections open before the restart');
       let failed: unknown;
       try {
         await peer.execute(fixture.probe);
@@ -102,10 +109,18 @@ export function describeSessions(suite: Suite): void {
  * at least every session it opened must have been closed.
  */
 async function assertAllClosed(run: Run): Promise<void> {
+  // From at least one to none: a check over nothing opened proves nothing.
+  assert.ok(run.stats.sessions.length > 0, 'the test opened a session');
   const deadline = Date.now() + SOCKET_CLOSE_GRACE_MS;
-  while (run.stats.sockets.some((socket) => !socket.destroyed) && Date.now() < deadline) await sleep(20);
-  const open = run.stats.sockets.filter((socket) => !socket.destroyed);
-  assert.equal(open.length, 0, `${open.length} of ${run.stats.sockets.length} sockets still open`);
+  await assertClosed(run.stats.sockets, 'sockets');
   while (run.stats.closes < run.stats.sessions.length && Date.now() < deadline) await sleep(20);
   assert.ok(run.stats.closes >= run.stats.sessions.length, `${run.stats.sessions.length} sessions, ${run.stats.closes} closes`);
+}
+
+/** Every one of `sockets` reports closed within the grace period. */
+async function assertClosed(sockets: net.Socket[], what: string): Promise<void> {
+  const deadline = Date.now() + SOCKET_CLOSE_GRACE_MS;
+  while (sockets.some((socket) => !socket.destroyed) && Date.now() < deadline) await sleep(20);
+  const open = sockets.filter((socket) => !socket.destroyed);
+  assert.equal(open.length, 0, `${open.length} of ${sockets.length} ${what} still open`);
 }
