@@ -111,18 +111,6 @@ export function presentFields(provider: Provider): (FieldDescription & FieldPres
   });
 }
 
-// Non-URL fields that still decide where a connection goes (the server, or the host an SDK derives from them).
-const DESTINATION_FIELDS = new Set(['host', 'port', 'servers', 'brokers', 'region', 'account_name', 'project_id', 'path']);
-
-/**
- * A field that decides where a stored secret is sent (host, port, URL, TLS settings): changing it must not carry
- * the stored secrets along to the new place (a draft test asks for them again, as PUT would).
- */
-export function isDestinationField(field: FieldPresentation & { name: string; secret: boolean }): boolean {
-  if (field.secret) return false;
-  return DESTINATION_FIELDS.has(field.name) || field.group === 'TLS' || field.format === 'uri' || field.format === 'hostname';
-}
-
 /** The code catalogue as data: what `GET /connectors/types` serves and what the PolicySynth registry mirrors. */
 export function catalogueForRegistry() {
   return listProviders().map((provider) => ({

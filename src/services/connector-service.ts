@@ -84,7 +84,7 @@ const isEmpty = (value: unknown) =>
  * or token would be sent to the new server. A secret sent back as MASK is not supplied; null (removing it) is.
  * 422 naming each secret to enter again.
  */
-function refuseSecretsFollowingDestination(
+export function refuseSecretsFollowingDestination(
   provider: Provider,
   stored: Record<string, unknown>,
   next: Record<string, unknown>,

@@ -1,12 +1,11 @@
 import { isDeepStrictEqual } from 'node:util';
 import { QueryTypes, type Sequelize } from 'sequelize';
 import type { Agent, ConnectorInstance, Models } from '../db/models/index.js';
-import { validationError, type FieldError } from '../errors.js';
-import { isDestinationField, presentFields } from '../providers/catalogue.js';
 import type { ProviderHarness, TestResult } from '../providers/harness.js';
 import type { AttachmentService } from './attachment-service.js';
 import type { AuditService } from './audit-service.js';
-import { MASK, resolveProvider, type ConnectorService, type RequestContext } from './connector-service.js';
+import { destinationFieldNames } from '../providers/registry.js';
+import { MASK, refuseSecretsFollowingDestination, resolveProvider, type ConnectorService, type RequestContext } from './connector-service.js';
 
 /** How many of a connector's latest checks the list carries, for its badge's sparkline. */
 export const RECENT_CHECKS = 20;
@@ -75,34 +74,22 @@ export class ConsoleService {
   /**
    * Tests an edited, unsaved draft of a saved connector; records nothing but an audit event. The draft merges
    * over the stored config as PUT does (MASK or an absent secret keeps the stored one, null removes a field), but
-   * the stored secrets come along only while no destination field (host, URL, TLS settings…) changed: a secret
-   * is never sent to a new place unless it is entered again.
+   * the stored secrets come along only while no destination field changed (connector-service's rule for PUT).
    */
   async testDraft(ctx: RequestContext, id: string, draft: Record<string, unknown>): Promise<TestResult> {
     const { connectors } = this.deps;
     const connector = await connectors.require(ctx.organizationId, id);
     const provider = resolveProvider(connector.connector_type, connector.provider);
     const stored = connectors.decrypt(connector);
-    const fields = presentFields(provider);
+    // Merged as PUT merges (MASK keeps the stored secret, null removes a field), under PUT's rule that a stored
+    // secret is never sent to a changed destination unless it is entered again.
     const merged: Record<string, unknown> = { ...stored };
     for (const [key, value] of Object.entries(draft)) {
       if (value === null) delete merged[key];
-      else merged[key] = value;
+      else if (value !== MASK) merged[key] = value;
     }
-    const destinationChanged = fields.some((field) => isDestinationField(field) && !isDeepStrictEqual(merged[field.name], stored[field.name]));
-    const missing: FieldError[] = [];
-    for (const field of fields.filter((f) => f.secret)) {
-      const kept = draft[field.name] === undefined || draft[field.name] === MASK;
-      if (!kept) continue;
-      if (stored[field.name] === undefined) {
-        delete merged[field.name];
-      } else if (destinationChanged) {
-        missing.push({ path: `config.${field.name}`, message: 'enter it again: the destination changed, so the stored value is not sent there' });
-      } else {
-        merged[field.name] = stored[field.name];
-      }
-    }
-    if (missing.length) throw validationError(missing);
+    refuseSecretsFollowingDestination(provider, stored, merged, draft);
+    const destinationChanged = destinationFieldNames(provider).some((name) => !isDeepStrictEqual(merged[name], stored[name]));
     const config = connectors.parseConfigOrThrow(provider, merged);
     const result = await this.deps.harness.test(provider.id, config);
     await this.deps.audit.record({
