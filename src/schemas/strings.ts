@@ -1,0 +1,41 @@
+import { z } from 'zod';
+
+/**
+ * Characters no id, name, email, slug or alias may hold: the C0 controls (NUL included: SQLite cuts a statement
+ * there and PostgreSQL refuses it in text), DEL, the C1 controls, and a UTF-16 surrogate without its partner (no
+ * database stores one faithfully). With the `u` flag a well-formed pair is one code point and never matches.
+ * A character class: linear, no backtracking, whatever the input.
+ */
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\ud800-\udfff]/u;
+
+/** The same, less tab, line feed and carriage return: free text (descriptions) may have lines. */
+const CONTROL_IN_TEXT = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\ud800-\udfff]/u;
+
+export const CONTROL_MESSAGE = 'must not contain control characters';
+
+export const hasControlCharacters = (value: string): boolean => CONTROL.test(value);
+
+/** A string that names or identifies something (id, name, email, slug, alias, path or query value). */
+export const plainString = () => z.string().refine((value) => !CONTROL.test(value), CONTROL_MESSAGE);
+
+/** A display name: trimmed, 1..max characters, no control characters. */
+export const nameString = (max: number) =>
+  z
+    .string()
+    .trim()
+    .min(1)
+    .max(max)
+    .refine((value) => !CONTROL.test(value), CONTROL_MESSAGE);
+
+/** Free text such as a description: lines allowed, other control characters not. */
+export const textString = (max: number) =>
+  z
+    .string()
+    .max(max)
+    .refine((value) => !CONTROL_IN_TEXT.test(value), CONTROL_MESSAGE);
+
+/**
+ * The longest path parameter the router accepts (Fastify's `maxParamLength`): every id is far shorter (a UUID
+ * is 36, an agent id at most 64). A longer one is 400 `bad_request`.
+ */
+export const MAX_PARAM_LENGTH = 128;
