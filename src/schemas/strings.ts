@@ -6,9 +6,11 @@ import { z } from 'zod';
  * database stores one faithfully). With the `u` flag a well-formed pair is one code point and never matches.
  * A character class: linear, no backtracking, whatever the input.
  */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
 const CONTROL = /[\u0000-\u001f\u007f-\u009f\ud800-\udfff]/u;
 
 /** The same, less tab, line feed and carriage return: free text (descriptions) may have lines. */
+// eslint-disable-next-line no-control-regex -- as above
 const CONTROL_IN_TEXT = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\ud800-\udfff]/u;
 
 export const CONTROL_MESSAGE = 'must not contain control characters';

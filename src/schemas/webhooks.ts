@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { webhookEvents } from '../db/models/webhooks.js';
 import { MASK } from '../services/connector-service.js';
+import { textString } from './strings.js';
 
 export const webhookEventEnum = z.enum(webhookEvents);
 
@@ -21,7 +22,7 @@ export const createWebhookBody = z.strictObject({
   events,
   secret,
   enabled: z.boolean().optional().describe('@default true'),
-  description: z.string().max(2000).nullable().optional(),
+  description: textString(2000).nullable().optional(),
 });
 
 export const updateWebhookBody = z.strictObject({
@@ -29,7 +30,7 @@ export const updateWebhookBody = z.strictObject({
   events: events.optional(),
   secret: z.union([z.literal(MASK), secret]).optional().describe(`A new signing secret; "${MASK}" keeps the stored one`),
   enabled: z.boolean().optional().describe('Re-enabling clears the failure count'),
-  description: z.string().max(2000).nullable().optional(),
+  description: textString(2000).nullable().optional(),
 });
 
 export const webhookSchema = z.object({
