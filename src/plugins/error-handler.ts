@@ -71,11 +71,13 @@ function fromFastify(error: FastifyError): PatchbayError | undefined {
   if (error.statusCode === 415) return new PatchbayError('bad_request', 'unsupported content type: send application/json');
   const status = error.statusCode ?? 500;
   if (status >= 400 && status < 500) {
-    const code = byStatus[status] ?? 'bad_request';
-    return new PatchbayError(code, code === 'bad_request' ? 'the request is malformed' : undefined);
+    return new PatchbayError(codeForStatus(status), status === 400 ? 'the request is malformed' : undefined);
   }
   return undefined;
 }
+
+/** The code of a 4xx that a library chose (the router, the MCP transport): its own where we have one, else bad_request. */
+export const codeForStatus = (status: number): ErrorCode => byStatus[status] ?? 'bad_request';
 
 export function toProblem(error: PatchbayError, request: FastifyRequest) {
   const code: ErrorCode = error.code;

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { connectorTypes } from '../services/connector-service.js';
 import { aliasSchema, limitsSchema, modeSchema } from '../services/attachment-service.js';
-import { nameString, plainString, textString } from './strings.js';
+import { nameString, plainString, storableJsonObject, textString } from './strings.js';
 
 const configObject = z
   .record(z.string(), z.unknown())
@@ -134,7 +134,7 @@ export const patchInstanceBody = z.strictObject({
   config_override: z.record(z.string(), z.unknown()).nullable().optional(),
   mode: modeSchema.optional(),
   limits: limitsSchema.optional(),
-  bound_params: z.record(z.string(), z.unknown()).nullable().optional().describe('Admin only: parameter values bound on every call, hidden from the agent'),
+  bound_params: storableJsonObject().nullable().optional().describe('Admin only: parameter values bound on every call, hidden from the agent'),
 });
 
 export const instanceSchema = z.object({

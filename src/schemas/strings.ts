@@ -41,3 +41,51 @@ export const textString = (max: number) =>
  * is 36, an agent id at most 64). A longer one is 400 `bad_request`.
  */
 export const MAX_PARAM_LENGTH = 128;
+
+/** What a JSON column cannot store on PostgreSQL: jsonb refuses `\u0000` and an escaped lone surrogate. */
+// eslint-disable-next-line no-control-regex -- as above
+const UNSTORABLE_IN_JSON = /[\u0000\ud800-\udfff]/u;
+
+/** Every string and key of a JSON value, walked with an explicit stack (any depth). */
+function* jsonStrings(value: unknown): Generator<string> {
+  const stack: unknown[] = [value];
+  while (stack.length > 0) {
+    const node = stack.pop();
+    if (typeof node === 'string') yield node;
+    else if (Array.isArray(node)) stack.push(...node);
+    else if (node !== null && typeof node === 'object') {
+      for (const [key, item] of Object.entries(node)) {
+        yield key;
+        stack.push(item);
+      }
+    }
+  }
+}
+
+export const isStorableJson = (value: unknown): boolean => {
+  for (const text of jsonStrings(value)) if (UNSTORABLE_IN_JSON.test(text)) return false;
+  return true;
+};
+
+/** A free-form JSON object that is stored as JSON (bound parameters, registry configuration). */
+export const storableJsonObject = () =>
+  z.record(z.string(), z.unknown()).refine(isStorableJson, 'must not contain NUL characters or unpaired surrogates');
+
+/**
+ * A copy of a JSON value whose strings and keys a JSON column can store: NUL and lone surrogates become U+FFFD.
+ * For values Patchbay builds itself (audit details), which are shallow.
+ */
+export function storableJson<T>(value: T): T {
+  if (isStorableJson(value)) return value;
+  // eslint-disable-next-line no-control-regex -- as above
+  const clean = (text: string) => text.replace(/[\u0000\ud800-\udfff]/gu, '\ufffd');
+  return JSON.parse(
+    JSON.stringify(value, (_key, item: unknown) => {
+      if (typeof item === 'string') return clean(item);
+      if (item !== null && typeof item === 'object' && !Array.isArray(item)) {
+        return Object.fromEntries(Object.entries(item).map(([key, child]) => [clean(key), child]));
+      }
+      return item;
+    }),
+  ) as T;
+}

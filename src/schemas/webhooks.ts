@@ -1,13 +1,14 @@
 import { z } from 'zod';
 import { webhookEvents } from '../db/models/webhooks.js';
 import { MASK } from '../services/connector-service.js';
-import { textString } from './strings.js';
+import { CONTROL_MESSAGE, hasControlCharacters, textString } from './strings.js';
 
 export const webhookEventEnum = z.enum(webhookEvents);
 
 const url = z
   .url({ protocol: /^https?$/, message: 'must be an http:// or https:// URL' })
   .max(2048)
+  .refine((value) => !hasControlCharacters(value), CONTROL_MESSAGE)
   .describe('Where events are POSTed; it must be reachable under PATCHBAY_EGRESS');
 const events = z.array(webhookEventEnum).min(1).describe(`The events to receive: ${webhookEvents.join(', ')}`);
 const secret = z
