@@ -292,8 +292,16 @@ const QUERIES = [
   { query: 'SELECT $1', params: {} },
 ];
 
-/** A body the operation accepts, as far as a generator knows the product; the schema fills in the rest. */
+/** A body the operation accepts; half the time with the schema's optional fields too, so that they get mutated. */
 function validBody(s: Seeded, op: Operation, rng: Rng, n: number): unknown {
+  const known = knownBody(s, op, rng, n);
+  if (known === undefined) return op.body ? fromSchema(op.body, rng, 'body', n) : undefined;
+  if (Array.isArray(known) || !op.body?.properties || rng.chance(0.5)) return known;
+  return { ...(fromSchema(op.body, rng, 'body', n) as Record<string, unknown>), ...(known as Record<string, unknown>) };
+}
+
+/** A body the operation accepts, as far as a generator knows the product. */
+function knownBody(s: Seeded, op: Operation, rng: Rng, n: number): unknown {
   const key = `${op.method} ${op.path}`;
   if (key.endsWith('/execute')) return { ...rng.pick(QUERIES) };
   if (key.endsWith('/mcp')) {
@@ -313,7 +321,7 @@ function validBody(s: Seeded, op: Operation, rng: Rng, n: number): unknown {
   if (key === 'POST /api/v1/members/') return { email: `fuzz-${n}@example.test`, role: rng.pick(['member', 'developer']) };
   if (key === 'POST /api/v1/webhooks/') return { url: 'http://127.0.0.1:9/hook', events: ['connector.deleted'], secret: 's'.repeat(20) };
   if (key === 'POST /api/v1/agents/') return { id: `agent-${n}`, name: `fuzz ${n}` };
-  return op.body ? fromSchema(op.body, rng, 'body', n) : undefined;
+  return undefined;
 }
 
 /** A value that satisfies the schema, roughly; fields that would reach the network are kept on loopback. */
