@@ -10,12 +10,14 @@ import { createLogger } from './logger.js';
 import auth from './plugins/auth.js';
 import webConsole from './plugins/console.js';
 import db from './plugins/db.js';
-import errorHandler from './plugins/error-handler.js';
+import errorHandler, { frameworkErrors } from './plugins/error-handler.js';
 import limits from './plugins/limits.js';
 import metrics from './plugins/metrics.js';
 import openapi from './plugins/openapi.js';
+import requestGuard from './plugins/request-guard.js';
 import services from './plugins/services.js';
 import apiV1 from './routes/api/v1/index.js';
+import { MAX_PARAM_LENGTH } from './schemas/strings.js';
 import health from './routes/health.js';
 import metricsRoute from './routes/metrics.js';
 import { packageVersion } from './version.js';
@@ -40,6 +42,9 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
     bodyLimit: config.bodyLimitBytes,
     genReqId: requestId,
     return503OnClosing: true,
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    // A malformed URL or an over-long path parameter is refused by the router itself: as problem+json too.
+    frameworkErrors,
   }).withTypeProvider<ZodTypeProvider>();
 
   app.setValidatorCompiler(validatorCompiler);
@@ -54,6 +59,7 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
 
   const sequelize = options.sequelize ?? createSequelize(config.database);
   await app.register(errorHandler);
+  await app.register(requestGuard);
   await app.register(limits, { config });
   await app.register(db, { sequelize, closeOnShutdown: !options.sequelize });
   await app.register(services, { config, keyRing: options.keyRing });

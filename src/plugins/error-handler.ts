@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
+import { MAX_PARAM_LENGTH } from '../schemas/strings.js';
 import { errorCodes, PatchbayError, publicDetail, validationError, type ErrorCode, type FieldError } from '../errors.js';
 
 interface ValidationIssue {
@@ -26,7 +27,21 @@ export function fieldErrorsOf(validation: ValidationIssue[]): FieldError[] {
   });
 }
 
-/** Fastify's own failures, translated into our vocabulary. */
+/** The code for a status Fastify (or a plugin of it) chose itself; any other 4xx is a malformed request. */
+const byStatus: Partial<Record<number, ErrorCode>> = {
+  401: 'unauthenticated',
+  403: 'forbidden',
+  404: 'not_found',
+  405: 'method_not_allowed',
+  409: 'conflict',
+  413: 'payload_too_large',
+  429: 'rate_limited',
+};
+
+/**
+ * Fastify's own failures, translated into our vocabulary. Their messages are never passed on: a JSON parser's
+ * message quotes the body, a router's the URL.
+ */
 function fromFastify(error: FastifyError): PatchbayError | undefined {
   if (error.validation) {
     const errors = fieldErrorsOf(error.validation as ValidationIssue[]);
@@ -36,23 +51,33 @@ function fromFastify(error: FastifyError): PatchbayError | undefined {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return new PatchbayError('payload_too_large', 'request body is larger than the limit');
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+    case 'FST_ERR_CTP_INVALID_TYPE':
       return new PatchbayError('bad_request', 'unsupported content type: send application/json');
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       return new PatchbayError('bad_request', 'the JSON body is empty');
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
       return new PatchbayError('bad_request', 'the body is not valid JSON');
+    case 'FST_ERR_BAD_URL':
+      return new PatchbayError('bad_request', 'the URL is malformed (an invalid percent-encoding)');
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      return new PatchbayError('bad_request', `a path parameter is longer than ${MAX_PARAM_LENGTH} characters`);
     default:
       break;
   }
   if (error instanceof SyntaxError || (error.statusCode === 400 && /JSON/i.test(error.message))) {
     return new PatchbayError('bad_request', 'the body is not valid JSON');
   }
-  if (error.statusCode === 429) return new PatchbayError('rate_limited', 'too many requests');
-  if (error.statusCode === 413) return new PatchbayError('payload_too_large', 'request body is larger than the limit');
   if (error.statusCode === 415) return new PatchbayError('bad_request', 'unsupported content type: send application/json');
+  const status = error.statusCode ?? 500;
+  if (status >= 400 && status < 500) {
+    return new PatchbayError(codeForStatus(status), status === 400 ? 'the request is malformed' : undefined);
+  }
   return undefined;
 }
+
+/** The code of a 4xx that a library chose (the router, the MCP transport): its own where we have one, else bad_request. */
+export const codeForStatus = (status: number): ErrorCode => byStatus[status] ?? 'bad_request';
 
 export function toProblem(error: PatchbayError, request: FastifyRequest) {
   const code: ErrorCode = error.code;
@@ -75,15 +100,23 @@ export function sendProblem(reply: FastifyReply, request: FastifyRequest, error:
   return reply.code(error.status).type('application/problem+json').send(toProblem(error, request));
 }
 
+function handleError(raw: FastifyError, request: FastifyRequest, reply: FastifyReply) {
+  const error = raw instanceof PatchbayError ? raw : (fromFastify(raw) ?? new PatchbayError('internal_error', undefined, { cause: raw }));
+  if (error.code === 'internal_error') request.log.error({ err: raw }, 'unhandled error');
+  else request.log.info({ code: error.code }, 'request refused');
+  return sendProblem(reply, request, error);
+}
+
+/**
+ * Fastify's `frameworkErrors` option: what the router refuses before any route or hook runs (a malformed
+ * percent-encoding, a path parameter above `maxParamLength`) answers through the same handler.
+ */
+export const frameworkErrors = (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => handleError(error, request, reply);
+
 /** The one place an error becomes a response: RFC 9457 problem+json with a stable `code`. */
 export default fp(
   async function errorHandler(app: FastifyInstance) {
-    app.setErrorHandler((raw: FastifyError, request, reply) => {
-      const error = raw instanceof PatchbayError ? raw : (fromFastify(raw) ?? new PatchbayError('internal_error', undefined, { cause: raw }));
-      if (error.code === 'internal_error') request.log.error({ err: raw }, 'unhandled error');
-      else request.log.info({ code: error.code }, 'request refused');
-      return sendProblem(reply, request, error);
-    });
+    app.setErrorHandler(handleError);
     app.setNotFoundHandler((request, reply) =>
       sendProblem(reply, request, new PatchbayError('not_found', `no route ${request.method} ${request.url.split('?')[0]}`)),
     );

@@ -155,16 +155,39 @@ function decoded(text: string): string {
  * becomes a plain `{name, message, code, stack}` so that its message and stack are scrubbed too (log lines).
  */
 export function scrubDeep(value: unknown, scrub: Scrub): unknown {
-  if (typeof value === 'string') return scrub(value);
-  if (value instanceof Error) {
-    const { code } = value as { code?: unknown };
-    return { name: value.name, message: scrub(value.message), code, stack: value.stack && scrub(value.stack) };
+  // An explicit stack, not recursion: an api provider's answer may nest deeper than the call stack allows.
+  const copy = (item: unknown): unknown => {
+    if (typeof item === 'string') return scrub(item);
+    if (item instanceof Error) {
+      const { code } = item as { code?: unknown };
+      return { name: item.name, message: scrub(item.message), code, stack: item.stack && scrub(item.stack) };
+    }
+    if (Array.isArray(item)) {
+      const target: unknown[] = new Array<unknown>(item.length);
+      pending.push([item, target]);
+      return target;
+    }
+    if (item !== null && typeof item === 'object' && Object.getPrototypeOf(item) === Object.prototype) {
+      const target: Record<string, unknown> = {};
+      pending.push([item as Record<string, unknown>, target]);
+      return target;
+    }
+    return item;
+  };
+  const pending: [unknown[] | Record<string, unknown>, unknown[] | Record<string, unknown>][] = [];
+  const result = copy(value);
+  while (pending.length > 0) {
+    const [source, target] = pending.pop() as [unknown[] | Record<string, unknown>, unknown[] | Record<string, unknown>];
+    if (Array.isArray(source)) {
+      source.forEach((item, index) => ((target as unknown[])[index] = copy(item)));
+    } else {
+      // defineProperty, as Object.fromEntries does: a "__proto__" key stays a key, never a prototype.
+      for (const [key, item] of Object.entries(source)) {
+        Object.defineProperty(target, scrub(key), { value: copy(item), enumerable: true, writable: true, configurable: true });
+      }
+    }
   }
-  if (Array.isArray(value)) return value.map((item) => scrubDeep(item, scrub));
-  if (value !== null && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
-    return Object.fromEntries(Object.entries(value).map(([key, item]) => [scrub(key), scrubDeep(item, scrub)]));
-  }
-  return value;
+  return result;
 }
 
 const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;

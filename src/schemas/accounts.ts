@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { nameString } from './strings.js';
 
 /** An API key or agent token as listed: never the secret itself (services/secrets.ts credentialView). */
 export const credentialSchema = (what: 'key' | 'token') =>
@@ -15,7 +16,7 @@ export const credentialSchema = (what: 'key' | 'token') =>
 /** The body that issues an API key or agent token: both optional. */
 export const createCredentialBody = (expiresDescription: string) =>
   z.strictObject({
-    name: z.string().trim().min(1).max(200).optional(),
+    name: nameString(200).optional(),
     expires_at: z.iso.datetime({ offset: true }).optional().describe(expiresDescription),
   });
 

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { agentIdSchema } from '../services/agent-service.js';
 import { createCredentialBody, credentialSchema } from './accounts.js';
+import { nameString, textString } from './strings.js';
 
 /** `limit` and `cursor` of every paginated list; `cursor` is the `next_cursor` of the previous page. */
 export const pageQuery = z.strictObject({
@@ -21,8 +22,8 @@ export const agentSchema = z.object({
 
 export const createAgentBody = z.strictObject({
   id: agentIdSchema.optional().describe('Your id for the agent, e.g. agent-123; generated (agt_…) when omitted'),
-  name: z.string().trim().min(1).max(200).optional(),
-  description: z.string().max(2000).optional(),
+  name: nameString(200).optional(),
+  description: textString(2000).optional(),
 });
 
 export const agentTokenSchema = credentialSchema('token');

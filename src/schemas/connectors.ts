@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { connectorTypes } from '../services/connector-service.js';
 import { aliasSchema, limitsSchema, modeSchema } from '../services/attachment-service.js';
+import { nameString, plainString, storableJsonObject, textString } from './strings.js';
 
 const configObject = z
   .record(z.string(), z.unknown())
@@ -10,18 +11,18 @@ export const connectorTypeEnum = z.enum(connectorTypes as [string, ...string[]])
 export const connectorStatusEnum = z.enum(['untested', 'healthy', 'failing', 'disabled']);
 
 export const createConnectorBody = z.strictObject({
-  name: z.string().trim().min(1).max(200),
-  connector_type: z.string().describe('database, api, storage or messaging'),
-  provider: z.string().describe('e.g. postgresql, redis, s3'),
+  name: nameString(200),
+  connector_type: plainString().describe('database, api, storage or messaging'),
+  provider: plainString().describe('e.g. postgresql, redis, s3'),
   config: configObject,
-  description: z.string().max(2000).nullable().optional(),
+  description: textString(2000).nullable().optional(),
   enabled: z.boolean().optional().describe('@default true'),
   health_check_interval_s: z.number().int().min(0).optional().describe('seconds between scheduled checks; 0 = off; @default 300'),
 });
 
 export const updateConnectorBody = z.strictObject({
-  name: z.string().trim().min(1).max(200).optional(),
-  description: z.string().max(2000).nullable().optional(),
+  name: nameString(200).optional(),
+  description: textString(2000).nullable().optional(),
   enabled: z.boolean().optional(),
   health_check_interval_s: z.number().int().min(0).optional(),
   config: z
@@ -67,8 +68,8 @@ export const testResultSchema = z.object({
 });
 
 export const testUnsavedBody = z.strictObject({
-  connector_type: z.string(),
-  provider: z.string(),
+  connector_type: plainString(),
+  provider: plainString(),
   config: configObject,
 });
 
@@ -129,7 +130,7 @@ export const typesSchema = z.object({
 });
 
 export const attachBody = z.strictObject({
-  agent_id: z.string().describe('The agent\'s public id, e.g. agent-123'),
+  agent_id: plainString().describe('The agent\'s public id, e.g. agent-123'),
   alias: aliasSchema,
   config_override: z.record(z.string(), z.unknown()).nullable().optional().describe('Only the provider\'s overridable fields'),
   mode: modeSchema.optional().describe('@default read; read_write needs an admin'),
@@ -141,7 +142,7 @@ export const patchInstanceBody = z.strictObject({
   config_override: z.record(z.string(), z.unknown()).nullable().optional(),
   mode: modeSchema.optional(),
   limits: limitsSchema.optional(),
-  bound_params: z.record(z.string(), z.unknown()).nullable().optional().describe('Admin only: parameter values bound on every call, hidden from the agent'),
+  bound_params: storableJsonObject().nullable().optional().describe('Admin only: parameter values bound on every call, hidden from the agent'),
 });
 
 export const instanceSchema = z.object({

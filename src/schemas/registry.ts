@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { nameString, storableJsonObject } from './strings.js';
 
 const configuration = z.record(z.string(), z.unknown());
 
@@ -22,8 +23,8 @@ export const registrySchema = z.object({
 export const classParams = z.object({ uuid: z.string() });
 
 export const createAgentClassBody = z.strictObject({
-  name: z.string().trim().min(1).max(255),
+  name: nameString(255),
   version: z.number().int().min(1).max(2_147_483_647),
-  configuration: configuration.describe('PolicySynth agent class configuration, stored as given'),
+  configuration: storableJsonObject().describe('PolicySynth agent class configuration, stored as given'),
   available: z.boolean(),
 });

@@ -1,12 +1,14 @@
 import { z } from 'zod';
 import { webhookEvents } from '../db/models/webhooks.js';
 import { MASK } from '../services/connector-service.js';
+import { CONTROL_MESSAGE, hasControlCharacters, textString } from './strings.js';
 
 export const webhookEventEnum = z.enum(webhookEvents);
 
 const url = z
   .url({ protocol: /^https?$/, message: 'must be an http:// or https:// URL' })
   .max(2048)
+  .refine((value) => !hasControlCharacters(value), CONTROL_MESSAGE)
   .describe('Where events are POSTed; it must be reachable under PATCHBAY_EGRESS');
 const events = z.array(webhookEventEnum).min(1).describe(`The events to receive: ${webhookEvents.join(', ')}`);
 const secret = z
@@ -21,7 +23,7 @@ export const createWebhookBody = z.strictObject({
   events,
   secret,
   enabled: z.boolean().optional().describe('@default true'),
-  description: z.string().max(2000).nullable().optional(),
+  description: textString(2000).nullable().optional(),
 });
 
 export const updateWebhookBody = z.strictObject({
@@ -29,7 +31,7 @@ export const updateWebhookBody = z.strictObject({
   events: events.optional(),
   secret: z.union([z.literal(MASK), secret]).optional().describe(`A new signing secret; "${MASK}" keeps the stored one`),
   enabled: z.boolean().optional().describe('Re-enabling clears the failure count'),
-  description: z.string().max(2000).nullable().optional(),
+  description: textString(2000).nullable().optional(),
 });
 
 export const webhookSchema = z.object({

@@ -1,5 +1,6 @@
 import { Op } from 'sequelize';
 import type { Models } from '../db/models/index.js';
+import { storableJson } from '../schemas/strings.js';
 import { keysetPage } from './cursor.js';
 
 export interface Actor {
@@ -42,7 +43,8 @@ export class AuditService {
       target_type: event.target_type ?? null,
       target_id: event.target_id ?? null,
       outcome: event.outcome,
-      detail: event.detail ?? null,
+      // Client text (an operation name, an MCP client's name) may hold what a JSON column cannot store.
+      detail: event.detail ? storableJson(event.detail) : null,
       request_id: event.request_id ?? null,
     });
   }

@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import type { Connector, Role } from '../db/models/index.js';
-import { PatchbayError } from '../errors.js';
+import { PatchbayError, validationError } from '../errors.js';
 import { effectiveConfig } from '../providers/boundaries.js';
 import { poolKey, type ExecuteResult, type ProviderHarness } from '../providers/harness.js';
 import { getProvider } from '../providers/registry.js';
@@ -31,9 +31,18 @@ export interface RuntimeContext extends RequestContext {
   role?: Role | null;
 }
 
+/**
+ * `operation` and `mode` are checked here, as the body schema is open: a mode other than the two (`"READ_WRITE"`,
+ * `"write"`) must never reach a provider, which enforces read mode only for `"read"`.
+ */
 function splitBody(body: ExecuteBody) {
-  const { operation, mode, ...input } = body;
-  return { operation, mode, input };
+  const { operation, mode, ...input } = body as Record<string, unknown>;
+  const errors = [
+    ...(operation === undefined || typeof operation === 'string' ? [] : [{ path: 'operation', message: 'must be a string' }]),
+    ...(mode === undefined || mode === 'read' || mode === 'read_write' ? [] : [{ path: 'mode', message: 'must be read or read_write' }]),
+  ];
+  if (errors.length) throw validationError(errors);
+  return { operation: operation as string | undefined, mode: mode as ExecuteBody['mode'], input };
 }
 
 /**

@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
+import { jsonDepthExceeds, MAX_JSON_DEPTH } from '../../src/plugins/request-guard.js';
+import { MASK, scrubDeep, scrubber } from '../../src/providers/scrub.js';
 import { build } from '../support/app.js';
+import { dialects } from '../support/db.js';
 import { client, errorPaths, ok, problem, type Call } from '../support/http.js';
 import { targetDatabase } from '../support/pg.js';
 
@@ -346,5 +349,158 @@ describe('bad input', () => {
       await execute(asDeveloper, { query: 'SELECT name FROM users WHERE id = :id::int', params: { id: '123' } }),
     );
     assert.deepEqual(cast.data.rows, [{ name: 'Ada' }]);
+  });
+});
+
+describe('bad input never answers 500', () => {
+  const json = { 'content-type': 'application/json' };
+  const deepJson = (depth: number) => '{"a":'.repeat(depth) + '1' + '}'.repeat(depth);
+
+  it('refuses control characters in path parameters and query values with 422, before any lookup', async (t) => {
+    const setupResult = await setup(t);
+    if (!setupResult) return;
+    const { asAdmin, asDeveloper, asNobody } = setupResult;
+    const connector = await create(asAdmin, 'paths');
+    const attached = ok<{ id: string }>(await asDeveloper('POST', `/connectors/${connector.id}/attach`, { agent_id: 'agent-1', alias: 'db' }), 201);
+    for (const bad of ['abc%00', '%00', 'a%01b', 'x%7F', '%C2%85']) {
+      for (const url of [`/agents/${bad}`, `/agents/${bad}/connectors`, `/agents/${bad}/tools`, `/connectors/${bad}`, `/connectors/${bad}/health`, `/webhooks/${bad}`]) {
+        assert.deepEqual(errorPaths(problem(await asAdmin('GET', url), 422, 'validation_failed')), ['id'], url);
+      }
+      assert.deepEqual(errorPaths(problem(await asDeveloper('POST', `/agents/agent-1/connectors/${bad}/execute`, { query: 'SELECT 1' }), 422, 'validation_failed')), ['alias']);
+      assert.deepEqual(errorPaths(problem(await asAdmin('PATCH', `/connectors/instances/${bad}`, { mode: 'read' }), 422, 'validation_failed')), ['instance_id']);
+      assert.deepEqual(errorPaths(problem(await asDeveloper('GET', `/connectors?provider=${bad}`), 422, 'validation_failed')), ['provider']);
+      assert.deepEqual(errorPaths(problem(await asAdmin('GET', `/audit-events?actor_id=${bad}&target_id=ok`), 422, 'validation_failed')), ['actor_id']);
+    }
+    // Authentication and the role still answer first.
+    problem(await asNobody('GET', '/agents/abc%00'), 401, 'unauthenticated');
+    // Well-formed ids still reach their resource.
+    ok(await asDeveloper('PATCH', `/connectors/instances/${attached.id}`, { limits: { max_rows: 5 } }));
+    ok(await asDeveloper('GET', '/connectors?provider=postgresql'));
+  });
+
+  it('answers the router\'s own refusals (malformed URL, over-long parameter) and odd bodies as problem+json', async (t) => {
+    const setupResult = await setup(t);
+    if (!setupResult) return;
+    const { asAdmin, asDeveloper } = setupResult;
+    const isProblem = (response: Awaited<ReturnType<Call>>, status: number, code: string) => {
+      assert.match(String(response.headers['content-type']), /^application\/problem\+json/, response.body);
+      return problem(response, status, code);
+    };
+    isProblem(await asAdmin('GET', '/agents/%zz'), 400, 'bad_request');
+    isProblem(await asAdmin('GET', '/connectors/%E0%A4%A'), 400, 'bad_request');
+    isProblem(await asAdmin('GET', `/agents/${'a'.repeat(129)}`), 400, 'bad_request');
+    problem(await asAdmin('GET', `/agents/${'a'.repeat(64)}`), 404, 'not_found');
+    isProblem(await asAdmin('POST', '/agents', '{"__proto__": {"x": 1}}', json), 400, 'bad_request');
+    isProblem(await asAdmin('POST', '/agents', '{}', { 'content-type': 'application/jsonx' }), 400, 'bad_request');
+    isProblem(await asAdmin('POST', '/agents', '{}', { 'content-type': 'multipart/form-data; boundary=x' }), 400, 'bad_request');
+    isProblem(await asAdmin('PATCH', '/agents'), 404, 'not_found');
+    // The MCP transport's own refusals (not a JSON-RPC message it can read) keep their JSON-RPC error beside the problem.
+    const refused = await asDeveloper('POST', '/agents/agent-1/mcp', { jsonrpc: '2.0', id: 1, method: null });
+    const body = isProblem(refused, 400, 'bad_request') as unknown as { jsonrpc: string; error: { code: number } };
+    assert.equal(body.jsonrpc, '2.0');
+    assert.equal(typeof body.error.code, 'number');
+  });
+
+  it(`bounds the nesting of every JSON body at ${MAX_JSON_DEPTH} levels with 400, where 5,000 levels overflowed the audit writer`, async (t) => {
+    // The default body limit (1 MiB): 5,000 levels are 30 KB.
+    const ctx = await build(t);
+    if (!ctx) return;
+    const admin = await ctx.user('admin');
+    const asAdmin = client(ctx.app, admin.key);
+    const asDeveloper = client(ctx.app, (await ctx.user('developer', { org: admin.orgSlug })).key);
+    ok(await asDeveloper('POST', '/agents', { id: 'agent-1' }), 201);
+    const connector = await create(asAdmin, 'deep');
+    const execute = `/connectors/${connector.id}/execute`;
+    problem(await asDeveloper('POST', execute, `{"operation":${deepJson(5000)}}`, json), 400, 'bad_request');
+    problem(await asDeveloper('POST', execute, `{"query":"SELECT :a","params":{"a":${deepJson(MAX_JSON_DEPTH)}}}`, json), 400, 'bad_request');
+    problem(await asAdmin('POST', '/connectors', `{"name":"d","connector_type":"database","provider":"postgresql","config":${deepJson(100_000)}}`, json), 400, 'bad_request');
+    problem(await asDeveloper('POST', '/agents/agent-1/mcp', `[${deepJson(200)}]`, json), 400, 'bad_request');
+    // Exactly the limit parses (the body itself is level 1) and meets validation; one more level does not.
+    const withConfig = (depth: number) =>
+      `{"name":"d","connector_type":"database","provider":"postgresql","config":{"host":"127.0.0.1","username":"u","surprise":${deepJson(depth)}}}`;
+    assert.deepEqual(errorPaths(problem(await asAdmin('POST', '/connectors', withConfig(MAX_JSON_DEPTH - 2), json), 422, 'validation_failed')), ['config.surprise']);
+    problem(await asAdmin('POST', '/connectors', withConfig(MAX_JSON_DEPTH - 1), json), 400, 'bad_request');
+    assert.ok(!ctx.logs.text.includes('Maximum call stack'), 'no stack overflow was logged');
+    assert.equal(jsonDepthExceeds(JSON.parse(deepJson(MAX_JSON_DEPTH)), MAX_JSON_DEPTH), false);
+    assert.equal(jsonDepthExceeds(JSON.parse(deepJson(MAX_JSON_DEPTH + 1)), MAX_JSON_DEPTH), true);
+    assert.equal(jsonDepthExceeds(JSON.parse(`[${'['.repeat(MAX_JSON_DEPTH)}${']'.repeat(MAX_JSON_DEPTH)}]`), MAX_JSON_DEPTH), true);
+  });
+
+  it('refuses an execute mode other than read or read_write, which a provider would have run as a write', async (t) => {
+    const setupResult = await setup(t);
+    if (!setupResult) return;
+    const { asAdmin, asDeveloper } = setupResult;
+    const connector = await create(asAdmin, 'modes');
+    const execute = (body: Record<string, unknown>) => asDeveloper('POST', `/connectors/${connector.id}/execute`, body);
+    for (const mode of ['READ_WRITE', 'write', '', 1, null, ['read_write']]) {
+      assert.deepEqual(errorPaths(problem(await execute({ mode, query: 'CREATE TEMP TABLE fuzz_t (x int)' }), 422, 'validation_failed')), ['mode'], String(mode));
+    }
+    for (const operation of [5, null, { a: 1 }, ['query']]) {
+      assert.deepEqual(errorPaths(problem(await execute({ operation, query: 'SELECT 1' }), 422, 'validation_failed')), ['operation']);
+    }
+    problem(await execute({ query: 'CREATE TEMP TABLE fuzz_t (x int)' }), 403, 'read_only');
+  });
+
+  it('refuses control characters in names, ids and URLs of bodies with 422', async (t) => {
+    const setupResult = await setup(t);
+    if (!setupResult) return;
+    const { asAdmin, asDeveloper } = setupResult;
+    const connector = await create(asAdmin, 'names');
+    const cases: [Call, string, string, Record<string, unknown>, string][] = [
+      [asDeveloper, 'POST', '/agents', { name: 'a\u0000b' }, 'name'],
+      [asDeveloper, 'POST', '/agents', { description: 'bell\u0007' }, 'description'],
+      [asDeveloper, 'POST', '/agents', { name: 'lone\ud800' }, 'name'],
+      [asAdmin, 'POST', '/connectors', { ...newConnector('x\u0085y') }, 'name'],
+      [asAdmin, 'POST', '/connectors', { ...newConnector('ok'), provider: 'postgresql\u0000' }, 'provider'],
+      [asAdmin, 'PUT', `/connectors/${connector.id}`, { name: 'tab\tname' }, 'name'],
+      [asDeveloper, 'POST', `/connectors/${connector.id}/attach`, { agent_id: 'agent-1\u0000', alias: 'db' }, 'agent_id'],
+      [asDeveloper, 'POST', '/api-keys', { name: 'k\u001b[31m' }, 'name'],
+      [asAdmin, 'POST', '/webhooks', { url: 'http://127.0.0.1:9/a\u0000b', events: ['connector.deleted'], secret: 's'.repeat(20) }, 'url'],
+    ];
+    for (const [call, method, url, body, field] of cases) {
+      assert.deepEqual(errorPaths(problem(await call(method as 'POST', url, body), 422, 'validation_failed')), [field], `${method} ${url} ${JSON.stringify(body)}`);
+    }
+    // Lines are fine in free text.
+    ok(await asDeveloper('POST', '/agents', { id: 'described', description: 'line one\nline two\ttabbed' }), 201);
+  });
+
+  for (const dialect of dialects) {
+    it(`stores what a JSON column can hold on ${dialect}: NUL in an operation or an MCP client name is audited, NUL in bound_params or a registry configuration refused`, async (t) => {
+      const ctx = await build(t, { dialect });
+      if (!ctx) return;
+      const admin = await ctx.user('admin', { operator: true });
+      const asAdmin = client(ctx.app, admin.key);
+      const connector = await create(asAdmin, 'audited');
+      ok(await asAdmin('POST', '/agents', { id: 'agent-1' }), 201);
+      const instance = ok<{ id: string }>(await asAdmin('POST', `/connectors/${connector.id}/attach`, { agent_id: 'agent-1', alias: 'db' }), 201);
+      problem(await asAdmin('POST', `/connectors/${connector.id}/execute`, { operation: 'a\u0000b' }), 422, 'unsupported_operation');
+      problem(await asAdmin('POST', '/agents/agent-1/connectors/db/execute', { operation: 'lone\udc00' }), 422, 'unsupported_operation');
+      const initialize = { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'a\u0000b', version: '1' } } };
+      ok(await asAdmin('POST', '/agents/agent-1/mcp', initialize));
+      const events = ok<{ data: { action: string; detail: Record<string, unknown> }[] }>(await asAdmin('GET', '/audit-events?limit=200')).data;
+      const operations = events.filter((e) => e.action === 'connector.execute').map((e) => e.detail.operation).sort();
+      assert.deepEqual(operations, ['a\ufffdb', 'lone\ufffd']);
+      assert.equal(events.find((e) => e.action === 'agent.mcp_initialize')?.detail.client_name, 'a\ufffdb');
+
+      assert.deepEqual(errorPaths(problem(await asAdmin('PATCH', `/connectors/instances/${instance.id}`, { bound_params: { tenant: 'a\u0000' } }), 422, 'validation_failed')), ['bound_params']);
+      assert.deepEqual(errorPaths(problem(await asAdmin('PATCH', `/connectors/instances/${instance.id}`, { bound_params: { ['k\u0000']: 1 } }), 422, 'validation_failed')), ['bound_params']);
+      const agentClass = { name: 'n', version: 1, available: true, configuration: { nested: [{ a: 'x\u0000' }] } };
+      assert.deepEqual(errorPaths(problem(await asAdmin('POST', '/agent-classes', agentClass), 422, 'validation_failed')), ['configuration']);
+      ok(await asAdmin('POST', '/agent-classes', { ...agentClass, configuration: { nested: [{ a: 'x' }] } }), 201);
+    });
+  }
+
+  it('scrubs values nested deeper than the call stack allows', () => {
+    let deep: unknown = 'token sentinel-value';
+    for (let i = 0; i < 100_000; i += 1) deep = i % 2 ? [deep] : { ['sentinel-value']: deep };
+    let scrubbed = scrubDeep(deep, scrubber(['sentinel-value']));
+    let depth = 0;
+    while (scrubbed !== null && typeof scrubbed === 'object') {
+      scrubbed = Array.isArray(scrubbed) ? scrubbed[0] : (scrubbed as Record<string, unknown>)[MASK];
+      depth += 1;
+    }
+    assert.equal(depth, 100_000);
+    assert.equal(scrubbed, `token ${MASK}`);
+    assert.deepEqual(scrubDeep(JSON.parse('{"__proto__": {"a": "sentinel-value"}}'), scrubber(['sentinel-value'])), JSON.parse(`{"__proto__": {"a": "${MASK}"}}`));
   });
 });

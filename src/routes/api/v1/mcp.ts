@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import { PatchbayError } from '../../../errors.js';
 import { orgOf } from '../../../plugins/auth.js';
+import { codeForStatus } from '../../../plugins/error-handler.js';
 import { agentParams, mcpBody, toolsQuery } from '../../../schemas/agents.js';
 import { authProblems, problems } from '../../../schemas/problem.js';
 import { auditEvent, initializeClient, runtimeContext } from './context.js';
@@ -107,12 +108,29 @@ function webRequest(request: FastifyRequest): Request {
 }
 
 async function sendResponse(reply: FastifyReply, response: Response): Promise<FastifyReply> {
+  if (response.status >= 400) throw await transportRefusal(response);
   reply.code(response.status);
   response.headers.forEach((value, name) => {
     if (name !== 'content-length') reply.header(name, value);
   });
   const body = await response.text();
   return body ? reply.send(body) : reply.send();
+}
+
+/**
+ * The transport's own refusals (a message that is not JSON-RPC, an Accept it cannot serve) as problem+json like
+ * every other error, keeping its JSON-RPC error beside the problem's members for an MCP client that reads it.
+ */
+async function transportRefusal(response: Response): Promise<PatchbayError> {
+  const text = await response.text();
+  let rpc: { jsonrpc?: unknown; error?: { message?: unknown } } = {};
+  try {
+    rpc = JSON.parse(text) as typeof rpc;
+  } catch {
+    // not JSON: the status alone says it
+  }
+  const message = typeof rpc.error?.message === 'string' ? rpc.error.message : `the MCP transport refused the request (HTTP ${response.status})`;
+  return new PatchbayError(codeForStatus(response.status), message, rpc.jsonrpc === '2.0' ? { extra: { jsonrpc: '2.0', error: rpc.error, id: null } } : {});
 }
 
 export default routes;
