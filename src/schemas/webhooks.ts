@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { webhookEvents } from '../db/models/webhooks.js';
 import { MASK } from '../services/connector-service.js';
+import { managedBySchema } from './connectors.js';
 
 export const webhookEventEnum = z.enum(webhookEvents);
 
@@ -46,6 +47,7 @@ export const webhookSchema = z.object({
   created_by: z.string().nullable(),
   created_at: z.string(),
   updated_at: z.string(),
+  managed_by: managedBySchema,
 });
 
 export const deliverySchema = z.object({

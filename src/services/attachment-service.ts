@@ -7,6 +7,7 @@ import { getProvider, overridableFieldNames } from '../providers/registry.js';
 import type { Limits } from '../providers/types.js';
 import type { AgentService } from './agent-service.js';
 import type { Actor, AuditService } from './audit-service.js';
+import { assertUnmanaged, managedMark } from '../provisioning/managed.js';
 import { maskConfig, resolveProvider, type ConnectorService, type RequestContext } from './connector-service.js';
 
 /** The global defaults of DESIGN.md section 7; raising any of them on an attachment needs an admin. */
@@ -123,6 +124,7 @@ export class AttachmentService {
         mode: input.mode ?? 'read',
         limits: input.limits ?? null,
         bound_params: null,
+        ...managedMark(ctx),
       });
     } catch (error) {
       if (error instanceof UniqueConstraintError) throw new PatchbayError('conflict', `agent ${agent.agent_id} already has an attachment named ${input.alias}`);
@@ -143,9 +145,10 @@ export class AttachmentService {
 
   async patch(ctx: RequestContext & { role: Role | null }, instanceId: string, input: PatchInstanceInput): Promise<ConnectorInstance> {
     const { instance, connector } = await this.require(ctx.organizationId, instanceId);
+    assertUnmanaged(instance, `attachment "${instance.alias}"`, ctx);
     this.checkPrivileges(ctx.role, input);
     if (input.config_override !== undefined) this.checkOverride(connector, input.config_override);
-    const changes: Partial<ConnectorInstance> = {};
+    const changes: Partial<ConnectorInstance> = { ...managedMark(ctx) };
     if (input.alias !== undefined) changes.alias = input.alias;
     if (input.config_override !== undefined) changes.config_override = input.config_override ? JSON.stringify(input.config_override) : null;
     if (input.mode !== undefined) changes.mode = input.mode;
@@ -163,6 +166,7 @@ export class AttachmentService {
 
   async detach(ctx: RequestContext, instanceId: string): Promise<void> {
     const { instance, connector, agent } = await this.require(ctx.organizationId, instanceId);
+    assertUnmanaged(instance, `attachment "${instance.alias}"`, ctx);
     await instance.destroy();
     await this.audit(ctx, 'connector.detach', instance.id, { connector_id: connector.id, agent_id: agent.agent_id, alias: instance.alias });
   }
@@ -204,6 +208,7 @@ export class AttachmentService {
       config,
       created_at: instance.created_at.toISOString(),
       updated_at: instance.updated_at.toISOString(),
+      managed_by: instance.managed_by ?? null,
     };
   }
 
