@@ -30,6 +30,8 @@ export interface Config {
   metricsToken: string | undefined;
   health: { concurrency: number; failureThreshold: number; minIntervalS: number; retentionDays: number };
   auditRetentionDays: number;
+  /** Provisioning files `patchbay serve` applies before it listens (docs/provisioning.md); undefined: none. */
+  provisioningDir: string | undefined;
 }
 
 export class ConfigError extends Error {
@@ -71,6 +73,7 @@ const env = {
   PATCHBAY_HEALTH_MIN_INTERVAL_S: int(1),
   PATCHBAY_HEALTH_RETENTION_DAYS: int(1),
   PATCHBAY_AUDIT_RETENTION_DAYS: int(1),
+  PATCHBAY_PROVISIONING_DIR: z.string().trim().min(1),
   PSQL_DB_NAME: z.string().min(1),
   PSQL_DB_USER: z.string().min(1),
   PSQL_DB_PASS: z.string(),
@@ -153,6 +156,7 @@ export function loadConfig(source: Environment = process.env): Readonly<Config> 
       retentionDays: read(source, 'PATCHBAY_HEALTH_RETENTION_DAYS') ?? 7,
     },
     auditRetentionDays: read(source, 'PATCHBAY_AUDIT_RETENTION_DAYS') ?? 90,
+    provisioningDir: ((dir) => (dir ? path.resolve(dir) : undefined))(read(source, 'PATCHBAY_PROVISIONING_DIR')),
   };
   return Object.freeze(config);
 }

@@ -58,5 +58,6 @@ function joinScopedTransactions(): void {
     get: (key: string) => (key === 'transaction' ? liveScope()?.transaction : undefined),
     set: () => undefined,
     run: (fn: (context: Record<string, never>) => unknown) => fn({}),
+    bind: <F>(fn: F) => fn,
   } as unknown as Parameters<typeof Sequelize.useCLS>[0]);
 }

@@ -6,25 +6,23 @@ import { PatchbayError } from '../errors.js';
  * hand edit cannot silently drift from the file that the next apply would restore, unless the request opts in.
  */
 
-/** `true`: this request may change or delete a managed resource (it stays managed). */
+/** `true`: this request may change or delete a managed resource (it stays managed: the next apply restores it). */
 export const OVERRIDE_MANAGED_HEADER = 'x-patchbay-override-managed';
-/** `file`: this request is an apply; what it creates or changes is marked managed (implies the override). */
-export const MANAGED_BY_HEADER = 'x-patchbay-managed-by';
 
 export interface ManagedOptions {
+  /** The caller opted in to changing managed resources. */
   overrideManaged?: boolean;
+  /** Set by `patchbay apply` only: what it creates or changes is marked managed (implies the override). */
   managedBy?: 'file';
 }
 
-/** The request's opt-ins, from its headers; a value other than the documented ones is a 400. */
+/** The request's opt-in, from its header; a value other than true or false is a 400. */
 export function managedOptionsFrom(headers: Record<string, string | string[] | undefined>): ManagedOptions {
   const override = headers[OVERRIDE_MANAGED_HEADER];
-  const managedBy = headers[MANAGED_BY_HEADER];
   if (override !== undefined && override !== 'true' && override !== 'false') {
-    throw new PatchbayError('bad_request', `${OVERRIDE_MANAGED_HEADER} must be true or false`);
+    throw new PatchbayError('bad_request', 'X-Patchbay-Override-Managed must be true or false');
   }
-  if (managedBy !== undefined && managedBy !== 'file') throw new PatchbayError('bad_request', `${MANAGED_BY_HEADER} must be file`);
-  return { ...(override === 'true' ? { overrideManaged: true } : {}), ...(managedBy === 'file' ? { managedBy: 'file' as const } : {}) };
+  return override === 'true' ? { overrideManaged: true } : {};
 }
 
 /** 409 `conflict` when `resource` is managed and the request did not opt in. */

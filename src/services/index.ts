@@ -20,6 +20,7 @@ import { RetentionService } from './retention-service.js';
 import { HealthScheduler } from './scheduler.js';
 import { ToolService } from './tool-service.js';
 import { WebhookService } from './webhook-service.js';
+import { ProvisioningService } from '../provisioning/service.js';
 
 export interface ServiceDeps {
   config: Readonly<Config>;
@@ -58,6 +59,7 @@ export function createServices(deps: ServiceDeps) {
   const tools = new ToolService({ attachments });
   const mcp = new McpService({ tools, execution, attachments });
   const reencrypt = new ReencryptService(sequelize, keyRing);
+  const provisioning = new ProvisioningService({ sequelize, models, keyRing, accounts, connectors, agents, attachments, webhooks, audit });
   const retention = new RetentionService({ sequelize, config, clock });
   // Built, not started: `patchbay serve` (unless --no-scheduler) and `patchbay scheduler` start it.
   const scheduler = new HealthScheduler({ health, connectors, webhooks, retention, log, metrics, options: { concurrency: config.health.concurrency } });
@@ -74,6 +76,7 @@ export function createServices(deps: ServiceDeps) {
     tools,
     mcp,
     reencrypt,
+    provisioning,
     keyRing,
     metrics,
     webhooks,

@@ -16,7 +16,7 @@ export function actorOf(request: FastifyRequest): Actor {
 
 /**
  * What services need to know of an organisation request: where, who, which request, with what role, and whether
- * it opts in to changing resources a provisioning file manages (X-Patchbay-Override-Managed, X-Patchbay-Managed-By).
+ * it opts in to changing resources a provisioning file manages (X-Patchbay-Override-Managed).
  */
 export function requestContext(request: FastifyRequest): RequestContext & { role: Role | null } {
   const org = orgOf(request);

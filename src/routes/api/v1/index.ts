@@ -5,6 +5,7 @@ import auditEvents from './audit-events.js';
 import connectors from './connectors.js';
 import mcp from './mcp.js';
 import members from './members.js';
+import provisioning from './provisioning.js';
 import registry from './registry.js';
 import webhooks from './webhooks.js';
 import whoami from './whoami.js';
@@ -22,6 +23,7 @@ const v1: FastifyPluginAsync = async (app) => {
   await app.register(members, { prefix: '/members' });
   await app.register(auditEvents, { prefix: '/audit-events' });
   await app.register(webhooks, { prefix: '/webhooks' });
+  await app.register(provisioning, { prefix: '/provisioning' });
   await app.register(whoami, { prefix: '/whoami' });
   // Installation-wide: serves /registry… and /agent-classes.
   await app.register(registry);
