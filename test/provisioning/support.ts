@@ -54,8 +54,8 @@ export async function provisioningSetup(t: TestContext, dialect: Dialect) {
 }
 
 /** The config a connector holds now, decrypted (for asserting what an apply stored). */
-export async function storedConfig(setup: NonNullable<Awaited<ReturnType<typeof provisioningSetup>>>, name: string) {
-  const row = await setup.models.Connector.findOne({ where: { organization_id: setup.organization.id, name } });
+export async function storedConfig(setup: NonNullable<Awaited<ReturnType<typeof provisioningSetup>>>, name: string, organizationId = setup.organization.id) {
+  const row = await setup.models.Connector.findOne({ where: { organization_id: organizationId, name } });
   if (!row) return undefined;
   return { row, config: setup.services.connectors.decrypt(row) };
 }
