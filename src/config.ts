@@ -34,6 +34,8 @@ export interface Config {
   auditRetentionDays: number;
   /** How long SIGTERM waits for requests in flight before it cuts them. */
   shutdownGraceMs: number;
+  /** Provisioning files `patchbay serve` applies before it listens (docs/provisioning.md); undefined: none. */
+  provisioningDir: string | undefined;
 }
 
 export class ConfigError extends Error {
@@ -77,6 +79,7 @@ const env = {
   PATCHBAY_HEALTH_RETENTION_DAYS: int(1),
   PATCHBAY_AUDIT_RETENTION_DAYS: int(1),
   PATCHBAY_SHUTDOWN_GRACE_MS: int(0, 3_600_000),
+  PATCHBAY_PROVISIONING_DIR: z.string().trim().min(1),
   PSQL_DB_NAME: z.string().min(1),
   PSQL_DB_USER: z.string().min(1),
   PSQL_DB_PASS: z.string(),
@@ -162,6 +165,7 @@ export function loadConfig(source: Environment = process.env): Readonly<Config> 
     auditRetentionDays: read(source, 'PATCHBAY_AUDIT_RETENTION_DAYS') ?? 90,
     // Within the 30 s a container platform allows between SIGTERM and SIGKILL, with time left to close.
     shutdownGraceMs: read(source, 'PATCHBAY_SHUTDOWN_GRACE_MS') ?? 25_000,
+    provisioningDir: ((dir) => (dir ? path.resolve(dir) : undefined))(read(source, 'PATCHBAY_PROVISIONING_DIR')),
   };
   return Object.freeze(config);
 }

@@ -10,6 +10,7 @@ import { initModels } from './db/models/index.js';
 import { createSequelize } from './db/sequelize.js';
 import { createLogger } from './logger.js';
 import { catalogueForRegistry } from './providers/catalogue.js';
+import { applyProvisioningDir } from './provisioning/startup.js';
 import { AccountService } from './services/account-service.js';
 import { AgentRegistryService } from './services/agent-registry-service.js';
 import { AuditService } from './services/audit-service.js';
@@ -88,17 +89,21 @@ export interface StartOptions {
   print?: (line: string) => void;
   /** Run the health scheduler in this process (`patchbay serve --no-scheduler` says false). @default true */
   scheduler?: boolean;
+  /** Where `${env:NAME}` references of PATCHBAY_PROVISIONING_DIR's files look (`patchbay serve` passes its environment). @default {} */
+  env?: Readonly<Record<string, string | undefined>>;
 }
 
 /**
  * Start-up in order: keys, database, migrations (under an advisory lock on PostgreSQL), first-start admin,
- * the registry mirror, then listen and start the health scheduler. The only caller of listen(); SIGTERM and
- * SIGINT close everything gracefully (drainThenClose) and exit 0, or 1 when requests had to be cut.
+ * the registry mirror, the files of PATCHBAY_PROVISIONING_DIR, then listen and start the health scheduler. The
+ * only caller of listen(); SIGTERM and SIGINT close everything gracefully (drainThenClose) and exit 0, or 1 when
+ * requests had to be cut.
  */
 export async function startServer({
   config,
   print = (line) => process.stdout.write(`${line}\n`),
   scheduler = true,
+  env = {},
 }: StartOptions): Promise<FastifyInstance> {
   assertSqliteRootApart(config);
   const logger = createLogger(config);
@@ -149,6 +154,14 @@ export async function startServer({
   app.addHook('onClose', async () => sequelize.close());
   // Before the database closes: the checks in flight finish (each within its own deadline) and record.
   app.addHook('preClose', async () => app.services.scheduler.stop());
+  if (config.provisioningDir) {
+    try {
+      await applyProvisioningDir(config.provisioningDir, app.services, { env, log: logger });
+    } catch (error) {
+      await app.close().catch(() => undefined);
+      throw error;
+    }
+  }
   await app.listen({ host: config.host, port: config.port });
   if (app.hasRoute({ method: 'GET', url: '/console/' })) {
     const { port } = app.server.address() as { port: number };

@@ -18,7 +18,7 @@ export function register(program: Command): void {
           ...(options.host ? { HOST: options.host } : {}),
           ...(options.port ? { PORT: options.port } : {}),
         });
-        await startServer({ config, scheduler: options.scheduler });
+        await startServer({ config, scheduler: options.scheduler, env: process.env });
       } catch (error) {
         process.stderr.write(`error: ${describeFailure(error, config)}\n`);
         process.exit(1);

@@ -1,4 +1,4 @@
-import { DataTypes, type Sequelize } from 'sequelize';
+import { DataTypes, type Sequelize, type Transaction } from 'sequelize';
 import { SequelizeStorage, Umzug } from 'umzug';
 import { migrations } from './migrations/index.js';
 import type { MigrationContext } from './migrations/types.js';
@@ -40,9 +40,18 @@ export async function migrateUp(sequelize: Sequelize): Promise<string[]> {
   const umzug = build(sequelize);
   if (sequelize.getDialect() !== 'postgres') return (await umzug.up()).map((m) => m.name);
   return sequelize.transaction(async (transaction) => {
-    await sequelize.query('SELECT pg_advisory_xact_lock(:key)', { replacements: { key: ADVISORY_LOCK_KEY }, transaction });
+    await takeMigrationLock(sequelize, transaction);
     return (await umzug.up()).map((m) => m.name);
   });
+}
+
+/**
+ * Holds the migration lock until `transaction` ends (PostgreSQL; SQLite's write lock already serialises). Start-up
+ * provisioning takes it too, so processes starting together apply a provisioning file one after the other.
+ */
+export async function takeMigrationLock(sequelize: Sequelize, transaction: Transaction): Promise<void> {
+  if (sequelize.getDialect() !== 'postgres') return;
+  await sequelize.query('SELECT pg_advisory_xact_lock(:key)', { replacements: { key: ADVISORY_LOCK_KEY }, transaction });
 }
 
 export async function migrateDown(sequelize: Sequelize, options: { to?: string | 0 } = {}): Promise<string[]> {

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { agentIdSchema } from '../services/agent-service.js';
 import { createCredentialBody, credentialSchema } from './accounts.js';
 import { nameString, textString } from './strings.js';
+import { managedBySchema } from './connectors.js';
 
 /** `limit` and `cursor` of every paginated list; `cursor` is the `next_cursor` of the previous page. */
 export const pageQuery = z.strictObject({
@@ -18,6 +19,7 @@ export const agentSchema = z.object({
   created_by: z.string().nullable(),
   created_at: z.string(),
   updated_at: z.string(),
+  managed_by: managedBySchema,
 });
 
 export const createAgentBody = z.strictObject({

@@ -10,6 +10,12 @@ const configObject = z
 export const connectorTypeEnum = z.enum(connectorTypes as [string, ...string[]]);
 export const connectorStatusEnum = z.enum(['untested', 'healthy', 'failing', 'disabled']);
 
+/** On every view of a resource a provisioning file may own (docs/provisioning.md). */
+export const managedBySchema = z
+  .enum(['file'])
+  .nullable()
+  .describe('"file" when `patchbay apply` created or last changed it: the API then answers 409 conflict to a change or delete unless X-Patchbay-Override-Managed: true');
+
 export const createConnectorBody = z.strictObject({
   name: nameString(200),
   connector_type: plainString().describe('database, api, storage or messaging'),
@@ -50,6 +56,7 @@ export const connectorSchema = z.object({
   created_by: z.string().nullable(),
   created_at: z.string(),
   updated_at: z.string(),
+  managed_by: managedBySchema,
 });
 
 export const listConnectorsQuery = z.strictObject({
@@ -176,6 +183,7 @@ export const instanceSchema = z.object({
   reason: z.string().nullable().describe('Why it is not valid; null when it is'),
   created_at: z.string(),
   updated_at: z.string(),
+  managed_by: managedBySchema,
 });
 
 export const executeBody = z

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { webhookEvents } from '../db/models/webhooks.js';
 import { MASK } from '../services/connector-service.js';
 import { CONTROL_MESSAGE, hasControlCharacters, textString } from './strings.js';
+import { managedBySchema } from './connectors.js';
 
 export const webhookEventEnum = z.enum(webhookEvents);
 
@@ -48,6 +49,7 @@ export const webhookSchema = z.object({
   created_by: z.string().nullable(),
   created_at: z.string(),
   updated_at: z.string(),
+  managed_by: managedBySchema,
 });
 
 export const deliverySchema = z.object({

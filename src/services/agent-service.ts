@@ -4,6 +4,7 @@ import { z } from 'zod';
 import type { Agent, AgentToken, Models, Organization } from '../db/models/index.js';
 import { PatchbayError } from '../errors.js';
 import type { AgentPrincipal } from '../plugins/auth.js';
+import { assertUnmanaged, managedMark, type ManagedOptions } from '../provisioning/managed.js';
 import { keysetPage } from './cursor.js';
 import { credentialView, hashSecret, issueSecret, LAST_USED_RESOLUTION_MS, looksLikeSecret } from './secrets.js';
 
@@ -19,13 +20,19 @@ export const agentView = (agent: Agent) => ({
   created_by: agent.created_by,
   created_at: agent.created_at.toISOString(),
   updated_at: agent.updated_at.toISOString(),
+  managed_by: agent.managed_by ?? null,
 });
 
 /** Agents are an organisation's resource; each may hold tokens that act as that agent only. */
 export class AgentService {
   constructor(private readonly models: Models) {}
 
-  async create(organizationId: string, input: { id?: string; name?: string; description?: string }, createdBy: string | null): Promise<Agent> {
+  async create(
+    organizationId: string,
+    input: { id?: string; name?: string; description?: string },
+    createdBy: string | null,
+    managed?: ManagedOptions,
+  ): Promise<Agent> {
     const agentId = input.id ?? `agt_${randomBytes(9).toString('base64url').replace(/[-_]/g, 'x')}`;
     const parsed = agentIdSchema.safeParse(agentId);
     if (!parsed.success) {
@@ -40,6 +47,7 @@ export class AgentService {
         name: input.name ?? null,
         description: input.description ?? null,
         created_by: createdBy,
+        ...managedMark(managed),
       });
     } catch (error) {
       if (error instanceof UniqueConstraintError) throw new PatchbayError('conflict', `agent ${agentId} already exists`);
@@ -69,9 +77,17 @@ export class AgentService {
     });
   }
 
-  /** Its attachments and tokens go with it (foreign keys cascade). */
-  async delete(organizationId: string, agentId: string): Promise<Agent> {
+  /** Name and description (no HTTP endpoint yet: `patchbay apply` uses it). */
+  async update(organizationId: string, agentId: string, input: { name?: string | null; description?: string | null }, managed?: ManagedOptions): Promise<Agent> {
     const agent = await this.require(organizationId, agentId);
+    assertUnmanaged(agent, `agent ${agentId}`, managed);
+    return agent.update({ ...input, ...managedMark(managed) });
+  }
+
+  /** Its attachments and tokens go with it (foreign keys cascade). */
+  async delete(organizationId: string, agentId: string, managed?: ManagedOptions): Promise<Agent> {
+    const agent = await this.require(organizationId, agentId);
+    assertUnmanaged(agent, `agent ${agentId}`, managed);
     await agent.destroy();
     return agent;
   }

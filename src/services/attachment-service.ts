@@ -8,6 +8,7 @@ import { getProvider, overridableFieldNames } from '../providers/registry.js';
 import type { Limits } from '../providers/types.js';
 import type { AgentService } from './agent-service.js';
 import type { Actor, AuditService } from './audit-service.js';
+import { assertUnmanaged, managedMark } from '../provisioning/managed.js';
 import { maskConfig, resolveProvider, type ConnectorService, type RequestContext } from './connector-service.js';
 
 /** The global defaults of DESIGN.md section 7; raising any of them on an attachment needs an admin. */
@@ -176,6 +177,7 @@ export class AttachmentService {
         mode: input.mode ?? 'read',
         limits: input.limits ?? null,
         bound_params: null,
+        ...managedMark(ctx),
       });
     } catch (error) {
       if (error instanceof UniqueConstraintError) throw new PatchbayError('conflict', `agent ${agent.agent_id} already has an attachment named ${input.alias}`);
@@ -196,10 +198,11 @@ export class AttachmentService {
 
   async patch(ctx: RequestContext & { role: Role | null }, instanceId: string, input: PatchInstanceInput): Promise<ConnectorInstance> {
     const { instance, connector } = await this.require(ctx.organizationId, instanceId);
+    assertUnmanaged(instance, `attachment "${instance.alias}"`, ctx);
     this.checkPrivileges(ctx.role, input, instance.limits);
     if (ctx.role !== 'admin') refuseWidening(connector.provider, instance, input);
     if (input.config_override !== undefined) this.checkOverride(connector, input.config_override);
-    const changes: Partial<ConnectorInstance> = {};
+    const changes: Partial<ConnectorInstance> = { ...managedMark(ctx) };
     if (input.alias !== undefined) changes.alias = input.alias;
     if (input.config_override !== undefined) changes.config_override = input.config_override ? JSON.stringify(input.config_override) : null;
     if (input.mode !== undefined) changes.mode = input.mode;
@@ -217,6 +220,7 @@ export class AttachmentService {
 
   async detach(ctx: RequestContext & { role: Role | null }, instanceId: string): Promise<void> {
     const { instance, connector, agent } = await this.require(ctx.organizationId, instanceId);
+    assertUnmanaged(instance, `attachment "${instance.alias}"`, ctx);
     if (ctx.role !== 'admin' && instance.mode === 'read_write') {
       throw new PatchbayError('forbidden', 'a read_write attachment is changed only by an admin');
     }
@@ -267,6 +271,7 @@ export class AttachmentService {
       ...validity,
       created_at: instance.created_at.toISOString(),
       updated_at: instance.updated_at.toISOString(),
+      managed_by: instance.managed_by ?? null,
     };
   }
 

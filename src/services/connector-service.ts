@@ -9,6 +9,7 @@ import { PatchbayError, validationError, type FieldError } from '../errors.js';
 import type { ProviderHarness, TestResult } from '../providers/harness.js';
 import { destinationFieldNames, getProvider, parseConfig, providerIds, secretFieldNames } from '../providers/registry.js';
 import type { Provider, ProviderType } from '../providers/types.js';
+import { assertUnmanaged, managedMark, type ManagedOptions } from '../provisioning/managed.js';
 import type { Actor, AuditService } from './audit-service.js';
 import { keysetPage } from './cursor.js';
 import { connectorSummary, type HealthService, type RecordOutcome } from './health-service.js';
@@ -46,7 +47,7 @@ export interface ListConnectorsFilter {
   cursor?: string;
 }
 
-export interface RequestContext {
+export interface RequestContext extends ManagedOptions {
   organizationId: string;
   actor: Actor;
   requestId?: string;
@@ -180,6 +181,7 @@ export class ConnectorService {
       created_by: connector.created_by,
       created_at: connector.created_at.toISOString(),
       updated_at: connector.updated_at.toISOString(),
+      managed_by: connector.managed_by ?? null,
     };
   }
 
@@ -210,6 +212,7 @@ export class ConnectorService {
         last_test_result: null,
         last_error: null,
         created_by: ctx.actor.id,
+        ...managedMark(ctx),
       });
     } catch (error) {
       if (error instanceof UniqueConstraintError) throw new PatchbayError('conflict', `a connector named "${input.name}" already exists`);
@@ -247,6 +250,7 @@ export class ConnectorService {
    */
   async update(ctx: RequestContext, id: string, input: UpdateConnectorInput, ifMatch?: number): Promise<Connector> {
     const connector = await this.require(ctx.organizationId, id);
+    assertUnmanaged(connector, `connector "${connector.name}"`, ctx);
     if (ifMatch !== undefined && ifMatch !== connector.version) {
       throw new PatchbayError('conflict', `the connector changed meanwhile (version ${connector.version}, If-Match ${ifMatch})`);
     }
@@ -255,7 +259,7 @@ export class ConnectorService {
 
     let configChanged = false;
     let secretsChanged = false;
-    const changes: Partial<Connector> = {};
+    const changes: Partial<Connector> = { ...managedMark(ctx) };
     if (input.config) {
       const stored = this.decrypt(connector);
       const secrets = new Set(secretFieldNames(provider));
@@ -319,6 +323,7 @@ export class ConnectorService {
 
   async delete(ctx: RequestContext, id: string, force: boolean): Promise<void> {
     const connector = await this.require(ctx.organizationId, id);
+    assertUnmanaged(connector, `connector "${connector.name}"`, ctx);
     const attached = await this.models.ConnectorInstance.count({ where: { connector_id: connector.id } });
     if (attached > 0 && !force) {
       throw new PatchbayError('connector_in_use', `the connector is attached to ${attached} agent(s): detach them or use ?force=true`);

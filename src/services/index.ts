@@ -22,6 +22,7 @@ import { SessionService } from './session-service.js';
 import { ConsoleService } from './console-service.js';
 import { ToolService } from './tool-service.js';
 import { WebhookService } from './webhook-service.js';
+import { ProvisioningService } from '../provisioning/service.js';
 
 export interface ServiceDeps {
   config: Readonly<Config>;
@@ -62,6 +63,7 @@ export function createServices(deps: ServiceDeps) {
   const mcp = new McpService({ tools, execution, attachments });
   const reencrypt = new ReencryptService(sequelize, keyRing);
   const consoleViews = new ConsoleService({ models, sequelize, connectors, attachments, harness, audit });
+  const provisioning = new ProvisioningService({ sequelize, models, keyRing, accounts, connectors, agents, attachments, webhooks, audit });
   const retention = new RetentionService({ sequelize, config, clock });
   // Built, not started: `patchbay serve` (unless --no-scheduler) and `patchbay scheduler` start it.
   const scheduler = new HealthScheduler({ health, connectors, webhooks, retention, log, metrics, options: { concurrency: config.health.concurrency } });
@@ -80,6 +82,7 @@ export function createServices(deps: ServiceDeps) {
     tools,
     mcp,
     reencrypt,
+    provisioning,
     keyRing,
     metrics,
     webhooks,

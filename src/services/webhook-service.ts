@@ -12,6 +12,7 @@ import { writeTransaction } from '../db/write-transaction.js';
 import { PatchbayError } from '../errors.js';
 import { EgressGuard } from '../providers/egress.js';
 import { MASK, scrubber } from '../providers/scrub.js';
+import { assertUnmanaged, managedMark, type ManagedOptions } from '../provisioning/managed.js';
 import type { Actor, AuditService } from './audit-service.js';
 import { keysetPage } from './cursor.js';
 import type { Metrics } from './metrics.js';
@@ -68,7 +69,7 @@ export interface UpdateWebhookInput {
   description?: string | null;
 }
 
-interface WebhookContext {
+interface WebhookContext extends ManagedOptions {
   organizationId: string;
   actor: Actor;
   requestId?: string;
@@ -139,6 +140,7 @@ export class WebhookService {
       created_by: webhook.created_by,
       created_at: webhook.created_at.toISOString(),
       updated_at: webhook.updated_at.toISOString(),
+      managed_by: webhook.managed_by ?? null,
     };
   }
 
@@ -186,6 +188,7 @@ export class WebhookService {
       enabled: input.enabled ?? true,
       disabled_reason: null,
       created_by: ctx.actor.id,
+      ...managedMark(ctx),
     });
     await this.audit(ctx, 'webhook.create', webhook.id, { events: webhook.events, enabled: webhook.enabled });
     return webhook;
@@ -212,7 +215,8 @@ export class WebhookService {
   /** Partial update; re-enabling clears the failure count and the reason Patchbay disabled it. */
   async update(ctx: WebhookContext, id: string, input: UpdateWebhookInput): Promise<Webhook> {
     const webhook = await this.require(ctx.organizationId, id);
-    const changes: Partial<Webhook> = {};
+    assertUnmanaged(webhook, `webhook ${webhook.url}`, ctx);
+    const changes: Partial<Webhook> = { ...managedMark(ctx) };
     if (input.url !== undefined) {
       this.checkUrl(input.url);
       changes.url = input.url;
@@ -242,6 +246,7 @@ export class WebhookService {
 
   async delete(ctx: WebhookContext, id: string): Promise<void> {
     const webhook = await this.require(ctx.organizationId, id);
+    assertUnmanaged(webhook, `webhook ${webhook.url}`, ctx);
     await webhook.destroy();
     await this.audit(ctx, 'webhook.delete', webhook.id);
   }

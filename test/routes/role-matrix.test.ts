@@ -406,6 +406,20 @@ const rows: Row[] = [
     request: async (f) => ({ url: `/webhooks/${await f.fresh.webhook()}` }),
     missing: '/webhooks/no-such-webhook',
   },
+  // Provisioning: admins only, as a file creates connectors and webhooks.
+  ...(['plan', 'apply'] as const).map(
+    (action): Row => ({
+      route: `POST /api/v1/provisioning/${action}`,
+      expect: '200 403 403 403 403 404 401 401 401',
+      request: async (f) => ({ url: `/provisioning/${action}`, body: { file: { organization: (await f.ctx.models.Connector.findByPk(f.connectorId))?.organization_id } } }),
+      invalid: { body: strictJunk },
+    }),
+  ),
+  {
+    route: 'GET /api/v1/provisioning/export',
+    expect: '200 403 403 403 403 404 401 401 401',
+    request: () => ({ url: '/provisioning/export' }),
+  },
   {
     route: 'GET /api/v1/webhooks/:id/deliveries',
     expect: '200 403 403 403 403 404 401 401 401',

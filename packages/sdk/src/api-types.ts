@@ -34,6 +34,8 @@ export interface Attachment {
   reason: string | null;
   created_at: string;
   updated_at: string;
+  /** "file" when `patchbay apply` created or last changed it: the API then answers 409 conflict to a change or delete unless X-Patchbay-Override-Managed: true */
+  managed_by: 'file' | null;
 }
 
 /** The result of an operation: its data, how long it took, and whether a limit cut it. */

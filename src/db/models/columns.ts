@@ -6,6 +6,9 @@ import { newId } from '../ids.js';
 /** A Patchbay row id: a UUID v4 string, filled in on create. */
 export const idColumn = { type: DataTypes.STRING(64), primaryKey: true, defaultValue: () => newId() };
 
+/** `managed_by` of the rows a provisioning file may own (migration 0007). */
+export const managedByColumn = { type: DataTypes.STRING(16), allowNull: true, defaultValue: null };
+
 export const timestampColumns = {
   created_at: { type: DataTypes.DATE, allowNull: false },
   updated_at: { type: DataTypes.DATE, allowNull: false },

@@ -6,10 +6,12 @@ import {
   type InferCreationAttributes,
   type Sequelize,
 } from 'sequelize';
-import { idColumn, modelOptions, timestampColumns } from './columns.js';
+import { idColumn, managedByColumn, modelOptions, timestampColumns } from './columns.js';
 
 export type ConnectorStatus = 'untested' | 'healthy' | 'failing' | 'disabled';
 export type AttachmentMode = 'read' | 'read_write';
+/** "file": created or last changed by `patchbay apply` (docs/provisioning.md); the API then refuses hand edits. */
+export type ManagedBy = 'file' | null;
 
 
 export class Agent extends Model<InferAttributes<Agent>, InferCreationAttributes<Agent>> {
@@ -22,6 +24,7 @@ export class Agent extends Model<InferAttributes<Agent>, InferCreationAttributes
   declare created_by: string | null;
   declare created_at: CreationOptional<Date>;
   declare updated_at: CreationOptional<Date>;
+  declare managed_by: CreationOptional<ManagedBy>;
 }
 
 export class AgentToken extends Model<InferAttributes<AgentToken>, InferCreationAttributes<AgentToken>> {
@@ -65,6 +68,7 @@ export class Connector extends Model<InferAttributes<Connector>, InferCreationAt
   /** Results of the same kind in a row (one of the two is always 0): the flap guard of scheduled checks. */
   declare consecutive_successes: CreationOptional<number>;
   declare consecutive_failures: CreationOptional<number>;
+  declare managed_by: CreationOptional<ManagedBy>;
 }
 
 export class ConnectorInstance extends Model<InferAttributes<ConnectorInstance>, InferCreationAttributes<ConnectorInstance>> {
@@ -80,6 +84,7 @@ export class ConnectorInstance extends Model<InferAttributes<ConnectorInstance>,
   declare mode: CreationOptional<AttachmentMode>;
   declare limits: Record<string, number> | null;
   declare bound_params: Record<string, unknown> | null;
+  declare managed_by: CreationOptional<ManagedBy>;
 }
 
 export class ConnectorHealthCheck extends Model<InferAttributes<ConnectorHealthCheck>, InferCreationAttributes<ConnectorHealthCheck>> {
@@ -121,6 +126,7 @@ export function initConnectorModels(sequelize: Sequelize) {
       description: { type: DataTypes.TEXT, allowNull: true },
       created_by: { type: DataTypes.STRING(64), allowNull: true },
       ...timestampColumns,
+      managed_by: managedByColumn,
     },
     { sequelize, tableName: 'pb_agents', modelName: 'Agent', ...modelOptions },
   );
@@ -166,6 +172,7 @@ export function initConnectorModels(sequelize: Sequelize) {
       next_check_at: { type: DataTypes.DATE, allowNull: true, defaultValue: null },
       consecutive_successes: { type: DataTypes.INTEGER, allowNull: false, defaultValue: 0 },
       consecutive_failures: { type: DataTypes.INTEGER, allowNull: false, defaultValue: 0 },
+      managed_by: managedByColumn,
     },
     // Sequelize's optimistic locking: every save checks and bumps `version`, a stale one throws.
     { sequelize, tableName: 'pb_connectors', modelName: 'Connector', version: 'version', ...modelOptions },
@@ -183,6 +190,7 @@ export function initConnectorModels(sequelize: Sequelize) {
       mode: { type: DataTypes.STRING(16), allowNull: false, defaultValue: 'read' },
       limits: { type: json, allowNull: true },
       bound_params: { type: json, allowNull: true },
+      managed_by: managedByColumn,
     },
     { sequelize, tableName: 'pb_connector_instances', modelName: 'ConnectorInstance', ...modelOptions },
   );

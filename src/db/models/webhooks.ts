@@ -6,7 +6,8 @@ import {
   type InferCreationAttributes,
   type Sequelize,
 } from 'sequelize';
-import { idColumn, modelOptions, timestampColumns } from './columns.js';
+import { idColumn, managedByColumn, modelOptions, timestampColumns } from './columns.js';
+import type { ManagedBy } from './connectors.js';
 
 /** The events an organisation webhook can subscribe to (DESIGN.md section 9). */
 export const webhookEvents = ['connector.failing', 'connector.recovered', 'connector.deleted', 'connector.credentials_rotated'] as const;
@@ -32,6 +33,7 @@ export class Webhook extends Model<InferAttributes<Webhook>, InferCreationAttrib
   declare created_by: string | null;
   declare created_at: CreationOptional<Date>;
   declare updated_at: CreationOptional<Date>;
+  declare managed_by: CreationOptional<ManagedBy>;
 }
 
 export class WebhookDelivery extends Model<InferAttributes<WebhookDelivery>, InferCreationAttributes<WebhookDelivery>> {
@@ -73,6 +75,7 @@ export function initWebhookModels(sequelize: Sequelize) {
       disabled_reason: { type: DataTypes.STRING(32), allowNull: true },
       created_by: { type: DataTypes.STRING(64), allowNull: true },
       ...timestampColumns,
+      managed_by: managedByColumn,
     },
     { sequelize, tableName: 'pb_webhooks', modelName: 'Webhook', version: 'version', ...modelOptions },
   );

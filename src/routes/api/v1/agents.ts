@@ -47,7 +47,7 @@ const routes: FastifyPluginAsyncZod = async (app) => {
     },
     async (request, reply) => {
       const ctx = requestContext(request);
-      const agent = await agents.create(ctx.organizationId, request.body, ctx.actor.id);
+      const agent = await agents.create(ctx.organizationId, request.body, ctx.actor.id, ctx);
       await audit.record(auditEvent(request, { action: 'agent.create', target_type: 'agent', target_id: agent.agent_id }));
       return reply.code(201).send(agentView(agent));
     },
@@ -78,7 +78,7 @@ const routes: FastifyPluginAsyncZod = async (app) => {
       schema: { tags, summary: 'Delete an agent, with its attachments and tokens', params: agentParams, response: { 204: z.null(), ...authProblems } },
     },
     async (request, reply) => {
-      const agent = await agents.delete(orgOf(request).organization.id, request.params.id);
+      const agent = await agents.delete(orgOf(request).organization.id, request.params.id, requestContext(request));
       await audit.record(auditEvent(request, { action: 'agent.delete', target_type: 'agent', target_id: agent.agent_id }));
       return reply.code(204).send(null);
     },

@@ -2,6 +2,7 @@ import type { FastifyRequest } from 'fastify';
 import type { Role } from '../../../db/models/index.js';
 import { PatchbayError } from '../../../errors.js';
 import { orgOf } from '../../../plugins/auth.js';
+import { managedOptionsFrom } from '../../../provisioning/managed.js';
 import type { Actor, AuditInput } from '../../../services/audit-service.js';
 import type { RequestContext } from '../../../services/connector-service.js';
 import type { ClientInfo, RuntimeContext } from '../../../services/execution-service.js';
@@ -13,10 +14,13 @@ export function actorOf(request: FastifyRequest): Actor {
   return caller.kind === 'user' ? { type: 'user', id: caller.user.id } : { type: 'agent', id: caller.agent.tokenId };
 }
 
-/** What services need to know of an organisation request: where, who, which request, with what role. */
+/**
+ * What services need to know of an organisation request: where, who, which request, with what role, and whether
+ * it opts in to changing resources a provisioning file manages (X-Patchbay-Override-Managed).
+ */
 export function requestContext(request: FastifyRequest): RequestContext & { role: Role | null } {
   const org = orgOf(request);
-  return { organizationId: org.organization.id, actor: actorOf(request), requestId: request.id, role: org.role };
+  return { organizationId: org.organization.id, actor: actorOf(request), requestId: request.id, role: org.role, ...managedOptionsFrom(request.headers) };
 }
 
 /**

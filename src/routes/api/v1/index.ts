@@ -8,6 +8,7 @@ import invitations from './invitations.js';
 import mcp from './mcp.js';
 import me from './me.js';
 import members from './members.js';
+import provisioning from './provisioning.js';
 import registry from './registry.js';
 import sessions from './sessions.js';
 import webhooks from './webhooks.js';
@@ -29,6 +30,7 @@ const v1: FastifyPluginAsync = async (app) => {
   await app.register(auditEvents, { prefix: '/audit-events' });
   await app.register(installationAuditEvents, { prefix: '/installation/audit-events' });
   await app.register(webhooks, { prefix: '/webhooks' });
+  await app.register(provisioning, { prefix: '/provisioning' });
   await app.register(whoami, { prefix: '/whoami' });
   await app.register(sessions, { prefix: '/sessions' });
   await app.register(me, { prefix: '/me' });
