@@ -101,7 +101,7 @@ describe('console: detail, health, delete, roles and the keyboard', () => {
     for (const name of ['Attach', 'Issue token', 'Create agent']) assert.equal(await page.getByRole('button', { name }).count(), 0, `no ${name} for a member`);
     await page.getByRole('link', { name: 'Members' }).click();
     await page.getByRole('row').nth(1).waitFor();
-    assert.equal(await page.getByRole('button', { name: 'Add member' }).count(), 0);
+    assert.equal(await page.getByRole('button', { name: 'Invite' }).count(), 0);
     await guard.assertClean();
   });
 

@@ -12,25 +12,48 @@ interface Member {
   created_at: string;
 }
 
-/** The organisation's members; admins add (a new user's first key is shown once), change roles and remove. */
+interface Invitation {
+  id: string;
+  email: string;
+  role: Role;
+  status: 'pending' | 'accepted' | 'declined' | 'revoked' | 'expired';
+  expires_at: string;
+}
+
+/**
+ * The organisation's members; admins invite (the one-time invitation token is shown once, to pass on), see and
+ * revoke open invitations, change roles and remove members.
+ */
 export function MembersPage() {
   const org = useOrg();
   const queryClient = useQueryClient();
   const key = [org.slug, 'members'];
   const members = useQuery({ queryKey: key, queryFn: () => api.get<{ data: Member[] }>('/members', org.slug) });
   const [failure, setFailure] = useState<string | null>(null);
-  const [issuedKey, setIssuedKey] = useState<string | null>(null);
+  const [issuedToken, setIssuedToken] = useState<string | null>(null);
   const isAdmin = atLeast(org.role, 'admin');
   const emailId = useId();
   const roleId = useId();
+  const invitationsKey = [org.slug, 'invitations'];
+  const invitations = useQuery({
+    queryKey: invitationsKey,
+    queryFn: () => api.get<{ data: Invitation[] }>('/members/invitations', org.slug),
+    enabled: isAdmin,
+  });
   const refresh = () => queryClient.invalidateQueries({ queryKey: key });
+  const refreshInvitations = () => queryClient.invalidateQueries({ queryKey: invitationsKey });
 
   const add = useMutation({
-    mutationFn: (body: { email: string; role: string }) => api.post<{ api_key?: { key: string } }>('/members', body, org.slug),
+    mutationFn: (body: { email: string; role: string }) => api.post<{ token: string }>('/members', body, org.slug),
     onSuccess: (data) => {
-      if (data.api_key?.key) setIssuedKey(data.api_key.key);
-      void refresh();
+      setIssuedToken(data.token);
+      void refreshInvitations();
     },
+    onError: (error) => setFailure(errorText(error)),
+  });
+  const revoke = useMutation({
+    mutationFn: (id: string) => api.del(`/members/invitations/${encodeURIComponent(id)}`, org.slug),
+    onSuccess: refreshInvitations,
     onError: (error) => setFailure(errorText(error)),
   });
   const change = useMutation({
@@ -57,7 +80,7 @@ export function MembersPage() {
       <PageTitle>Members</PageTitle>
       {failure ? <Alert>{failure}</Alert> : null}
       {isAdmin ? (
-        <form onSubmit={submit} noValidate className="mb-6 flex flex-wrap items-end gap-4" aria-label="Add a member">
+        <form onSubmit={submit} noValidate className="mb-6 flex flex-wrap items-end gap-4" aria-label="Invite a member">
           <div>
             <label htmlFor={emailId} className="block text-sm font-medium">
               Email
@@ -75,7 +98,7 @@ export function MembersPage() {
             </select>
           </div>
           <Button type="submit" variant="primary" disabled={add.isPending}>
-            Add member
+            Invite
           </Button>
         </form>
       ) : null}
@@ -117,7 +140,44 @@ export function MembersPage() {
         </tbody>
       </table>
       {members.error ? <Alert>{errorText(members.error)}</Alert> : null}
-      <SecretOnce title="The new member's first API key" secret={issuedKey} onClose={() => setIssuedKey(null)} />
+      {isAdmin ? (
+        <table className={`${tableClass} mt-8`}>
+          <caption className="mb-2 text-left text-lg font-semibold">Open invitations</caption>
+          <thead>
+            <tr>
+              <th scope="col">Email</th>
+              <th scope="col">Role</th>
+              <th scope="col">Status</th>
+              <th scope="col">Expires</th>
+              <th scope="col">Actions</th>
+            </tr>
+          </thead>
+          <tbody>
+            {(invitations.data?.data ?? []).map((invitation) => (
+              <tr key={invitation.id}>
+                <td>{invitation.email}</td>
+                <td>{invitation.role}</td>
+                <td>{invitation.status}</td>
+                <td>{when(invitation.expires_at)}</td>
+                <td>
+                  <ConfirmButton
+                    label={`Revoke the invitation of ${invitation.email}`}
+                    title={`Revoke the invitation of ${invitation.email}?`}
+                    message="Its token stops working at once."
+                    confirmLabel="Revoke invitation"
+                    onConfirm={() => revoke.mutate(invitation.id)}
+                  />
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      ) : null}
+      <SecretOnce
+        title="The invitation token: pass it to the invitee"
+        secret={issuedToken}
+        onClose={() => setIssuedToken(null)}
+      />
     </>
   );
 }
