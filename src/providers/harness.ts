@@ -213,11 +213,13 @@ export class ProviderHarness {
         errors: fieldErrors(input.error, ''),
       });
     }
+    // Anything but an explicit read_write is a read, whatever a caller let through: providers test for 'read'.
+    const call = { ...request.call, mode: request.call.mode === 'read_write' ? 'read_write' : 'read' } as const;
     // `read` and `read_write` calls never share a session (nor its pooled connections and their state).
-    const key = `${request.poolKey}:${request.call.mode}`;
+    const key = `${request.poolKey}:${call.mode}`;
     // What writes may depend on the connector's settings (soap's read_methods): the config of this pool key.
     const config = this.pool.get(key)?.config ?? validConfig(provider, request.config);
-    if (request.call.mode === 'read' && operation.writes(input.data, config)) {
+    if (call.mode === 'read' && operation.writes(input.data, config)) {
       throw new PatchbayError('read_only', `this ${name} writes, and the call is in read mode`);
     }
 
@@ -225,7 +227,7 @@ export class ProviderHarness {
     try {
       const session = await entry.session;
       const result = await withDeadline(request.call.limits.timeoutMs + HARD_DEADLINE_GRACE_MS, provider, (signal) =>
-        session.execute(name, input.data, { ...request.call, signal }),
+        session.execute(name, input.data, { ...call, signal }),
       );
       // An api provider's body is the remote system's text, which may echo a credential back (DESIGN.md
       // section 8); database rows, stored objects and queue messages are the user's data and pass untouched.

@@ -229,6 +229,24 @@ describe('execute()', () => {
     assert.equal((await executeError(other.execute(request(driverless)))).code, 'unsupported_operation');
   });
 
+  test('a mode other than read_write is a read: refused writes, and the session is told read', async (t) => {
+    const modes: string[] = [];
+    const { provider } = fakeProvider({
+      execute: async (_operation, input, callContext) => {
+        modes.push(callContext.mode);
+        return { data: input };
+      },
+    });
+    const instance = harness(t, {}, provider);
+    for (const mode of ['READ_WRITE', 'write', '', 'readwrite']) {
+      const odd = { ...call, mode } as unknown as ExecuteRequest['call'];
+      const write = await executeError(instance.execute(request(provider, { operation: 'write', input: {}, call: odd })));
+      assert.equal(write.code, 'read_only', `mode ${JSON.stringify(mode)} is a read`);
+      await instance.execute(request(provider, { call: odd }));
+    }
+    assert.deepEqual(modes, ['read', 'read', 'read', 'read']);
+  });
+
   test('sessions are pooled per key, dropped per connector, and closed when idle', async (t) => {
     const { provider, stats } = fakeProvider();
     const instance = harness(t, { poolIdleMs: 100 }, provider);
