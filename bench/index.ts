@@ -5,11 +5,13 @@
 import { executeOverheadBench } from './execute-overhead.js';
 import { healthScaleBench } from './health-scale.js';
 import { listConnectorsBench } from './list-connectors.js';
+import { mcpBench } from './mcp.js';
 
 const benches: Record<string, () => Promise<void>> = {
   'list-connectors': listConnectorsBench,
   'health-scale': healthScaleBench,
   'execute-overhead': executeOverheadBench,
+  mcp: mcpBench,
 };
 
 const wanted = process.argv.slice(2);
