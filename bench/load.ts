@@ -55,19 +55,29 @@ async function senders(request: LoadRequest): Promise<{ send: Send[]; close(): P
   if (request.kind === 'http') {
     const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
     const url = new URL(request.url);
-    const headers = { ...request.headers, 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(request.body)) };
+    const headers = {
+      ...request.headers,
+      'content-type': 'application/json',
+      'content-length': String(Buffer.byteLength(request.body)),
+    };
     // A network error counts as a failed request (status 0), so that one reset does not end the measurement.
     const send: Send = () =>
       new Promise((resolve) => {
         const failed = (error: Error) => resolve({ ok: false, detail: `0 ${error.message}` });
-        const outgoing = http.request({ agent, host: url.hostname, port: url.port, path: url.pathname, method: 'POST', headers }, (response) => {
-          const chunks: Buffer[] = [];
-          response.on('data', (chunk: Buffer) => chunks.push(chunk));
-          response.on('end', () =>
-            resolve({ ok: response.statusCode === 200, detail: `${response.statusCode} ${Buffer.concat(chunks).toString('utf8').slice(0, 200)}` }),
-          );
-          response.on('error', failed);
-        });
+        const outgoing = http.request(
+          { agent, host: url.hostname, port: url.port, path: url.pathname, method: 'POST', headers },
+          (response) => {
+            const chunks: Buffer[] = [];
+            response.on('data', (chunk: Buffer) => chunks.push(chunk));
+            response.on('end', () =>
+              resolve({
+                ok: response.statusCode === 200,
+                detail: `${response.statusCode} ${Buffer.concat(chunks).toString('utf8').slice(0, 200)}`,
+              }),
+            );
+            response.on('error', failed);
+          },
+        );
         outgoing.on('error', failed);
         outgoing.end(request.body);
       });
@@ -77,7 +87,9 @@ async function senders(request: LoadRequest): Promise<{ send: Send[]; close(): P
     Array.from({ length: CONCURRENCY }, async () => {
       const client = new Client({ name: 'patchbay-bench', version: '1.0.0' });
       await client.connect(
-        new StreamableHTTPClientTransport(new URL(request.url), { requestInit: { headers: { authorization: `Bearer ${request.token}` } } }),
+        new StreamableHTTPClientTransport(new URL(request.url), {
+          requestInit: { headers: { authorization: `Bearer ${request.token}` } },
+        }),
       );
       return client;
     }),

@@ -23,7 +23,9 @@ import { CONCURRENCY, SECONDS, startLoadWorker, type LoadReport } from './load.j
 const POOL_MAX = 4;
 const MCP_GOAL = 1.5;
 const PG = { host: '127.0.0.1', port: 5432, user: 'postgres', database: 'test' };
-const APP_DATABASES = (process.env.BENCH_APP_DB ?? 'sqlite postgres').split(/[\s,]+/).filter((d): d is Dialect => d === 'sqlite' || d === 'postgres');
+const APP_DATABASES = (process.env.BENCH_APP_DB ?? 'sqlite postgres')
+  .split(/[\s,]+/)
+  .filter((d): d is Dialect => d === 'sqlite' || d === 'postgres');
 
 export async function mcpBench(): Promise<void> {
   console.log(
@@ -42,8 +44,18 @@ async function onAppDatabase(dialect: Dialect): Promise<void> {
   const cleanups: (() => Promise<void>)[] = [];
   try {
     await migrateUp(sequelize);
-    const config = loadConfig({ DATABASE_URL: db.url, LOG_LEVEL: 'silent', PATCHBAY_RATE_LIMIT_PER_KEY: '100000000', PATCHBAY_POOL_MAX: String(POOL_MAX) });
-    const app = await buildApp({ config, keyRing: KeyRing.fromKeys([generateKey()]), sequelize, logger: pino({ level: 'silent' }) });
+    const config = loadConfig({
+      DATABASE_URL: db.url,
+      LOG_LEVEL: 'silent',
+      PATCHBAY_RATE_LIMIT_PER_KEY: '100000000',
+      PATCHBAY_POOL_MAX: String(POOL_MAX),
+    });
+    const app = await buildApp({
+      config,
+      keyRing: KeyRing.fromKeys([generateKey()]),
+      sequelize,
+      logger: pino({ level: 'silent' }),
+    });
     cleanups.unshift(() => app.close());
     const { accounts, agents, attachments, connectors } = app.services;
     const { organization, user } = await accounts.addMember({
@@ -68,7 +80,9 @@ async function onAppDatabase(dialect: Dialect): Promise<void> {
     cleanups.unshift(() => pool.end());
     const bareApp = Fastify();
     cleanups.unshift(() => bareApp.close());
-    bareApp.post('/pg', async (request) => ({ rows: (await pool.query(String((request.body as { query: string }).query))).rows }));
+    bareApp.post('/pg', async (request) => ({
+      rows: (await pool.query(String((request.body as { query: string }).query))).rows,
+    }));
     await bareApp.listen({ port: 0, host: '127.0.0.1' });
     const barePort = (bareApp.server.address() as AddressInfo).port;
 
@@ -76,8 +90,19 @@ async function onAppDatabase(dialect: Dialect): Promise<void> {
     cleanups.unshift(() => load.close());
     const body = JSON.stringify({ query: 'SELECT 1' });
     const bare = await load.run({ kind: 'http', url: `http://127.0.0.1:${barePort}/pg`, headers: {}, body });
-    const rest = await load.run({ kind: 'http', url: `${base}/connectors/pg/execute`, headers: { authorization: `Bearer ${token.token}` }, body });
-    const mcp = await load.run({ kind: 'mcp', url: `${base}/mcp`, token: token.token, tool: 'pg__query', args: { query: 'SELECT 1' } });
+    const rest = await load.run({
+      kind: 'http',
+      url: `${base}/connectors/pg/execute`,
+      headers: { authorization: `Bearer ${token.token}` },
+      body,
+    });
+    const mcp = await load.run({
+      kind: 'mcp',
+      url: `${base}/mcp`,
+      token: token.token,
+      tool: 'pg__query',
+      args: { query: 'SELECT 1' },
+    });
     console.log(format(dialect, bare, rest, mcp));
   } finally {
     for (const cleanup of cleanups) await cleanup().catch((error: unknown) => console.error('cleanup failed:', error));

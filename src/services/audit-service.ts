@@ -1,5 +1,6 @@
 import { Op } from 'sequelize';
 import type { Models } from '../db/models/index.js';
+import type { AuditWriter } from './audit-writer.js';
 import { keysetPage } from './cursor.js';
 
 export interface Actor {
@@ -31,10 +32,15 @@ export interface AuditFilter {
 }
 
 export class AuditService {
-  constructor(private readonly models: Pick<Models, 'AuditEvent'>) {}
+  constructor(
+    private readonly models: Pick<Models, 'AuditEvent'>,
+    /** Group commit (services/audit-writer.ts); without one, each event is its own INSERT through the model. */
+    private readonly writer?: AuditWriter,
+  ) {}
 
+  /** Resolves once the event is committed. */
   async record(event: AuditInput): Promise<void> {
-    await this.models.AuditEvent.create({
+    const row = {
       organization_id: event.organization_id,
       actor_type: event.actor.type,
       actor_id: event.actor.id,
@@ -44,7 +50,9 @@ export class AuditService {
       outcome: event.outcome,
       detail: event.detail ?? null,
       request_id: event.request_id ?? null,
-    });
+    };
+    if (this.writer) await this.writer.write({ ...row, created_at: new Date() });
+    else await this.models.AuditEvent.create(row);
   }
 
   async list(organizationId: string, filter: AuditFilter) {

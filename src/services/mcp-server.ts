@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import { PatchbayError, publicDetail } from '../errors.js';
 import type { ExecuteResult } from '../providers/harness.js';
 import { packageVersion } from '../version.js';
-import { effectiveLimits, type AttachmentService } from './attachment-service.js';
+import type { AttachmentService } from './attachment-service.js';
 import type { ExecutionService, RuntimeContext } from './execution-service.js';
 import { parseToolName, RETRYABLE_CODES, type ToolDefinition, type ToolService } from './tool-service.js';
 import { countRows } from './use-audit.js';
@@ -68,8 +68,7 @@ export class McpService {
 
   /** Which limit cut the result, and what to do instead. */
   private async truncationNotice(call: McpCall, alias: string, result: ExecuteResult): Promise<string> {
-    const { instance } = await this.deps.attachments.byAlias(call.ctx.organizationId, call.agentId, alias);
-    const limits = effectiveLimits(instance.limits);
+    const { limits } = await this.deps.execution.attachment(call.ctx.organizationId, call.agentId, alias);
     const rows = countRows(result.data);
     const limit =
       rows !== null && rows >= limits.maxRows
