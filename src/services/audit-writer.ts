@@ -55,6 +55,8 @@ export class AuditWriter {
   private readonly touches: Record<Credential, Map<string, Date>> = { api_key: new Map(), agent_token: new Map() };
   private readonly tasks: FlushTask[] = [];
   private flushing: Promise<void> | undefined;
+  /** INSERTs and rows written so far (tests and benchmarks read how well rows were grouped). */
+  readonly stats = { batches: 0, rows: 0 };
 
   constructor(private readonly deps: { statements: HotStatements; log?: Logger }) {}
 
@@ -108,6 +110,8 @@ export class AuditWriter {
       if (batch.length > 0) {
         try {
           await this.insert(batch.map((entry) => entry.row));
+          this.stats.batches += 1;
+          this.stats.rows += batch.length;
           for (const entry of batch) entry.resolve();
         } catch (error) {
           for (const entry of batch) entry.reject(error);

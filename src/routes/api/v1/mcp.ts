@@ -40,6 +40,8 @@ const routes: FastifyPluginAsyncZod = async (app) => {
   app.post(
     '/:id/mcp',
     {
+      // No log line per call at the default level (the audit log has every call).
+      logLevel: 'warn',
       config: { access, resource: agentExists },
       onRequest: checkOrigin,
       schema: {
