@@ -408,14 +408,16 @@ async function sequentialLayers({ services, organizationId, agentId, token, conn
 }
 
 /**
- * Where a run-time call's time goes besides the harness, each part alone, on the postgresql attachment. HTTP adds
- * the token lookup, and the route's resource check looks the attachment up once more before the service does.
+ * Where a run-time call's time goes besides the harness, each part alone, on the postgresql attachment: the token
+ * and attachment lookups as a call makes them (from the cache after the first), what a cache miss reads, and one
+ * audit row through the group-commit writer (alone, so a batch of one). HTTP adds the token lookup.
  */
 async function serviceParts({ services, organizationId, agentId, token }: Setup): Promise<void> {
   const { instance, connector } = await services.attachments.byAlias(organizationId, agentId, 'postgresql');
   const parts = {
     'token lookup': () => services.agents.authenticateToken(token.token),
-    'attachment lookup': () => services.attachments.byAlias(organizationId, agentId, 'postgresql'),
+    'attachment lookup': () => services.execution.attachment(organizationId, agentId, 'postgresql'),
+    'attachment read (cache miss)': () => services.attachments.byAlias(organizationId, agentId, 'postgresql'),
     decrypt: async () => services.connectors.decrypt(connector),
     'audit insert': () =>
       services.audit.record({
