@@ -1,5 +1,6 @@
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
+import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv';
 import { CallToolRequestSchema, ListToolsRequestSchema, type CallToolResult, type Tool } from '@modelcontextprotocol/sdk/types.js';
 import type { Logger } from 'pino';
 import { PatchbayError, publicDetail } from '../errors.js';
@@ -17,6 +18,12 @@ export interface McpCall {
   aliases?: readonly string[];
   log: Logger;
 }
+
+/**
+ * One JSON Schema validator for every per-request server: the SDK builds a new Ajv per Server otherwise, the largest
+ * part of a stateless request's cost. Only elicitation uses it, which this server never sends.
+ */
+const schemaValidator = new AjvJsonSchemaValidator();
 
 const INSTRUCTIONS =
   'Each tool is one operation on one of this agent\'s connectors, named {alias}__{operation}. Results are JSON: ' +
@@ -44,7 +51,7 @@ export class McpService {
   }
 
   private createServer(call: McpCall): Server {
-    const server = new Server({ name: 'patchbay', version: packageVersion }, { capabilities: { tools: {} }, instructions: INSTRUCTIONS });
+    const server = new Server({ name: 'patchbay', version: packageVersion }, { capabilities: { tools: {} }, instructions: INSTRUCTIONS, jsonSchemaValidator: schemaValidator });
     server.setRequestHandler(ListToolsRequestSchema, async () => {
       const tools = await this.deps.tools.list(call.ctx.organizationId, call.agentId, call.aliases);
       return { tools: tools.map(mcpTool) };
