@@ -3,22 +3,21 @@
  * MariaDB; GET and a 100-element LRANGE on Redis), each at three layers in one run:
  * (a) the driver alone (pg, mysql2, node-redis) with the wrapping Patchbay's provider sends for a read;
  * (b) Patchbay's service layer: the harness alone on a pooled session, and the whole ExecutionService.executeRuntime
- *     (attachment lookup, decrypt, harness, audit write in a SQLite app database in a temp folder);
+ *     (attachment lookup, decrypt, harness, audit write in the app database);
  *     BENCH_N sequential calls per layer (default 2000; fewer when they would take longer than BENCH_SECONDS);
  * (c) HTTP: POST /api/v1/agents/{id}/connectors/{alias}/execute with an agent token on a listening server, at
  *     concurrency 16 for BENCH_SECONDS per measurement (default 5), against a bare Fastify route running the same
  *     statement with the same driver and pool size, unwrapped. The load comes from a worker thread.
- * Then a silent peer's connection test (silent-peer.ts).
+ * Each of (b) and (c) runs with SQLite (a temp folder) and with PostgreSQL (a scratch database) as the app database
+ * (BENCH_APP_DB narrows it). Then a silent peer's connection test (silent-peer.ts).
  * Goals: (b) - (a) <= 0.3 ms median per call; (c) >= 50 % of the bare route's throughput; a silent peer's test
  * ends within connect_timeout_ms + 10 %.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import Fastify from 'fastify';
 import mysql2 from 'mysql2/promise';
 import pg from 'pg';
@@ -35,19 +34,19 @@ import { createSequelize } from '../src/db/sequelize.js';
 import { poolKey } from '../src/providers/harness.js';
 import { effectiveLimits } from '../src/services/attachment-service.js';
 import type { Services } from '../src/services/index.js';
-import { createTestDatabase } from '../test/support/db.js';
+import { createTestDatabase, type Dialect } from '../test/support/db.js';
+import { CONCURRENCY, SECONDS, startLoadWorker, type LoadReport } from './load.js';
 import { measureSilentPeer } from './silent-peer.js';
-import { measure, ms, summarize } from './stats.js';
+import { measure, ms } from './stats.js';
 
 const N = Number(process.env.BENCH_N ?? 2000);
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
-const CONCURRENCY = 16;
+/** The app databases to run on: `BENCH_APP_DB="sqlite postgres"` (the default) or one of them. */
+const APP_DATABASES = (process.env.BENCH_APP_DB ?? 'sqlite postgres').split(/[\s,]+/).filter((d): d is Dialect => d === 'sqlite' || d === 'postgres');
 /** Connections per pool, Patchbay's (PATCHBAY_POOL_MAX, its default) and the bare route's alike. */
 const POOL_MAX = 4;
 const DELTA_GOAL_MS = 0.3;
 const RATIO_GOAL = 0.5;
 const PEER_GOAL = 1.1;
-const LOAD_ROLE = 'execute-overhead-load';
 
 type Body = Record<string, unknown>;
 
@@ -273,30 +272,38 @@ interface Setup {
 }
 
 export async function executeOverheadBench(): Promise<void> {
-  const db = await createTestDatabase('sqlite');
+  for (const [index, dialect] of APP_DATABASES.entries()) await onAppDatabase(dialect, index === APP_DATABASES.length - 1);
+}
+
+async function onAppDatabase(dialect: Dialect, last: boolean): Promise<void> {
+  const db = await createTestDatabase(dialect);
   const sequelize = createSequelize(db.settings);
   const cleanups: (() => Promise<void>)[] = [];
   try {
     await migrateUp(sequelize);
     const setup = await setUp(sequelize, db.url, cleanups);
-    // The journal mode decides what the audit insert of every call costs (an fsync or several per commit).
-    const pragma = async (name: string) =>
-      Object.values((await sequelize.query<Record<string, unknown>>(`PRAGMA ${name}`, { type: QueryTypes.SELECT }))[0] ?? {})[0];
     console.log(
       `execute-overhead: ${N} sequential calls per layer (fewer past ${SECONDS} s); HTTP ${SECONDS} s per measurement at concurrency ` +
-        `${CONCURRENCY}; pools of ${POOL_MAX}; read mode, default limits; app database SQLite in a temp folder (journal_mode ` +
-        `${await pragma('journal_mode')}, synchronous ${await pragma('synchronous')}); ${loadAverage()}`,
+        `${CONCURRENCY}; pools of ${POOL_MAX}; read mode, default limits; app database ${await describeAppDatabase(sequelize, dialect)}; ${loadAverage()}`,
     );
     await sequentialLayers(setup);
     await serviceParts(setup);
     await httpThroughput(setup);
-    await silentPeer(setup);
+    if (last) await silentPeer(setup);
     console.log(`  at the end: ${loadAverage()}`);
   } finally {
     for (const cleanup of cleanups) await cleanup().catch((error: unknown) => console.error('cleanup failed:', error));
     await sequelize.close();
     await db.drop();
   }
+}
+
+/** The journal mode decides what the audit insert of every call costs on SQLite (an fsync or several per commit). */
+async function describeAppDatabase(sequelize: Sequelize, dialect: Dialect): Promise<string> {
+  if (dialect === 'postgres') return 'PostgreSQL (a scratch database on the local server)';
+  const pragma = async (name: string) =>
+    Object.values((await sequelize.query<Record<string, unknown>>(`PRAGMA ${name}`, { type: QueryTypes.SELECT }))[0] ?? {})[0];
+  return `SQLite in a temp folder (journal_mode ${await pragma('journal_mode')}, synchronous ${await pragma('synchronous')})`;
 }
 
 /** The app listening on loopback with an agent, its token and one attachment per target; the drivers and the bare route. */
@@ -401,14 +408,16 @@ async function sequentialLayers({ services, organizationId, agentId, token, conn
 }
 
 /**
- * Where a run-time call's time goes besides the harness, each part alone, on the postgresql attachment. HTTP adds
- * the token lookup, and the route's resource check looks the attachment up once more before the service does.
+ * Where a run-time call's time goes besides the harness, each part alone, on the postgresql attachment: the token
+ * and attachment lookups as a call makes them (from the cache after the first), what a cache miss reads, and one
+ * audit row through the group-commit writer (alone, so a batch of one). HTTP adds the token lookup.
  */
 async function serviceParts({ services, organizationId, agentId, token }: Setup): Promise<void> {
   const { instance, connector } = await services.attachments.byAlias(organizationId, agentId, 'postgresql');
   const parts = {
     'token lookup': () => services.agents.authenticateToken(token.token),
-    'attachment lookup': () => services.attachments.byAlias(organizationId, agentId, 'postgresql'),
+    'attachment lookup': () => services.execution.attachment(organizationId, agentId, 'postgresql'),
+    'attachment read (cache miss)': () => services.attachments.byAlias(organizationId, agentId, 'postgresql'),
     decrypt: async () => services.connectors.decrypt(connector),
     'audit insert': () =>
       services.audit.record({
@@ -446,8 +455,9 @@ async function httpThroughput({ agentId, token, patchbayPort, barePort }: Setup)
     for (const target of targets) {
       for (const { label, body } of target.statements) {
         const json = JSON.stringify(body);
-        const bare = await load.run({ url: `http://127.0.0.1:${barePort}/${target.providerId}`, headers: {}, body: json });
+        const bare = await load.run({ kind: 'http', url: `http://127.0.0.1:${barePort}/${target.providerId}`, headers: {}, body: json });
         const patchbay = await load.run({
+          kind: 'http',
           url: `http://127.0.0.1:${patchbayPort}/api/v1/agents/${agentId}/connectors/${target.providerId}/execute`,
           headers: { authorization: `Bearer ${token.token}` },
           body: json,
@@ -498,108 +508,4 @@ function formatHttp(row: HttpRow): string {
     `  (n ${row.bare.requests}/${row.patchbay.requests})` +
     (failures ? `   ${failures} failed, e.g. ${row.patchbay.failure ?? row.bare.failure}` : '')
   );
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// The load: a worker thread of its own, so that the client's work does not share the servers' event loop.
-
-interface LoadRequest {
-  url: string;
-  headers: Record<string, string>;
-  body: string;
-}
-
-interface LoadReport {
-  requests: number;
-  perSecond: number;
-  /** Per request, in milliseconds. */
-  median: number;
-  p95: number;
-  failures: number;
-  /** The first failure's status and body. */
-  failure?: string;
-}
-
-function startLoadWorker(): { run(request: LoadRequest): Promise<LoadReport>; close(): Promise<void> } {
-  // The worker loads this module through tsx: a worker does not inherit the main thread's --import hooks (Node 20).
-  const source = `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then(({ tsImport }) => tsImport(${JSON.stringify(import.meta.url)}, ${JSON.stringify(import.meta.url)}))`;
-  const worker = new Worker(source, { eval: true, workerData: { role: LOAD_ROLE } });
-  return {
-    run: (request) =>
-      new Promise((resolve, reject) => {
-        const fail = (error: Error) => reject(error);
-        worker.once('error', fail);
-        worker.once('message', (report: LoadReport) => {
-          worker.off('error', fail);
-          resolve(report);
-        });
-        worker.postMessage(request);
-      }),
-    close: async () => void (await worker.terminate()),
-  };
-}
-
-/**
- * Warms up with 20 requests per connection (at most one second), then keeps CONCURRENCY requests in flight for
- * SECONDS (at most 1,000,000 requests).
- */
-async function applyLoad(request: LoadRequest): Promise<LoadReport> {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
-  const url = new URL(request.url);
-  const headers = {
-    ...request.headers,
-    'content-type': 'application/json',
-    'content-length': String(Buffer.byteLength(request.body)),
-  };
-  // A network error counts as a failed request (status 0), so that one reset does not end the measurement.
-  const send = () =>
-    new Promise<{ status: number; body: string }>((resolve) => {
-      const failed = (error: Error) => resolve({ status: 0, body: error.message });
-      const outgoing = http.request(
-        { agent, host: url.hostname, port: url.port, path: url.pathname, method: 'POST', headers },
-        (response) => {
-          const chunks: Buffer[] = [];
-          response.on('data', (chunk: Buffer) => chunks.push(chunk));
-          response.on('end', () => resolve({ status: response.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
-          response.on('error', failed);
-        },
-      );
-      outgoing.on('error', failed);
-      outgoing.end(request.body);
-    });
-  const latencies: number[] = [];
-  let failures = 0;
-  let failure: string | undefined;
-  let issued = 0;
-  const drive = async (until: number, limit: number, record: boolean) => {
-    const worker = async () => {
-      while (performance.now() < until && issued < limit) {
-        issued += 1;
-        const started = performance.now();
-        const { status, body } = await send();
-        if (!record) continue;
-        latencies.push(performance.now() - started);
-        if (status !== 200) {
-          failures += 1;
-          failure ??= `${status} ${body.slice(0, 200)}`;
-        }
-      }
-    };
-    await Promise.all(Array.from({ length: CONCURRENCY }, worker));
-  };
-  await drive(performance.now() + 1000, 20 * CONCURRENCY, false);
-  issued = 0;
-  const started = performance.now();
-  await drive(started + SECONDS * 1000, 1_000_000, true);
-  const elapsedS = (performance.now() - started) / 1000;
-  agent.destroy();
-  const { median, p95 } = summarize(latencies);
-  return { requests: latencies.length, perSecond: latencies.length / elapsedS, median, p95, failures, failure };
-}
-
-// In the load worker this module only answers load requests, one at a time.
-if (!isMainThread && (workerData as { role?: string } | null)?.role === LOAD_ROLE) {
-  parentPort?.on('message', (request: LoadRequest) => {
-    void applyLoad(request).then((report) => parentPort?.postMessage(report));
-  });
 }

@@ -6,12 +6,14 @@ import { executeOverheadBench } from './execute-overhead.js';
 import { guardsBench } from './guards.js';
 import { healthScaleBench } from './health-scale.js';
 import { listConnectorsBench } from './list-connectors.js';
+import { mcpBench } from './mcp.js';
 
 const benches: Record<string, () => Promise<void>> = {
   'list-connectors': listConnectorsBench,
   'health-scale': healthScaleBench,
   'execute-overhead': executeOverheadBench,
   guards: guardsBench,
+  mcp: mcpBench,
 };
 
 const wanted = process.argv.slice(2);

@@ -28,6 +28,8 @@ export interface Config {
   rateLimitFailedAuth: number;
   poolMax: number;
   poolIdleMs: number;
+  /** How long a cached credential or attachment may serve unread (the bound should every change notice be lost). */
+  cacheTtlMs: number;
   allowedOrigins: string[];
   metricsToken: string | undefined;
   health: { concurrency: number; failureThreshold: number; minIntervalS: number; retentionDays: number };
@@ -71,6 +73,7 @@ const env = {
   PATCHBAY_RATE_LIMIT_FAILED_AUTH: int(1),
   PATCHBAY_POOL_MAX: int(1, 100),
   PATCHBAY_POOL_IDLE_MS: int(0),
+  PATCHBAY_CACHE_TTL_MS: int(0, 3_600_000),
   PATCHBAY_ALLOWED_ORIGINS: list,
   PATCHBAY_METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters'),
   PATCHBAY_HEALTH_CONCURRENCY: int(1, 1000),
@@ -154,6 +157,7 @@ export function loadConfig(source: Environment = process.env): Readonly<Config> 
     rateLimitFailedAuth: read(source, 'PATCHBAY_RATE_LIMIT_FAILED_AUTH') ?? 30,
     poolMax: read(source, 'PATCHBAY_POOL_MAX') ?? 4,
     poolIdleMs: read(source, 'PATCHBAY_POOL_IDLE_MS') ?? 30_000,
+    cacheTtlMs: read(source, 'PATCHBAY_CACHE_TTL_MS') ?? 5_000,
     allowedOrigins: read(source, 'PATCHBAY_ALLOWED_ORIGINS') ?? [],
     metricsToken: read(source, 'PATCHBAY_METRICS_TOKEN'),
     health: {

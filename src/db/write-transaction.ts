@@ -13,6 +13,9 @@ const liveScope = () => {
   return current && !(current.transaction as Transaction & { finished?: string }).finished ? current : undefined;
 };
 
+/** Whether the caller runs inside a live `writeTransactionScope`, whose queries must all join its transaction. */
+export const inWriteScope = (): boolean => liveScope() !== undefined;
+
 /**
  * Runs `work` in a transaction fit for read-then-write. PostgreSQL: its default (callers lock rows with
  * FOR UPDATE where they need to). SQLite: BEGIN IMMEDIATE, which takes the write lock before the first read, so

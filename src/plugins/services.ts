@@ -23,8 +23,15 @@ export default fp(
       log: app.log as Logger,
     });
     app.decorate('services', services);
-    // Pooled connector sessions close with the app (SIGTERM included), before the database does.
-    app.addHook('preClose', async () => services.harness.close());
+    // Other processes' changes reach the run-time caches from here on (LISTEN, or PRAGMA data_version).
+    await services.changes.start();
+    // Pooled connector sessions close with the app (SIGTERM included), before the database does; so do the change
+    // listener and the writer's last flush.
+    app.addHook('preClose', async () => {
+      await services.changes.close();
+      await services.writer.flush();
+      await services.harness.close();
+    });
   },
   { name: 'services', dependencies: ['db'] },
 );

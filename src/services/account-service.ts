@@ -6,7 +6,8 @@ import { isPostgres } from '../db/sequelize.js';
 import { writeTransaction } from '../db/write-transaction.js';
 import { newId } from '../db/ids.js';
 import { PatchbayError } from '../errors.js';
-import { credentialView, hashSecret, issueSecret, LAST_USED_RESOLUTION_MS, looksLikeSecret, type CredentialView } from './secrets.js';
+import { credentialRow, PrincipalCache } from './principal-cache.js';
+import { credentialView, hashSecret, issueSecret, looksLikeSecret, type CredentialView } from './secrets.js';
 
 // Every id of ours is a UUID (db/ids.ts): anything else (a NUL byte included) does not exist, and is not looked up.
 const isOwnId = (id: string): boolean => /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(id);
@@ -128,6 +129,11 @@ export class AccountService {
   constructor(
     private readonly models: Models,
     private readonly sequelize: Sequelize,
+    /** Without one (a service used alone), every authentication reads the database. */
+    private readonly principals = new PrincipalCache({
+      ttlMs: 0,
+      touchDirect: async (_kind, id, at) => void (await models.ApiKey.update({ last_used_at: at }, { where: { id } })),
+    }),
   ) {}
 
   async createOrganization(input: { slug: string; name?: string }): Promise<Organization> {
@@ -478,31 +484,31 @@ export class AccountService {
     });
   }
 
-  /** Resolves an API key to its user and memberships; null for anything that is not a live key. */
+  /** Resolves an API key to its user and memberships; null for anything that is not a live key. From memory when cached. */
   async authenticate(presented: string): Promise<Principal | null> {
     if (!looksLikeSecret(presented, 'pbk')) return null;
-    const key = await this.models.ApiKey.findOne({ where: { key_hash: hashSecret(presented) } });
-    const now = new Date();
-    if (!key || key.revoked_at || (key.expires_at && key.expires_at <= now)) return null;
-    const user = await this.models.User.findByPk(key.user_id);
-    if (!user) return null;
-    if (!key.last_used_at || now.getTime() - key.last_used_at.getTime() > LAST_USED_RESOLUTION_MS) {
-      await writeTransaction(this.sequelize, (transaction) => key.update({ last_used_at: now }, { transaction }));
-    }
-    // In the order joined: the first is the default organisation (plugins/auth.ts chooseOrganization).
-    const memberships = await this.models.Membership.findAll({
-      where: { user_id: user.id },
-      include: [{ model: this.models.Organization, as: 'organization' }],
-      order: [
-        ['created_at', 'ASC'],
-        ['id', 'ASC'],
-      ],
+    return this.principals.apiKey(hashSecret(presented), async (hash) => {
+      const key = await this.models.ApiKey.findOne({ where: { key_hash: hash } });
+      const user = key ? await this.models.User.findByPk(key.user_id) : null;
+      if (!key || !user) return null;
+      const memberships = await this.models.Membership.findAll({
+        where: { user_id: user.id },
+        include: [{ model: this.models.Organization, as: 'organization' }],
+        // In the order joined: the first is the default organisation (plugins/auth.ts chooseOrganization).
+        order: [
+          ['created_at', 'ASC'],
+          ['id', 'ASC'],
+        ],
+      });
+      return {
+        key: credentialRow(key),
+        principal: {
+          user,
+          apiKeyId: key.id,
+          memberships: memberships.map((m) => ({ organization: (m as Membership & { organization: Organization }).organization, role: m.role })),
+        },
+      };
     });
-    return {
-      user,
-      apiKeyId: key.id,
-      memberships: memberships.map((m) => ({ organization: (m as Membership & { organization: Organization }).organization, role: m.role })),
-    };
   }
 
   /**

@@ -6,7 +6,8 @@ import { PatchbayError } from '../errors.js';
 import type { AgentPrincipal } from '../plugins/auth.js';
 import { assertUnmanaged, managedMark, type ManagedOptions } from '../provisioning/managed.js';
 import { keysetPage } from './cursor.js';
-import { credentialView, hashSecret, issueSecret, LAST_USED_RESOLUTION_MS, looksLikeSecret } from './secrets.js';
+import { credentialRow, PrincipalCache } from './principal-cache.js';
+import { credentialView, hashSecret, issueSecret, looksLikeSecret } from './secrets.js';
 
 /** The client-chosen public id of an agent (DESIGN.md section 5). */
 export const agentIdSchema = z
@@ -25,7 +26,14 @@ export const agentView = (agent: Agent) => ({
 
 /** Agents are an organisation's resource; each may hold tokens that act as that agent only. */
 export class AgentService {
-  constructor(private readonly models: Models) {}
+  constructor(
+    private readonly models: Models,
+    /** Without one (a service used alone), every call reads the database. */
+    private readonly principals = new PrincipalCache({
+      ttlMs: 0,
+      touchDirect: async (_kind, id, at) => void (await models.AgentToken.update({ last_used_at: at }, { where: { id } })),
+    }),
+  ) {}
 
   async create(
     organizationId: string,
@@ -126,21 +134,18 @@ export class AgentService {
     return credentialView(token);
   }
 
-  /** Resolves an agent token; null for anything that is not a live token of an existing agent. */
+  /** Resolves an agent token; null for anything that is not a live token of an existing agent. From memory when cached. */
   async authenticateToken(presented: string): Promise<AgentPrincipal | null> {
     if (!looksLikeSecret(presented, 'pbt')) return null;
-    // One query for token, agent and organisation: this runs on every run-time call.
-    const token = await this.models.AgentToken.findOne({
-      where: { token_hash: hashSecret(presented) },
-      include: [{ model: this.models.Agent, as: 'agent', required: true, include: [{ model: this.models.Organization, as: 'organization', required: true }] }],
+    return this.principals.agentToken(hashSecret(presented), async (hash) => {
+      // One query for token, agent and organisation.
+      const token = await this.models.AgentToken.findOne({
+        where: { token_hash: hash },
+        include: [{ model: this.models.Agent, as: 'agent', required: true, include: [{ model: this.models.Organization, as: 'organization', required: true }] }],
+      });
+      if (!token) return null;
+      const agent = (token as AgentToken & { agent: Agent & { organization: Organization } }).agent;
+      return { token: credentialRow(token), principal: { tokenId: token.id, agentPk: agent.id, agentId: agent.agent_id, organization: agent.organization } };
     });
-    const now = new Date();
-    if (!token || token.revoked_at || (token.expires_at && token.expires_at <= now)) return null;
-    const agent = (token as AgentToken & { agent: Agent & { organization: Organization } }).agent;
-    const organization = agent.organization;
-    if (!token.last_used_at || now.getTime() - token.last_used_at.getTime() > LAST_USED_RESOLUTION_MS) {
-      await token.update({ last_used_at: now });
-    }
-    return { tokenId: token.id, agentPk: agent.id, agentId: agent.agent_id, organization };
   }
 }

@@ -1,6 +1,8 @@
 import { Op } from 'sequelize';
 import type { Models } from '../db/models/index.js';
+import { inWriteScope } from '../db/write-transaction.js';
 import { storableJson } from '../schemas/strings.js';
+import type { AuditWriter } from './audit-writer.js';
 import { keysetPage } from './cursor.js';
 
 export interface Actor {
@@ -32,10 +34,15 @@ export interface AuditFilter {
 }
 
 export class AuditService {
-  constructor(private readonly models: Pick<Models, 'AuditEvent'>) {}
+  constructor(
+    private readonly models: Pick<Models, 'AuditEvent'>,
+    /** Group commit (services/audit-writer.ts); without one, each event is its own INSERT through the model. */
+    private readonly writer?: AuditWriter,
+  ) {}
 
+  /** Resolves once the event is committed. */
   async record(event: AuditInput): Promise<void> {
-    await this.models.AuditEvent.create({
+    const row = {
       organization_id: event.organization_id,
       actor_type: event.actor.type,
       actor_id: event.actor.id,
@@ -46,7 +53,11 @@ export class AuditService {
       // Client text (an operation name, an MCP client's name) may hold what a JSON column cannot store.
       detail: event.detail ? storableJson(event.detail) : null,
       request_id: event.request_id ?? null,
-    });
+    };
+    // Inside a write scope (`patchbay apply`) the event belongs to the scope's transaction: it commits or rolls
+    // back with the changes it records, so it cannot take the writer's separate commit.
+    if (this.writer && !inWriteScope()) await this.writer.write({ ...row, created_at: new Date() });
+    else await this.models.AuditEvent.create(row);
   }
 
   /** One organisation's events, or with `null` the installation's: those that belong to no organisation. */

@@ -1,13 +1,13 @@
 import { performance } from 'node:perf_hooks';
 import type { Connector, Role } from '../db/models/index.js';
 import { PatchbayError, validationError } from '../errors.js';
-import { effectiveConfig } from '../providers/boundaries.js';
 import { poolKey, type ExecuteResult, type ProviderHarness } from '../providers/harness.js';
 import { getProvider } from '../providers/registry.js';
-import type { AttachmentService, ResolvedAttachment } from './attachment-service.js';
-import { effectiveLimits, parseOverride, runtimeRoleRefusal } from './attachment-service.js';
+import type { AttachmentService } from './attachment-service.js';
+import { effectiveLimits, runtimeRoleRefusal } from './attachment-service.js';
 import type { AuditService } from './audit-service.js';
 import type { ConnectorService, RequestContext } from './connector-service.js';
+import type { PrincipalCache, RuntimeAttachment } from './principal-cache.js';
 import type { RateLimitService } from './rate-limit-service.js';
 import { describeQuery, DESCRIBE_OPERATION, isSqlProvider, shapeDescribe } from './sql-catalogue.js';
 import { countRows, jsonBytes, summarizeStatement } from './use-audit.js';
@@ -59,8 +59,14 @@ export class ExecutionService {
       harness: ProviderHarness;
       audit: AuditService;
       rateLimits: RateLimitService;
+      runtime: PrincipalCache;
     },
   ) {}
+
+  /** The attachment an agent's alias names, from memory when cached (not_found otherwise). */
+  attachment(organizationId: string, agentId: string, alias: string): Promise<RuntimeAttachment> {
+    return this.deps.runtime.attachment(this.deps.attachments, organizationId, agentId, alias);
+  }
 
   private assertEnabled(connector: Connector) {
     if (!connector.enabled) throw new PatchbayError('connector_disabled', `connector ${connector.name} is disabled`);
@@ -71,7 +77,16 @@ export class ExecutionService {
     const connector = await this.deps.connectors.require(ctx.organizationId, connectorId);
     const { operation, mode = 'read', input } = splitBody(body);
     if (mode === 'read_write' && ctx.role !== 'admin') throw new PatchbayError('forbidden', 'mode read_write needs an admin');
-    return this.run(ctx, connector, { operation, input, mode, override: null, limits: null, boundParams: {}, target: { connector_id: connector.id } });
+    return this.run(ctx, connector, {
+      operation,
+      input,
+      mode,
+      limits: effectiveLimits(null),
+      boundParams: {},
+      config: () => this.deps.connectors.decrypt(connector),
+      poolKey: poolKey(connector.id, connector.version, null),
+      target: { connector_id: connector.id },
+    });
   }
 
   /** The run-time path (REST execute and MCP tools/call): the attachment's override, mode, limits and bound parameters apply. */
@@ -81,9 +96,10 @@ export class ExecutionService {
     alias: string,
     body: ExecuteBody,
     /** The attachment when the caller has already looked it up for this request. */
-    resolved?: ResolvedAttachment,
+    resolved?: RuntimeAttachment,
   ): Promise<ExecuteResult> {
-    const { instance, connector } = resolved ?? (await this.deps.attachments.byAlias(ctx.organizationId, agentId, alias));
+    const attachment = resolved ?? (await this.attachment(ctx.organizationId, agentId, alias));
+    const { instance, connector } = attachment;
     const { operation, mode, input } = splitBody(body);
     return this.run(ctx, connector, {
       operation,
@@ -96,9 +112,10 @@ export class ExecutionService {
           : new PatchbayError('validation_failed', 'mode is set by the attachment, not the call', {
               errors: [{ path: 'mode', message: 'not accepted on the run-time path' }],
             })),
-      override: parseOverride(instance),
-      limits: instance.limits,
+      limits: attachment.limits,
       boundParams: instance.bound_params ?? {},
+      config: () => attachment.config(() => this.deps.connectors.decrypt(connector)),
+      poolKey: attachment.poolKey,
       instanceId: instance.id,
       target: { connector_id: connector.id, instance_id: instance.id, agent_id: agentId, alias },
     });
@@ -113,9 +130,11 @@ export class ExecutionService {
       mode: 'read' | 'read_write';
       /** A refusal decided before the call, thrown (and audited) as the pipeline's first step. */
       refusal?: PatchbayError;
-      override: Record<string, unknown> | null;
-      limits: Parameters<typeof effectiveLimits>[0];
+      limits: ReturnType<typeof effectiveLimits>;
       boundParams: Record<string, unknown>;
+      /** The connector's config with the attachment's override (decrypted on first use, then kept with the attachment). */
+      config: () => Record<string, unknown>;
+      poolKey: string;
       instanceId?: string;
       target: Record<string, string>;
     },
@@ -147,14 +166,13 @@ export class ExecutionService {
     try {
       if (call.refusal) throw call.refusal;
       this.assertEnabled(connector);
-      const { ratePerMinute, ...limits } = effectiveLimits(call.limits);
+      const { ratePerMinute, ...limits } = call.limits;
       if (call.instanceId && ratePerMinute) await this.deps.rateLimits.take(call.instanceId, ratePerMinute);
       refuseBoundParams(call.input, call.boundParams);
-      const config = effectiveConfig(connector.provider, this.deps.connectors.decrypt(connector), call.override);
       const result = await this.deps.harness.execute({
         providerId: connector.provider,
-        poolKey: poolKey(connector.id, connector.version, call.override),
-        config,
+        poolKey: call.poolKey,
+        config: call.config(),
         // describe is a catalogue query, in read mode whatever the attachment's mode.
         operation: describing ? 'query' : call.operation,
         input: describing ? describeQuery(connector.provider, call.input) : call.input,

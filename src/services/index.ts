@@ -9,11 +9,15 @@ import { AgentRegistryService } from './agent-registry-service.js';
 import { AgentService } from './agent-service.js';
 import { AttachmentService } from './attachment-service.js';
 import { AuditService } from './audit-service.js';
+import { AuditWriter } from './audit-writer.js';
+import { ChangeFeed } from './change-feed.js';
 import { ConnectorService } from './connector-service.js';
 import { ExecutionService } from './execution-service.js';
 import { HealthService } from './health-service.js';
+import { HotStatements } from './hot-statements.js';
 import { McpService } from './mcp-server.js';
 import { Metrics } from './metrics.js';
+import { PrincipalCache } from './principal-cache.js';
 import { RateLimitService } from './rate-limit-service.js';
 import { ReencryptService } from './reencrypt-service.js';
 import { RetentionService } from './retention-service.js';
@@ -48,20 +52,27 @@ export function createServices(deps: ServiceDeps) {
     onCall: (call) => metrics.observeCall(call),
   });
   metrics.watchPools({ sequelize, providerSessions: () => harness.pooledSessions });
-  const audit = new AuditService(models);
-  const accounts = new AccountService(models, sequelize);
+  // The run-time path's writes (audit rows, last_used_at, rate counters) go through one group-commit writer; its
+  // reads (credentials, attachments) come from a cache that the change feed keeps current. The feed hears other
+  // processes once started (`start()`, by whoever serves run-time calls).
+  const statements = new HotStatements(sequelize);
+  const writer = new AuditWriter({ statements, log });
+  const changes = new ChangeFeed({ sequelize, models, databaseUrl: config.database.dialect === 'postgres' ? config.database.url : undefined, log });
+  const runtime = new PrincipalCache({ feed: changes, writer, ttlMs: config.cacheTtlMs });
+  const audit = new AuditService(models, writer);
+  const accounts = new AccountService(models, sequelize, runtime);
   const sessions = new SessionService(models, clock);
-  const agents = new AgentService(models);
+  const agents = new AgentService(models, runtime);
   const registry = new AgentRegistryService({ models, sequelize, policysynthUserId: config.policysynthUserId });
   const webhooks = new WebhookService({ models, sequelize, keyRing, audit, config, log, metrics, clock });
   const health = new HealthService({ models, sequelize, audit, webhooks, config, clock });
   const connectors = new ConnectorService({ models, sequelize, keyRing, harness, audit, config, health, webhooks });
   const attachments = new AttachmentService({ models, connectors, agents, audit });
-  const rateLimits = new RateLimitService({ sequelize, clock });
-  const execution = new ExecutionService({ connectors, attachments, harness, audit, rateLimits });
-  const tools = new ToolService({ attachments });
+  const rateLimits = new RateLimitService({ sequelize, clock, writer, statements });
+  const execution = new ExecutionService({ connectors, attachments, harness, audit, rateLimits, runtime });
+  const tools = new ToolService({ attachments, agents, runtime });
   const mcp = new McpService({ tools, execution, attachments });
-  const reencrypt = new ReencryptService(sequelize, keyRing);
+  const reencrypt = new ReencryptService(sequelize, keyRing, () => changes.invalidate(['connector:*']));
   const consoleViews = new ConsoleService({ models, sequelize, connectors, attachments, harness, audit });
   const provisioning = new ProvisioningService({ sequelize, models, keyRing, accounts, connectors, agents, attachments, webhooks, audit });
   const retention = new RetentionService({ sequelize, config, clock });
@@ -69,6 +80,9 @@ export function createServices(deps: ServiceDeps) {
   const scheduler = new HealthScheduler({ health, connectors, webhooks, retention, log, metrics, options: { concurrency: config.health.concurrency } });
   return {
     harness,
+    writer,
+    changes,
+    runtime,
     audit,
     accounts,
     sessions,

@@ -1,11 +1,12 @@
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
+import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv';
 import { CallToolRequestSchema, ListToolsRequestSchema, type CallToolResult, type Tool } from '@modelcontextprotocol/sdk/types.js';
 import type { Logger } from 'pino';
 import { PatchbayError, publicDetail } from '../errors.js';
 import type { ExecuteResult } from '../providers/harness.js';
 import { packageVersion } from '../version.js';
-import { effectiveLimits, type AttachmentService } from './attachment-service.js';
+import type { AttachmentService } from './attachment-service.js';
 import type { ExecutionService, RuntimeContext } from './execution-service.js';
 import { parseToolName, RETRYABLE_CODES, type ToolDefinition, type ToolService } from './tool-service.js';
 import { countRows } from './use-audit.js';
@@ -17,6 +18,12 @@ export interface McpCall {
   aliases?: readonly string[];
   log: Logger;
 }
+
+/**
+ * One JSON Schema validator for every per-request server: the SDK builds a new Ajv per Server otherwise, the largest
+ * part of a stateless request's cost. Only elicitation uses it, which this server never sends.
+ */
+const schemaValidator = new AjvJsonSchemaValidator();
 
 const INSTRUCTIONS =
   'Each tool is one operation on one of this agent\'s connectors, named {alias}__{operation}. Results are JSON: ' +
@@ -44,7 +51,7 @@ export class McpService {
   }
 
   private createServer(call: McpCall): Server {
-    const server = new Server({ name: 'patchbay', version: packageVersion }, { capabilities: { tools: {} }, instructions: INSTRUCTIONS });
+    const server = new Server({ name: 'patchbay', version: packageVersion }, { capabilities: { tools: {} }, instructions: INSTRUCTIONS, jsonSchemaValidator: schemaValidator });
     server.setRequestHandler(ListToolsRequestSchema, async () => {
       const tools = await this.deps.tools.list(call.ctx.organizationId, call.agentId, call.aliases);
       return { tools: tools.map(mcpTool) };
@@ -68,8 +75,7 @@ export class McpService {
 
   /** Which limit cut the result, and what to do instead. */
   private async truncationNotice(call: McpCall, alias: string, result: ExecuteResult): Promise<string> {
-    const { instance } = await this.deps.attachments.byAlias(call.ctx.organizationId, call.agentId, alias);
-    const limits = effectiveLimits(instance.limits);
+    const { limits } = await this.deps.execution.attachment(call.ctx.organizationId, call.agentId, alias);
     const rows = countRows(result.data);
     const limit =
       rows !== null && rows >= limits.maxRows

@@ -28,6 +28,8 @@ export class ReencryptService {
   constructor(
     private readonly sequelize: Sequelize,
     private readonly keyRing: KeyRing,
+    /** Told after a run: configs are sealed anew by raw SQL, which no model hook sees (cached decrypted configs). */
+    private readonly onReencrypted?: () => void,
   ) {}
 
   /** How many encrypted values each key id protects, across every encrypted column. */
@@ -89,6 +91,7 @@ export class ReencryptService {
         options.onBatch?.(report.reencrypted);
       }
     }
+    this.onReencrypted?.();
     return report;
   }
 }

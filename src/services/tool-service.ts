@@ -2,7 +2,9 @@ import { z } from 'zod';
 import { errorCodes, type ErrorCode } from '../errors.js';
 import { getProvider } from '../providers/registry.js';
 import type { Operation, Provider } from '../providers/types.js';
+import type { AgentService } from './agent-service.js';
 import type { AttachmentService } from './attachment-service.js';
+import type { PrincipalCache } from './principal-cache.js';
 import { DESCRIBE_OPERATION, isSqlProvider } from './sql-catalogue.js';
 
 /**
@@ -47,12 +49,26 @@ export const RETRYABLE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['rate
 type AttachmentView = ReturnType<AttachmentService['view']>;
 
 export class ToolService {
-  constructor(private readonly deps: { attachments: AttachmentService }) {}
+  constructor(private readonly deps: { attachments: AttachmentService; agents: AgentService; runtime?: PrincipalCache }) {}
 
-  /** The agent's tools, narrowed to `aliases` when given (an alias the agent lacks names nothing). */
+  /**
+   * The agent's tools, narrowed to `aliases` when given (an alias the agent lacks names nothing). Built once per
+   * agent and kept until the agent, one of its attachments or their connectors change (PrincipalCache).
+   */
   async list(organizationId: string, agentId: string, aliases?: readonly string[]): Promise<ToolDefinition[]> {
+    const all = this.deps.runtime
+      ? await this.deps.runtime.derive(`tools\u0000${organizationId}\u0000${agentId}`, () => this.build(organizationId, agentId))
+      : (await this.build(organizationId, agentId)).value;
+    return aliases ? all.filter((tool) => aliases.includes(tool.alias)) : all;
+  }
+
+  private async build(organizationId: string, agentId: string) {
+    const agent = await this.deps.agents.require(organizationId, agentId);
     const attachments = await this.deps.attachments.listForAgent(organizationId, agentId);
-    return attachments.filter((attachment) => !aliases || aliases.includes(attachment.alias)).flatMap(toolsOf);
+    return {
+      value: attachments.flatMap(toolsOf),
+      tags: [`agent:${agent.id}`, ...attachments.flatMap((attachment) => [`attachment:${attachment.id}`, `connector:${attachment.connector.id}`])],
+    };
   }
 }
 

@@ -53,8 +53,7 @@ const DATA_CHANGES = ['INSERT', 'UPDATE', 'DELETE', 'MERGE'];
 /** The class and fingerprint of a SQL statement, the command of a Redis call, the method of an HTTP request. */
 export function summarizeStatement(providerId: string, operation: string | undefined, input: Record<string, unknown>): StatementSummary {
   if (isSqlProvider(providerId) && typeof input.query === 'string' && (operation ?? 'query') === 'query') {
-    const tokens = sqlTokens(input.query, providerId === 'mysql' ? 'mysql' : 'ansi');
-    return { statement_class: statementClass(tokens), statement_fingerprint: fingerprint(tokens) };
+    return summarizeSql(input.query, providerId === 'mysql' ? 'mysql' : 'ansi');
   }
   if (providerId === 'redis' && Array.isArray(input.command) && typeof input.command[0] === 'string') {
     return { statement_class: input.command[0].toLowerCase().slice(0, 32) };
@@ -63,6 +62,32 @@ export function summarizeStatement(providerId: string, operation: string | undef
     return { statement_class: typeof input.method === 'string' ? input.method.toLowerCase() : providerId === 'rest' ? 'get' : 'post' };
   }
   return {};
+}
+
+/** Summaries of the statements seen last, by dialect and text: agents repeat the same few statements. */
+const summaries = new Map<string, StatementSummary>();
+const SUMMARIES_MAX = 1_000;
+/** Longer statements are summarised every time rather than kept (they would crowd out the common short ones). */
+const SUMMARY_TEXT_MAX = 4_096;
+
+function summarizeSql(sql: string, dialect: Dialect): StatementSummary {
+  if (sql.length > SUMMARY_TEXT_MAX) return summarize(sql, dialect);
+  const key = `${dialect}\u0000${sql}`;
+  let summary = summaries.get(key);
+  if (summary) {
+    // Least recently used goes first: re-inserting moves it to the end.
+    summaries.delete(key);
+  } else {
+    summary = summarize(sql, dialect);
+    if (summaries.size >= SUMMARIES_MAX) summaries.delete(summaries.keys().next().value as string);
+  }
+  summaries.set(key, summary);
+  return summary;
+}
+
+function summarize(sql: string, dialect: Dialect): StatementSummary {
+  const tokens = sqlTokens(sql, dialect);
+  return { statement_class: statementClass(tokens), statement_fingerprint: fingerprint(tokens) };
 }
 
 /** Rows (or messages, documents, objects, elements) in an answer, when it has a count; null when it has none. */

@@ -68,28 +68,27 @@ const counterRows = (sequelize: Sequelize) =>
 
 for (const dialect of dialects) {
   describe(`rate_per_minute on ${dialect}`, () => {
-    it('is counted in the database: two processes share one count per window, then a new window starts afresh', async (t) => {
+    it('is exact on one process, and kept in the database per window (old windows pruned)', async (t) => {
       const db = await migratedDatabase(t, dialect);
       if (!db) return;
       const keyRing = KeyRing.fromKeys([generateKey()]);
       const { instanceId } = await limitedAttachment(servicesOn(db.db.url, keyRing, t).services, 5);
       let now = Date.UTC(2030, 0, 1, 12, 0, 10);
-      const clock = () => new Date(now);
-      const processes = [servicesOn(db.db.url, keyRing, t), servicesOn(db.db.url, keyRing, t)].map(
-        ({ sequelize }) => new RateLimitService({ sequelize, clock }),
-      );
-      const [first, second] = processes as [RateLimitService, RateLimitService];
-
-      for (let call = 0; call < 5; call += 1) await (call % 2 ? second : first).take(instanceId, 5);
-      const refused = await rejectsRateLimited(first.take(instanceId, 5));
+      const limits = new RateLimitService({ sequelize: servicesOn(db.db.url, keyRing, t).sequelize, clock: () => new Date(now) });
+      // Calls racing on one process: exactly the limit gets through, whatever the synchronisation does meanwhile.
+      const outcomes = await Promise.allSettled(Array.from({ length: 12 }, () => limits.take(instanceId, 5)));
+      assert.equal(outcomes.filter((outcome) => outcome.status === 'fulfilled').length, 5);
+      const refused = await rejectsRateLimited(limits.take(instanceId, 5));
       assert.equal(refused.extra?.retry_after_ms, 50_000, 'until the window turns');
       assert.equal(refused.headers?.['Retry-After'], '50');
-      await rejectsRateLimited(second.take(instanceId, 5));
+      await limits.sync();
+      assert.deepEqual((await counterRows(db.sequelize)).map((row) => row.count), [5], 'the count reached the database');
 
       now += 50_000; // the next window
-      await second.take(instanceId, 5);
+      await limits.take(instanceId, 5);
       now += 2 * RATE_WINDOW_MS; // two windows on: the old windows are pruned
-      await first.take(instanceId, 5);
+      await limits.take(instanceId, 5);
+      await limits.sync();
       const rows = await counterRows(db.sequelize);
       assert.deepEqual(
         rows.map((row) => [Number(row.window_start), row.count]),
@@ -97,18 +96,35 @@ for (const dialect of dialects) {
       );
     });
 
-    it('counts atomically: calls racing from two processes get exactly the limit through', async (t) => {
+    it('two processes share one count: each overshoots by at most the calls of one synchronisation interval', async (t) => {
       const db = await migratedDatabase(t, dialect);
       if (!db) return;
       const keyRing = KeyRing.fromKeys([generateKey()]);
-      const { instanceId } = await limitedAttachment(servicesOn(db.db.url, keyRing, t).services, 10);
+      const { instanceId } = await limitedAttachment(servicesOn(db.db.url, keyRing, t).services, 5);
       const clock = () => new Date(Date.UTC(2030, 0, 1, 12, 0, 10));
-      const processes = [servicesOn(db.db.url, keyRing, t), servicesOn(db.db.url, keyRing, t)].map(
+      const [first, second] = [servicesOn(db.db.url, keyRing, t), servicesOn(db.db.url, keyRing, t)].map(
         ({ sequelize }) => new RateLimitService({ sequelize, clock }),
-      );
-      const outcomes = await Promise.allSettled(Array.from({ length: 24 }, (_, i) => (processes[i % 2] as RateLimitService).take(instanceId, 10)));
-      assert.equal(outcomes.filter((outcome) => outcome.status === 'fulfilled').length, 10);
-      assert.ok(outcomes.every((outcome) => outcome.status === 'fulfilled' || (outcome.reason as PatchbayError).code === 'rate_limited'));
+      ) as [RateLimitService, RateLimitService];
+      // One call at a time, alternating, each synchronised before the next: a process's view is stale by the other's
+      // last call at most, so each may admit one call more than the limit allows, never more.
+      let admitted = 0;
+      for (let call = 0; call < 12; call += 1) {
+        const process = call % 2 ? second : first;
+        const admittedNow = await process.take(instanceId, 5).then(
+          () => true,
+          (error: unknown) => {
+            assert.equal((error as PatchbayError).code, 'rate_limited');
+            return false;
+          },
+        );
+        if (call < 5) assert.ok(admittedNow, `call ${call + 1} of 5 is admitted`);
+        if (admittedNow) admitted += 1;
+        await process.sync();
+      }
+      assert.ok(admitted >= 5 && admitted <= 5 + 2, `admitted ${admitted}: the limit, plus at most one per process`);
+      assert.deepEqual((await counterRows(db.sequelize)).map((row) => row.count), [admitted], 'every admitted call is counted in the database');
+      await rejectsRateLimited(first.take(instanceId, 5));
+      await rejectsRateLimited(second.take(instanceId, 5));
     });
   });
 }
@@ -143,8 +159,12 @@ describe('rate_per_minute across two app instances on one PostgreSQL database', 
       });
     await freshRateWindow();
     const statuses: number[] = [];
-    for (let i = 0; i < 5; i += 1) statuses.push((await call(apps[i % 2] as FastifyInstance)).statusCode);
-    assert.deepEqual(statuses, [200, 200, 200, 429, 429]);
+    for (let i = 0; i < 6; i += 1) statuses.push((await call(apps[i % 2] as FastifyInstance)).statusCode);
+    // Each app counts in memory and synchronises after every call: its view of the other's calls may be one call
+    // behind, so the limit holds within one call per app (docs/agents.md), and both refuse once they agree.
+    assert.deepEqual(statuses.slice(0, 3), [200, 200, 200], statuses.join());
+    assert.ok(statuses.filter((status) => status === 200).length <= 3 + 2, statuses.join());
+    assert.deepEqual(statuses.slice(4), [429, 429], statuses.join());
     const limited = (await call(apps[0] as FastifyInstance)).json() as { code: string; retry_after_ms: number };
     assert.equal(limited.code, 'rate_limited');
     assert.ok(limited.retry_after_ms > 0 && limited.retry_after_ms <= RATE_WINDOW_MS);
@@ -205,7 +225,11 @@ describe('rate_per_minute across two `patchbay serve` processes on one PostgreSQ
     };
     const [a, b] = ports as [number, number];
     await freshRateWindow();
-    assert.deepEqual([await rest(a), await rest(b), await rest(a), await rest(b)], [200, 200, 200, 429]);
+    // As above: within one call per process of the limit, then refused by both, over REST and MCP alike.
+    const statuses = [await rest(a), await rest(b), await rest(a), await rest(b), await rest(a), await rest(b)];
+    assert.deepEqual(statuses.slice(0, 3), [200, 200, 200], statuses.join());
+    assert.ok(statuses.filter((status) => status === 200).length <= 3 + 2, statuses.join());
+    assert.deepEqual(statuses.slice(4), [429, 429], statuses.join());
     assert.deepEqual([await mcp(a), await mcp(b)], ['rate_limited', 'rate_limited']);
 
     for (const child of children) child.kill('SIGTERM');

@@ -17,7 +17,7 @@ import {
 import { executeBody, executeResultSchema, instanceSchema } from '../../../schemas/connectors.js';
 import { authProblems, listOf, problems } from '../../../schemas/problem.js';
 import { agentView } from '../../../services/agent-service.js';
-import type { ResolvedAttachment } from '../../../services/attachment-service.js';
+import type { RuntimeAttachment } from '../../../services/principal-cache.js';
 import { auditEvent, requestContext, runtimeContext } from './context.js';
 
 /** Agents, their tokens, and the run-time endpoints an agent's own token may call (DESIGN.md section 5). */
@@ -32,11 +32,11 @@ const routes: FastifyPluginAsyncZod = async (app) => {
     await agentOf(request);
   };
   // ...and on the run-time path, the attachment its alias names.
-  const resolvedAttachments = new WeakMap<FastifyRequest, ResolvedAttachment>();
+  const resolvedAttachments = new WeakMap<FastifyRequest, RuntimeAttachment>();
   const attachmentExists = async (request: FastifyRequest) => {
     const { id, alias } = request.params as { id: string; alias: string };
     // Kept for the handler, so the hot path looks the attachment up once.
-    resolvedAttachments.set(request, await attachments.byAlias(orgOf(request).organization.id, id, alias));
+    resolvedAttachments.set(request, await execution.attachment(orgOf(request).organization.id, id, alias));
   };
 
   app.post(
@@ -147,6 +147,8 @@ const routes: FastifyPluginAsyncZod = async (app) => {
   app.post(
     '/:id/connectors/:alias/execute',
     {
+      // No log line per call at the default level (the audit log has every call); failures still log as warnings.
+      logLevel: 'warn',
       config: { access: { scope: 'org', role: 'developer', agent: true }, resource: attachmentExists },
       schema: {
         tags,

@@ -24,8 +24,9 @@ const routes: FastifyPluginAsyncZod = async (app) => {
   const allowedOrigins = new Set(app.config.allowedOrigins);
 
   const access = { scope: 'org', role: 'developer', agent: true } as const;
-  // 404 for an agent that does not exist (an agent token names its own, which does).
+  // 404 for an agent that does not exist (an agent token names its own, which does: no lookup for it).
   const agentExists = async (request: FastifyRequest) => {
+    if (request.caller?.kind === 'agent') return;
     await agents.require(orgOf(request).organization.id, (request.params as { id: string }).id);
   };
   // A browser page may not drive an agent's tools (DNS rebinding included): an Origin must be on the allow-list.
@@ -40,6 +41,8 @@ const routes: FastifyPluginAsyncZod = async (app) => {
   app.post(
     '/:id/mcp',
     {
+      // No log line per call at the default level (the audit log has every call).
+      logLevel: 'warn',
       config: { access, resource: agentExists },
       onRequest: checkOrigin,
       schema: {

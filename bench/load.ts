@@ -1,0 +1,154 @@
+/**
+ * The load of the HTTP benchmarks: a worker thread of its own, so that the client's work does not share the
+ * servers' event loop. It keeps CONCURRENCY requests in flight for SECONDS, either plain JSON POSTs or MCP
+ * `tools/call`s through the official MCP client (one client and HTTP connection per concurrent caller).
+ */
+import http from 'node:http';
+import { performance } from 'node:perf_hooks';
+import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { summarize } from './stats.js';
+
+export const CONCURRENCY = 16;
+export const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+const LOAD_ROLE = 'bench-load';
+
+export type LoadRequest =
+  | { kind: 'http'; url: string; headers: Record<string, string>; body: string }
+  | { kind: 'mcp'; url: string; token: string; tool: string; args: Record<string, unknown> };
+
+export interface LoadReport {
+  requests: number;
+  perSecond: number;
+  /** Per request, in milliseconds. */
+  median: number;
+  p95: number;
+  failures: number;
+  /** The first failure's status and body. */
+  failure?: string;
+}
+
+export function startLoadWorker(): { run(request: LoadRequest): Promise<LoadReport>; close(): Promise<void> } {
+  // The worker loads this module through tsx: a worker does not inherit the main thread's --import hooks (Node 20).
+  const source = `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then(({ tsImport }) => tsImport(${JSON.stringify(import.meta.url)}, ${JSON.stringify(import.meta.url)}))`;
+  const worker = new Worker(source, { eval: true, workerData: { role: LOAD_ROLE } });
+  return {
+    run: (request) =>
+      new Promise((resolve, reject) => {
+        const fail = (error: Error) => reject(error);
+        worker.once('error', fail);
+        worker.once('message', (report: LoadReport) => {
+          worker.off('error', fail);
+          resolve(report);
+        });
+        worker.postMessage(request);
+      }),
+    close: async () => void (await worker.terminate()),
+  };
+}
+
+type Send = () => Promise<{ ok: boolean; detail: string }>;
+
+/** One sender per concurrent caller, and how to close them all. */
+async function senders(request: LoadRequest): Promise<{ send: Send[]; close(): Promise<void> }> {
+  if (request.kind === 'http') {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
+    const url = new URL(request.url);
+    const headers = {
+      ...request.headers,
+      'content-type': 'application/json',
+      'content-length': String(Buffer.byteLength(request.body)),
+    };
+    // A network error counts as a failed request (status 0), so that one reset does not end the measurement.
+    const send: Send = () =>
+      new Promise((resolve) => {
+        const failed = (error: Error) => resolve({ ok: false, detail: `0 ${error.message}` });
+        const outgoing = http.request(
+          { agent, host: url.hostname, port: url.port, path: url.pathname, method: 'POST', headers },
+          (response) => {
+            const chunks: Buffer[] = [];
+            response.on('data', (chunk: Buffer) => chunks.push(chunk));
+            response.on('end', () =>
+              resolve({
+                ok: response.statusCode === 200,
+                detail: `${response.statusCode} ${Buffer.concat(chunks).toString('utf8').slice(0, 200)}`,
+              }),
+            );
+            response.on('error', failed);
+          },
+        );
+        outgoing.on('error', failed);
+        outgoing.end(request.body);
+      });
+    return { send: Array.from({ length: CONCURRENCY }, () => send), close: async () => agent.destroy() };
+  }
+  const clients = await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      const client = new Client({ name: 'patchbay-bench', version: '1.0.0' });
+      await client.connect(
+        new StreamableHTTPClientTransport(new URL(request.url), {
+          requestInit: { headers: { authorization: `Bearer ${request.token}` } },
+        }),
+      );
+      return client;
+    }),
+  );
+  return {
+    send: clients.map((client) => async () => {
+      try {
+        const result = await client.callTool({ name: request.tool, arguments: request.args });
+        return { ok: !result.isError, detail: JSON.stringify(result).slice(0, 200) };
+      } catch (error) {
+        return { ok: false, detail: (error as Error).message };
+      }
+    }),
+    close: async () => void (await Promise.all(clients.map((client) => client.close()))),
+  };
+}
+
+/**
+ * Warms up with 20 requests per caller (at most one second), then keeps CONCURRENCY requests in flight for SECONDS
+ * (at most 1,000,000 requests).
+ */
+async function applyLoad(request: LoadRequest): Promise<LoadReport> {
+  const { send, close } = await senders(request);
+  const latencies: number[] = [];
+  let failures = 0;
+  let failure: string | undefined;
+  let issued = 0;
+  const drive = async (until: number, limit: number, record: boolean) => {
+    const caller = async (call: Send) => {
+      while (performance.now() < until && issued < limit) {
+        issued += 1;
+        const started = performance.now();
+        const { ok, detail } = await call();
+        if (!record) continue;
+        latencies.push(performance.now() - started);
+        if (!ok) {
+          failures += 1;
+          failure ??= detail;
+        }
+      }
+    };
+    await Promise.all(send.map(caller));
+  };
+  try {
+    await drive(performance.now() + 1000, 20 * CONCURRENCY, false);
+    issued = 0;
+    const started = performance.now();
+    await drive(started + SECONDS * 1000, 1_000_000, true);
+    const elapsedS = (performance.now() - started) / 1000;
+    const { median, p95 } = summarize(latencies);
+    return { requests: latencies.length, perSecond: latencies.length / elapsedS, median, p95, failures, failure };
+  } finally {
+    await close();
+  }
+}
+
+// In the load worker this module only answers load requests, one at a time.
+if (!isMainThread && (workerData as { role?: string } | null)?.role === LOAD_ROLE) {
+  parentPort?.on('message', (request: LoadRequest) => {
+    void applyLoad(request).then((report) => parentPort?.postMessage(report));
+  });
+}
