@@ -128,7 +128,7 @@ export interface GraphqlRequest {
 export interface SoapCall {
   /** Method name from the WSDL (Service.Port.Method or Method). */
   method: string;
-  /** Arguments of the method, by name. @default {} */
+  /** The method's input parts by name, as the WSDL declares them (nested elements as objects, repeated ones as arrays); the SOAP library keys $xml, $value, _xml and attributes are refused. @default {} */
   args?: Record<string, unknown>;
 }
 
