@@ -1,22 +1,14 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { loadConfig } from '../../src/config.js';
 import { generateKey } from '../../src/crypto/fernet.js';
 import { startServer } from '../../src/server.js';
-import { patchbay, spawnPatchbay } from '../support/cli.js';
+import { freePort, patchbay, spawnPatchbay } from '../support/cli.js';
 
-async function freePort(): Promise<number> {
-  const server = net.createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as net.AddressInfo;
-  server.close();
-  return port;
-}
 
 /** Starts `patchbay serve`, waits until it answers /healthz, and returns what it printed so far. */
 async function serve(env: Record<string, string>, cwd: string) {

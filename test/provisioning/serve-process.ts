@@ -1,17 +1,9 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import net from 'node:net';
 import type { TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { spawnPatchbay } from '../support/cli.js';
+import { freePort, spawnPatchbay } from '../support/cli.js';
 
-async function freePort(): Promise<number> {
-  const server = net.createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as net.AddressInfo;
-  server.close();
-  return port;
-}
 
 /** `patchbay serve` as a child: resolves when it answers /healthz, or with its exit code and stderr if it stops. */
 export async function serve(t: TestContext, env: Record<string, string>) {

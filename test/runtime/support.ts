@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import net from 'node:net';
 import type { TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pino from 'pino';
@@ -9,7 +8,7 @@ import type { KeyRing } from '../../src/crypto/key-ring.js';
 import { initModels } from '../../src/db/models/index.js';
 import { createSequelize } from '../../src/db/sequelize.js';
 import { createServices } from '../../src/services/index.js';
-import { spawnPatchbay } from '../support/cli.js';
+import { freePort, spawnPatchbay } from '../support/cli.js';
 
 /** Services on a Sequelize instance of their own, as another process would have; closed after the test. */
 export function servicesOn(url: string, keyRing: KeyRing, t: TestContext) {
@@ -41,13 +40,6 @@ export async function runtimeWorld(services: ReturnType<typeof createServices>) 
   return { org, adminKey: admin.apiKey, token, connector };
 }
 
-export async function freePort(): Promise<number> {
-  const server = net.createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as net.AddressInfo;
-  server.close();
-  return port;
-}
 
 /** `patchbay serve --no-scheduler` on a free port, up and answering /healthz; killed after the test. */
 export async function serve(t: TestContext, env: Record<string, string>) {

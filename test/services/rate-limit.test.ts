@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import net from 'node:net';
 import { describe, it, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyInstance } from 'fastify';
@@ -15,7 +14,7 @@ import { initModels } from '../../src/db/models/index.js';
 import { createSequelize } from '../../src/db/sequelize.js';
 import { createServices } from '../../src/services/index.js';
 import { RATE_WINDOW_MS, RateLimitService } from '../../src/services/rate-limit-service.js';
-import { spawnPatchbay } from '../support/cli.js';
+import { freePort, spawnPatchbay } from '../support/cli.js';
 import { dialects, migratedDatabase } from '../support/db.js';
 import { requireServer } from '../support/servers.js';
 
@@ -171,13 +170,6 @@ describe('rate_per_minute across two app instances on one PostgreSQL database', 
   });
 });
 
-async function freePort(): Promise<number> {
-  const server = net.createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as net.AddressInfo;
-  server.close();
-  return port;
-}
 
 describe('rate_per_minute across two `patchbay serve` processes on one PostgreSQL database', () => {
   it('holds for REST and MCP calls sent to either process', async (t) => {

@@ -45,12 +45,18 @@ export interface ServedPatchbay {
   exited: Promise<number | null>;
 }
 
-/** Starts `patchbay serve` on a free port and resolves once it answers /healthz (within 60 s). */
-export async function servePatchbay(env: Record<string, string>, cwd: string): Promise<ServedPatchbay> {
+/** A loopback port free at the time of asking, for a server a test starts. */
+export async function freePort(): Promise<number> {
   const probe = net.createServer().listen(0, '127.0.0.1');
   await once(probe, 'listening');
   const { port } = probe.address() as net.AddressInfo;
   await new Promise((resolve) => probe.close(resolve));
+  return port;
+}
+
+/** Starts `patchbay serve` on a free port and resolves once it answers /healthz (within 60 s). */
+export async function servePatchbay(env: Record<string, string>, cwd: string): Promise<ServedPatchbay> {
+  const port = await freePort();
   const child = spawnPatchbay(['serve', '--port', String(port)], { LOG_LEVEL: 'warn', ...env }, cwd);
   let stdout = '';
   let stderr = '';
