@@ -6,9 +6,9 @@ import { buildApp } from '../../src/app.js';
 import { loadConfig, type Config, type Environment } from '../../src/config.js';
 import { generateKey } from '../../src/crypto/fernet.js';
 import { KeyRing } from '../../src/crypto/key-ring.js';
-import { initModels } from '../../src/db/models/index.js';
+import type { initModels } from '../../src/db/models/index.js';
 import { loggerOptions } from '../../src/logger.js';
-import { AccountService } from '../../src/services/account-service.js';
+import type { AccountService } from '../../src/services/account-service.js';
 import { migratedDatabase, type Dialect } from './db.js';
 
 /** Every log line the app wrote, as text: tests assert no secret ever reaches one. */
@@ -46,8 +46,10 @@ export async function build(t: TestContext, options: { dialect?: Dialect; env?: 
   const logs = new LogCapture();
   const app = await buildApp({ config, keyRing, sequelize: database.sequelize, logger: pino(loggerOptions(config), logs) });
   t.after(() => app.close());
-  const models = initModels(database.sequelize);
-  const accounts = new AccountService(models, database.sequelize);
+  // The app's own models and services: writes a test makes behind the API's back then reach the app's caches as
+  // any write of the serving process does (the change feed hears its models' hooks).
+  const { models } = app.db;
+  const { accounts } = app.services;
   return {
     app,
     config,
