@@ -3,6 +3,7 @@
  * servers' event loop. It keeps CONCURRENCY requests in flight for SECONDS, either plain JSON POSTs or MCP
  * `tools/call`s through the official MCP client (one client and HTTP connection per concurrent caller).
  */
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
@@ -27,7 +28,33 @@ export interface LoadReport {
   failures: number;
   /** The first failure's status and body. */
   failure?: string;
+  /**
+   * CPU milliseconds per measured request of this process less the load thread's own: the servers' cost per call
+   * (their threads, the thread pool and GC), apart from the client's. The MCP client costs several times a plain
+   * HTTP POST and shares the cores, so throughput alone mixes the two. NaN where a thread's CPU time cannot be read
+   * (Linux only).
+   */
+  serverCpuMs: number;
 }
+
+/** CPU milliseconds of the calling thread so far (Linux), NaN elsewhere. */
+function threadCpuMs(): number {
+  try {
+    // utime and stime, the 14th and 15th fields after the parenthesised command name, in clock ticks of 10 ms.
+    const fields = readFileSync('/proc/thread-self/stat', 'utf8').split(') ')[1]?.split(' ') ?? [];
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+const processCpuMs = () => {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1000;
+};
+
+/** The worker's word that the measured part begins (after the warm-up). */
+const MEASURING = 'measuring';
 
 export function startLoadWorker(): { run(request: LoadRequest): Promise<LoadReport>; close(): Promise<void> } {
   // The worker loads this module through tsx: a worker does not inherit the main thread's --import hooks (Node 20).
@@ -36,12 +63,23 @@ export function startLoadWorker(): { run(request: LoadRequest): Promise<LoadRepo
   return {
     run: (request) =>
       new Promise((resolve, reject) => {
-        const fail = (error: Error) => reject(error);
-        worker.once('error', fail);
-        worker.once('message', (report: LoadReport) => {
+        let cpuSince = processCpuMs();
+        const fail = (error: Error) => {
+          worker.off('message', onMessage);
+          reject(error);
+        };
+        const onMessage = (message: WorkerReport | typeof MEASURING) => {
+          if (message === MEASURING) {
+            cpuSince = processCpuMs();
+            return;
+          }
+          worker.off('message', onMessage);
           worker.off('error', fail);
-          resolve(report);
-        });
+          const { loadCpuMs, ...report } = message;
+          resolve({ ...report, serverCpuMs: (processCpuMs() - cpuSince - loadCpuMs) / report.requests });
+        };
+        worker.once('error', fail);
+        worker.on('message', onMessage);
         worker.postMessage(request);
       }),
     close: async () => void (await worker.terminate()),
@@ -111,7 +149,10 @@ async function senders(request: LoadRequest): Promise<{ send: Send[]; close(): P
  * Warms up with 20 requests per caller (at most one second), then keeps CONCURRENCY requests in flight for SECONDS
  * (at most 1,000,000 requests).
  */
-async function applyLoad(request: LoadRequest): Promise<LoadReport> {
+/** What the load worker measures itself: the report less the server's CPU, plus the load thread's own CPU time. */
+type WorkerReport = Omit<LoadReport, 'serverCpuMs'> & { loadCpuMs: number };
+
+async function applyLoad(request: LoadRequest): Promise<WorkerReport> {
   const { send, close } = await senders(request);
   const latencies: number[] = [];
   let failures = 0;
@@ -136,11 +177,14 @@ async function applyLoad(request: LoadRequest): Promise<LoadReport> {
   try {
     await drive(performance.now() + 1000, 20 * CONCURRENCY, false);
     issued = 0;
+    parentPort?.postMessage(MEASURING);
+    const cpuStarted = threadCpuMs();
     const started = performance.now();
     await drive(started + SECONDS * 1000, 1_000_000, true);
     const elapsedS = (performance.now() - started) / 1000;
+    const loadCpuMs = threadCpuMs() - cpuStarted;
     const { median, p95 } = summarize(latencies);
-    return { requests: latencies.length, perSecond: latencies.length / elapsedS, median, p95, failures, failure };
+    return { requests: latencies.length, perSecond: latencies.length / elapsedS, median, p95, failures, failure, loadCpuMs };
   } finally {
     await close();
   }

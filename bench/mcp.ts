@@ -4,7 +4,9 @@
  * (POST …/connectors/{alias}/execute); and Patchbay's MCP endpoint, `tools/call` through the official MCP client
  * (one connected client per concurrent caller, initialised before the measurement). With SQLite and with
  * PostgreSQL as the app database (BENCH_APP_DB narrows it).
- * Goal: the MCP path costs at most 1.5x the REST path per call (REST throughput / MCP throughput <= 1.5).
+ * Goal: the MCP path costs at most 1.5x the REST path per call (REST throughput / MCP throughput <= 1.5). Beside
+ * it, the server's own CPU time per call: the official MCP client in the load worker costs several times a plain
+ * HTTP POST and shares the cores, which throughput alone does not tell apart from the server's cost.
  */
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
@@ -33,7 +35,8 @@ export async function mcpBench(): Promise<void> {
       `load average ${os.loadavg()[0]?.toFixed(1)} on ${os.availableParallelism()} cores`,
   );
   console.log(
-    `  ${'app database'.padEnd(12)}${'bare/s'.padStart(9)}${'rest/s'.padStart(9)}${'mcp/s'.padStart(9)}   rest/bare  mcp/bare  rest/mcp (goal <= ${MCP_GOAL})   median ms bare | rest | mcp`,
+    `  ${'app database'.padEnd(12)}${'bare/s'.padStart(9)}${'rest/s'.padStart(9)}${'mcp/s'.padStart(9)}   rest/bare  mcp/bare  rest/mcp (goal <= ${MCP_GOAL})   median ms bare | rest | mcp` +
+      '   server CPU ms/call bare | rest | mcp, mcp/rest',
   );
   for (const dialect of APP_DATABASES) await onAppDatabase(dialect);
 }
@@ -119,6 +122,7 @@ function format(dialect: Dialect, bare: LoadReport, rest: LoadReport, mcp: LoadR
     `   ${(rest.perSecond / bare.perSecond).toFixed(2).padStart(9)} ${(mcp.perSecond / bare.perSecond).toFixed(2).padStart(9)}` +
     `  ${restPerMcp.toFixed(2).padStart(8)} ${restPerMcp <= MCP_GOAL ? 'ok  ' : 'OVER'}             ` +
     `${[bare, rest, mcp].map((r) => r.median.toFixed(2)).join(' | ')}  (n ${[bare, rest, mcp].map((r) => r.requests).join('/')})` +
+    `   ${[bare, rest, mcp].map((r) => r.serverCpuMs.toFixed(2)).join(' | ')}, ${(mcp.serverCpuMs / rest.serverCpuMs).toFixed(2)}` +
     (failures ? `   ${failures} failed, e.g. ${mcp.failure ?? rest.failure ?? bare.failure}` : '')
   );
 }

@@ -19,6 +19,13 @@ export interface McpCall {
   log: Logger;
 }
 
+/** The transport's HTTP answer, its body read. */
+export interface McpAnswer {
+  status: number;
+  headers: Headers;
+  body: string;
+}
+
 /**
  * One JSON Schema validator for every per-request server: the SDK builds a new Ajv per Server otherwise, the largest
  * part of a stateless request's cost. Only elicitation uses it, which this server never sends.
@@ -38,13 +45,18 @@ const INSTRUCTIONS =
 export class McpService {
   constructor(private readonly deps: { tools: ToolService; execution: ExecutionService; attachments: AttachmentService }) {}
 
-  /** Answers one HTTP request; `parsedBody` is the JSON the web framework already read (and bounded). */
-  async handle(request: Request, parsedBody: unknown, call: McpCall): Promise<Response> {
+  /**
+   * Answers one HTTP request; `parsedBody` is the JSON the web framework already read (and bounded). The answer's
+   * body is read before the server closes: by then the SDK has finished its bookkeeping of the answered requests,
+   * so closing does not abort their (finished) handlers, which cost a DOMException with its stack per request.
+   */
+  async handle(request: Request, parsedBody: unknown, call: McpCall): Promise<McpAnswer> {
     const server = this.createServer(call);
     const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
     try {
       await server.connect(transport);
-      return await transport.handleRequest(request, { parsedBody });
+      const response = await transport.handleRequest(request, { parsedBody });
+      return { status: response.status, headers: response.headers, body: await response.text() };
     } finally {
       await server.close();
     }

@@ -7,6 +7,7 @@ import { orgOf } from '../../../plugins/auth.js';
 import { codeForStatus } from '../../../plugins/error-handler.js';
 import { agentParams, mcpBody, toolsQuery } from '../../../schemas/agents.js';
 import { authProblems, problems } from '../../../schemas/problem.js';
+import type { McpAnswer } from '../../../services/mcp-server.js';
 import { auditEvent, initializeClient, runtimeContext } from './context.js';
 
 // The answers are JSON-RPC as the MCP SDK writes them; documented, not re-validated.
@@ -16,7 +17,7 @@ const jsonRpcAnswer = z.unknown().describe('JSON-RPC 2.0 response(s)');
  * The MCP endpoint of an agent: Streamable HTTP, stateless, JSON responses (DESIGN.md section 5). Authenticated
  * on every request like the REST run-time path (the agent's token, or a developer), hosted inside Fastify so
  * that its hooks, logging, body limit and rate limit apply: the request is handed to the SDK's web-standard
- * transport with its already parsed body, and the transport's Response copied onto the reply.
+ * transport with its already parsed body, and the transport's answer copied onto the reply.
  */
 const routes: FastifyPluginAsyncZod = async (app) => {
   const tags = ['agents'];
@@ -110,25 +111,23 @@ function webRequest(request: FastifyRequest): Request {
   return new Request(new URL(request.url, `${request.protocol}://${request.host}`), { method: request.method, headers });
 }
 
-async function sendResponse(reply: FastifyReply, response: Response): Promise<FastifyReply> {
-  if (response.status >= 400) throw await transportRefusal(response);
+function sendResponse(reply: FastifyReply, response: McpAnswer): FastifyReply {
+  if (response.status >= 400) throw transportRefusal(response);
   reply.code(response.status);
   response.headers.forEach((value, name) => {
     if (name !== 'content-length') reply.header(name, value);
   });
-  const body = await response.text();
-  return body ? reply.send(body) : reply.send();
+  return response.body ? reply.send(response.body) : reply.send();
 }
 
 /**
  * The transport's own refusals (a message that is not JSON-RPC, an Accept it cannot serve) as problem+json like
  * every other error, keeping its JSON-RPC error beside the problem's members for an MCP client that reads it.
  */
-async function transportRefusal(response: Response): Promise<PatchbayError> {
-  const text = await response.text();
+function transportRefusal(response: McpAnswer): PatchbayError {
   let rpc: { jsonrpc?: unknown; error?: { message?: unknown } } = {};
   try {
-    rpc = JSON.parse(text) as typeof rpc;
+    rpc = JSON.parse(response.body) as typeof rpc;
   } catch {
     // not JSON: the status alone says it
   }
