@@ -21,13 +21,8 @@ import { performance } from 'node:perf_hooks';
 import Fastify from 'fastify';
 import mysql2 from 'mysql2/promise';
 import pg from 'pg';
-import pino from 'pino';
 import { createClient, createClientPool } from 'redis';
 import { QueryTypes, type Sequelize } from 'sequelize';
-import { buildApp } from '../src/app.js';
-import { loadConfig } from '../src/config.js';
-import { generateKey } from '../src/crypto/fernet.js';
-import { KeyRing } from '../src/crypto/key-ring.js';
 import { migrateUp } from '../src/db/migrator.js';
 import type { Connector } from '../src/db/models/index.js';
 import { createSequelize } from '../src/db/sequelize.js';
@@ -35,6 +30,7 @@ import { poolKey } from '../src/providers/harness.js';
 import { effectiveLimits } from '../src/services/attachment-service.js';
 import type { Services } from '../src/services/index.js';
 import { createTestDatabase, type Dialect } from '../test/support/db.js';
+import { benchApp } from './app.js';
 import { CONCURRENCY, SECONDS, startLoadWorker, type LoadReport } from './load.js';
 import { measureSilentPeer } from './silent-peer.js';
 import { measure, ms } from './stats.js';
@@ -308,33 +304,13 @@ async function describeAppDatabase(sequelize: Sequelize, dialect: Dialect): Prom
 
 /** The app listening on loopback with an agent, its token and one attachment per target; the drivers and the bare route. */
 async function setUp(sequelize: Sequelize, databaseUrl: string, cleanups: (() => Promise<void>)[]): Promise<Setup> {
-  const config = loadConfig({
-    DATABASE_URL: databaseUrl,
-    LOG_LEVEL: 'silent',
-    PATCHBAY_RATE_LIMIT_PER_KEY: '100000000',
-    PATCHBAY_POOL_MAX: String(POOL_MAX),
-  });
-  const app = await buildApp({
-    config,
-    keyRing: KeyRing.fromKeys([generateKey()]),
-    sequelize,
-    logger: pino({ level: 'silent' }),
-  });
-  cleanups.unshift(() => app.close());
-  const { accounts, agents, attachments, connectors } = app.services;
-  const { organization, user } = await accounts.addMember({
-    organization: (await accounts.createOrganization({ slug: 'bench' })).slug,
-    email: 'bench@example.test',
-    role: 'admin',
-  });
-  const admin = { organizationId: organization.id, actor: { type: 'user' as const, id: user.id }, role: 'admin' as const };
-  const agent = await agents.create(organization.id, { id: 'bench-agent' }, user.id);
-  const token = await agents.issueToken(agent, {}, user.id);
+  const { app, admin, agent, token } = await benchApp(sequelize, databaseUrl, POOL_MAX, cleanups);
+  const { attachments, connectors } = app.services;
   await app.listen({ port: 0, host: '127.0.0.1' });
 
   const setup: Setup = {
     services: app.services,
-    organizationId: organization.id,
+    organizationId: admin.organizationId,
     agentId: agent.agent_id,
     token,
     connectors: new Map(),

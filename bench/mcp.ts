@@ -12,14 +12,10 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import Fastify from 'fastify';
 import pg from 'pg';
-import pino from 'pino';
-import { buildApp } from '../src/app.js';
-import { loadConfig } from '../src/config.js';
-import { generateKey } from '../src/crypto/fernet.js';
-import { KeyRing } from '../src/crypto/key-ring.js';
 import { migrateUp } from '../src/db/migrator.js';
 import { createSequelize } from '../src/db/sequelize.js';
 import { createTestDatabase, type Dialect } from '../test/support/db.js';
+import { benchApp } from './app.js';
 import { CONCURRENCY, SECONDS, startLoadWorker, type LoadReport } from './load.js';
 
 const POOL_MAX = 4;
@@ -47,28 +43,8 @@ async function onAppDatabase(dialect: Dialect): Promise<void> {
   const cleanups: (() => Promise<void>)[] = [];
   try {
     await migrateUp(sequelize);
-    const config = loadConfig({
-      DATABASE_URL: db.url,
-      LOG_LEVEL: 'silent',
-      PATCHBAY_RATE_LIMIT_PER_KEY: '100000000',
-      PATCHBAY_POOL_MAX: String(POOL_MAX),
-    });
-    const app = await buildApp({
-      config,
-      keyRing: KeyRing.fromKeys([generateKey()]),
-      sequelize,
-      logger: pino({ level: 'silent' }),
-    });
-    cleanups.unshift(() => app.close());
-    const { accounts, agents, attachments, connectors } = app.services;
-    const { organization, user } = await accounts.addMember({
-      organization: (await accounts.createOrganization({ slug: 'bench' })).slug,
-      email: 'bench@example.test',
-      role: 'admin',
-    });
-    const admin = { organizationId: organization.id, actor: { type: 'user' as const, id: user.id }, role: 'admin' as const };
-    const agent = await agents.create(organization.id, { id: 'bench-agent' }, user.id);
-    const token = await agents.issueToken(agent, {}, user.id);
+    const { app, admin, agent, token } = await benchApp(sequelize, db.url, POOL_MAX, cleanups);
+    const { attachments, connectors } = app.services;
     const connector = await connectors.create(admin, {
       name: 'bench-postgresql',
       connector_type: 'database',

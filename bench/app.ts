@@ -1,0 +1,31 @@
+/**
+ * The app the run-time benchmarks drive: built on a migrated database with the rate limit out of the way, an
+ * organisation with one admin, and an agent with a token. Each benchmark attaches its own connectors.
+ */
+import pino from 'pino';
+import type { Sequelize } from 'sequelize';
+import { buildApp } from '../src/app.js';
+import { loadConfig } from '../src/config.js';
+import { generateKey } from '../src/crypto/fernet.js';
+import { KeyRing } from '../src/crypto/key-ring.js';
+
+export async function benchApp(sequelize: Sequelize, databaseUrl: string, poolMax: number, cleanups: (() => Promise<void>)[]) {
+  const config = loadConfig({
+    DATABASE_URL: databaseUrl,
+    LOG_LEVEL: 'silent',
+    PATCHBAY_RATE_LIMIT_PER_KEY: '100000000',
+    PATCHBAY_POOL_MAX: String(poolMax),
+  });
+  const app = await buildApp({ config, keyRing: KeyRing.fromKeys([generateKey()]), sequelize, logger: pino({ level: 'silent' }) });
+  cleanups.unshift(() => app.close());
+  const { accounts, agents } = app.services;
+  const { organization, user } = await accounts.addMember({
+    organization: (await accounts.createOrganization({ slug: 'bench' })).slug,
+    email: 'bench@example.test',
+    role: 'admin',
+  });
+  const admin = { organizationId: organization.id, actor: { type: 'user' as const, id: user.id }, role: 'admin' as const };
+  const agent = await agents.create(organization.id, { id: 'bench-agent' }, user.id);
+  const token = await agents.issueToken(agent, {}, user.id);
+  return { app, admin, agent, token };
+}
