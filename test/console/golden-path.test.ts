@@ -46,6 +46,16 @@ describe('console golden path', () => {
     await page.getByRole('cell', { name: 'orders', exact: true }).waitFor();
     await guard.assertAccessible('agent');
 
+    // Edit the attachment: a new alias and a rate limit; only what changed is sent.
+    await page.getByRole('button', { name: 'Edit orders' }).click();
+    const edit = page.getByRole('dialog', { name: 'Edit orders' });
+    await edit.getByLabel('Alias').fill('orders_main');
+    await edit.getByLabel('Calls per minute').fill('120');
+    await guard.assertAccessible('edit attachment');
+    await edit.getByRole('button', { name: 'Save' }).click();
+    await page.getByRole('cell', { name: 'orders_main', exact: true }).waitFor();
+    await page.getByText('120/min').waitFor();
+
     await page.getByRole('button', { name: 'Issue token' }).click();
     const dialog = page.getByRole('dialog', { name: 'New agent token' });
     const token = await dialog.getByLabel('Value').inputValue();
@@ -60,7 +70,11 @@ describe('console golden path', () => {
 
     // The API agrees: one attachment, one token.
     const attachments = server.rest('GET', '/agents/agent-orders/connectors');
-    assert.equal(((await attachments).json() as { data: unknown[] }).data.length, 1);
+    const listed = ((await attachments).json() as { data: { alias: string; limits: Record<string, number> }[] }).data;
+    assert.deepEqual(
+      listed.map((a) => [a.alias, a.limits.rate_per_minute]),
+      [['orders_main', 120]],
+    );
     await guard.assertClean();
   });
 });

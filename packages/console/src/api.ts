@@ -143,6 +143,9 @@ export interface Attachment {
   effective_limits: { max_rows: number; timeout_ms: number; max_bytes: number; rate_per_minute: number | null };
   connector: { id: string; name: string; provider: string; status: Status; enabled: boolean };
   status: Status;
+  /** False when the override no longer lies inside the connector's boundary; `reason` says why. */
+  valid?: boolean;
+  reason?: string | null;
 }
 
 export interface Credential {

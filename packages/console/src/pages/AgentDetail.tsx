@@ -2,7 +2,7 @@ import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useId, useState, type FormEvent } from 'react';
 import { useParams } from 'wouter';
 import { api, errorText, type Attachment, type Connector, type Credential, type Page } from '../api';
-import { Alert, Button, ConfirmButton, inputClass, PageTitle, SecretOnce, StatusBadge, tableClass, when } from '../components/ui';
+import { Alert, Button, ConfirmButton, Dialog, inputClass, PageTitle, SecretOnce, StatusBadge, tableClass, when } from '../components/ui';
 import { atLeast, useOrg } from '../org';
 import type { Agent } from './Agents';
 
@@ -43,6 +43,7 @@ function Attachments({ agentId }: { agentId: string }) {
   const connectors = useQuery({ queryKey: [org.slug, 'connectors', 'all'], queryFn: () => api.get<Page<Connector>>('/connectors?limit=200', org.slug) });
   const [failure, setFailure] = useState<string | null>(null);
   const [aliasError, setAliasError] = useState<string | null>(null);
+  const [editing, setEditing] = useState<Attachment | null>(null);
   const canWrite = atLeast(org.role, 'developer');
   const isAdmin = atLeast(org.role, 'admin');
   const connectorId = useId();
@@ -100,7 +101,10 @@ function Attachments({ agentId }: { agentId: string }) {
         <tbody>
           {(attachments.data?.data ?? []).map((a) => (
             <tr key={a.id}>
-              <td className="font-mono">{a.alias}</td>
+              <td className="font-mono">
+                {a.alias}
+                {a.valid === false ? <span className="block font-sans text-xs text-red-800">Not valid: {a.reason}</span> : null}
+              </td>
               <td>
                 {a.connector.name} ({a.connector.provider})
               </td>
@@ -129,7 +133,10 @@ function Attachments({ agentId }: { agentId: string }) {
                 {a.effective_limits.rate_per_minute ? `, ${a.effective_limits.rate_per_minute}/min` : ''}
               </td>
               {canWrite ? (
-                <td>
+                <td className="flex gap-2">
+                  <Button onClick={() => setEditing(a)} aria-label={`Edit ${a.alias}`}>
+                    Edit
+                  </Button>
                   <ConfirmButton label={`Detach ${a.alias}`} title={`Detach ${a.alias}?`} message="The agent loses this connector's tools at once." confirmLabel="Detach" onConfirm={() => detach.mutate(a.id)} />
                 </td>
               ) : null}
@@ -138,6 +145,7 @@ function Attachments({ agentId }: { agentId: string }) {
         </tbody>
       </table>
       {attachments.data?.data.length === 0 ? <p className="mt-2 text-sm">No connectors attached.</p> : null}
+      <EditAttachment attachment={editing} onClose={() => setEditing(null)} onSaved={refresh} />
       {canWrite ? (
         <form onSubmit={submit} noValidate className="mt-4 flex flex-wrap items-end gap-4" aria-label="Attach a connector">
           <div>
@@ -241,5 +249,98 @@ function Tokens({ agentId }: { agentId: string }) {
       </table>
       <SecretOnce title="New agent token" secret={issued} onClose={() => setIssued(null)} />
     </section>
+  );
+}
+
+const LIMIT_FIELDS = [
+  { name: 'max_rows', label: 'Max rows' },
+  { name: 'timeout_ms', label: 'Timeout (ms)' },
+  { name: 'max_bytes', label: 'Max bytes' },
+  { name: 'rate_per_minute', label: 'Calls per minute' },
+] as const;
+
+/**
+ * Edits an attachment's alias and limits. Only what changed is sent, so the server's role rules (a developer may
+ * only narrow) judge exactly the user's edit; its refusal is shown in the dialog and the input is kept.
+ */
+function EditAttachment({ attachment, onClose, onSaved }: { attachment: Attachment | null; onClose: () => void; onSaved: () => void }) {
+  const org = useOrg();
+  const [failure, setFailure] = useState<string | null>(null);
+  const aliasId = useId();
+  const limitIds = useId();
+  const save = useMutation({
+    mutationFn: (body: Record<string, unknown>) => api.patch(`/connectors/instances/${encodeURIComponent(attachment?.id ?? '')}`, body, org.slug),
+    onSuccess: () => {
+      onSaved();
+      onClose();
+    },
+    onError: (error) => setFailure(errorText(error)),
+  });
+  const submit = (event: FormEvent<HTMLFormElement>) => {
+    event.preventDefault();
+    if (!attachment) return;
+    setFailure(null);
+    const data = new FormData(event.currentTarget);
+    const body: Record<string, unknown> = {};
+    const alias = String(data.get('alias') ?? '').trim();
+    if (alias !== attachment.alias) {
+      if (!ALIAS.test(alias) || alias.includes('__')) {
+        setFailure('Alias: a lower-case letter, then letters, digits or single underscores, up to 40');
+        return;
+      }
+      body.alias = alias;
+    }
+    const limits: Record<string, number> = {};
+    for (const { name } of LIMIT_FIELDS) {
+      const text = String(data.get(name) ?? '').trim();
+      const before = attachment.effective_limits[name];
+      if (text === '' || Number(text) === before) continue;
+      const value = Number(text);
+      if (!Number.isInteger(value) || value < 1) {
+        setFailure(`${name}: a whole number of at least 1`);
+        return;
+      }
+      limits[name] = value;
+    }
+    if (Object.keys(limits).length) body.limits = { ...attachment.limits, ...limits };
+    if (Object.keys(body).length === 0) {
+      onClose();
+      return;
+    }
+    save.mutate(body);
+  };
+  return (
+    <Dialog open={attachment !== null} title={`Edit ${attachment?.alias ?? ''}`} onClose={() => { setFailure(null); onClose(); }}>
+      {attachment ? (
+        <form onSubmit={submit} noValidate>
+          {failure ? <Alert>{failure}</Alert> : null}
+          <label htmlFor={aliasId} className="block text-sm font-medium">
+            Alias
+          </label>
+          <input id={aliasId} name="alias" defaultValue={attachment.alias} autoComplete="off" className={`${inputClass} mb-3 font-mono`} />
+          {LIMIT_FIELDS.map(({ name, label }) => (
+            <div key={name} className="mb-3">
+              <label htmlFor={`${limitIds}-${name}`} className="block text-sm font-medium">
+                {label}
+              </label>
+              <input
+                id={`${limitIds}-${name}`}
+                name={name}
+                inputMode="numeric"
+                defaultValue={attachment.effective_limits[name] ?? ''}
+                autoComplete="off"
+                className={inputClass}
+              />
+            </div>
+          ))}
+          <div className="flex gap-2">
+            <Button type="submit" variant="primary" disabled={save.isPending}>
+              Save
+            </Button>
+            <Button onClick={() => { setFailure(null); onClose(); }}>Cancel</Button>
+          </div>
+        </form>
+      ) : null}
+    </Dialog>
   );
 }
