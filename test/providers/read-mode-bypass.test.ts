@@ -5,8 +5,6 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
-import mysql2 from 'mysql2/promise';
-import pg from 'pg';
 import sqlite3 from 'sqlite3';
 import { PatchbayError } from '../../src/errors.js';
 import { assertReadOnlySql } from '../../src/providers/_shared/sql-guard/index.js';
@@ -21,6 +19,7 @@ import sqlite from '../../src/providers/sqlite.js';
 import type { Provider } from '../../src/providers/types.js';
 import { startGraphqlPeer, startRestPeer } from '../support/http-peers.js';
 import { redisCommand } from '../support/redis.js';
+import { mysqlQuery, pgQuery } from '../support/direct.js';
 import { requireServer } from '../support/servers.js';
 import { expectFailure, openPeer, type Call, type Config } from './conformance.js';
 
@@ -71,15 +70,8 @@ async function refuseAll(t: TestContext, provider: Provider, dialect: SqlDialect
 describe('read-mode bypass: postgresql', () => {
   const config = { host: '127.0.0.1', port: 5432, username: 'postgres', database: 'test' };
 
-  async function direct(text: string, values: unknown[] = []): Promise<pg.QueryResult> {
-    const client = new pg.Client({ host: config.host, port: config.port, user: config.username, database: config.database });
-    await client.connect();
-    try {
-      return await client.query(text, values);
-    } finally {
-      await client.end();
-    }
-  }
+  const direct = (text: string, values: unknown[] = []) =>
+    pgQuery({ host: config.host, port: config.port, user: config.username, database: config.database }, text, values);
 
   test('every attack is refused with read_only, and nothing changed', async (t) => {
     if (!(await requireServer(t, 'postgresql'))) return;
@@ -137,15 +129,8 @@ describe('read-mode bypass: postgresql', () => {
 describe('read-mode bypass: mysql (MariaDB)', () => {
   const config = { host: '127.0.0.1', port: 3306, username: 'root', database: 'test' };
 
-  async function direct(text: string, values: unknown[] = []): Promise<Record<string, unknown>[]> {
-    const connection = await mysql2.createConnection({ host: config.host, port: config.port, user: 'root', database: 'test' });
-    try {
-      const [result] = await connection.query(text, values);
-      return Array.isArray(result) ? (result as Record<string, unknown>[]) : [];
-    } finally {
-      await connection.end();
-    }
-  }
+  const direct = (text: string, values: unknown[] = []) =>
+    mysqlQuery({ host: config.host, port: config.port, user: config.username, database: config.database }, text, values);
 
   test('every attack is refused with read_only, and nothing changed', async (t) => {
     if (!(await requireServer(t, 'mariadb'))) return;

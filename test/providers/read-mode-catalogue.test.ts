@@ -4,13 +4,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
-import mysql2 from 'mysql2/promise';
-import pg from 'pg';
 import sqlite3 from 'sqlite3';
 import type { ExecuteResult } from '../../src/providers/harness.js';
 import mysql from '../../src/providers/mysql.js';
 import postgresql from '../../src/providers/postgresql.js';
 import sqlite from '../../src/providers/sqlite.js';
+import { mysqlQuery, pgQuery } from '../support/direct.js';
 import { requireServer } from '../support/servers.js';
 import { expectFailure, openPeer, type Call } from './conformance.js';
 
@@ -34,15 +33,7 @@ async function refused(peer: { execute(call: Call): Promise<ExecuteResult> }, qu
 describe('read-mode catalogue: postgresql', () => {
   const admin = { host: '127.0.0.1', port: 5432, user: 'postgres', database: 'test' };
 
-  async function direct(database: string, text: string, values: unknown[] = []): Promise<pg.QueryResult> {
-    const client = new pg.Client({ ...admin, database });
-    await client.connect();
-    try {
-      return await client.query(text, values);
-    } finally {
-      await client.end();
-    }
-  }
+  const direct = (database: string, text: string, values: unknown[] = []) => pgQuery({ ...admin, database }, text, values);
 
   /** A scratch database of the test's own, dropped afterwards. */
   async function scratch(t: TestContext): Promise<string> {
@@ -133,14 +124,7 @@ describe('read-mode catalogue: postgresql', () => {
 describe('read-mode catalogue: mysql (MariaDB)', () => {
   const config = { host: '127.0.0.1', port: 3306, username: 'root', database: 'test' };
 
-  async function direct(text: string): Promise<void> {
-    const connection = await mysql2.createConnection({ host: config.host, port: config.port, user: 'root', database: 'test' });
-    try {
-      await connection.query(text);
-    } finally {
-      await connection.end();
-    }
-  }
+  const direct = (text: string) => mysqlQuery({ host: config.host, port: config.port, user: config.username, database: config.database }, text);
 
   test('stored functions are refused, also one created after the first call; built-ins run', async (t) => {
     if (!(await requireServer(t, 'mariadb'))) return;

@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, test } from 'node:test';
-import mysql2 from 'mysql2/promise';
-import pg from 'pg';
 import type { ExecuteResult } from '../../src/providers/harness.js';
 import mysql from '../../src/providers/mysql.js';
 import postgresql from '../../src/providers/postgresql.js';
+import { mysqlQuery, pgQuery } from '../support/direct.js';
 import { requireServer } from '../support/servers.js';
 import { expectFailure, openPeer, type Call } from './conformance.js';
 
@@ -23,15 +22,8 @@ const rows = (result: ExecuteResult) => (result.data as { rows: Record<string, u
 describe('pooled sessions: postgresql', () => {
   const config = { host: '127.0.0.1', port: 5432, username: 'postgres', database: 'test' };
 
-  async function direct(text: string, values: unknown[] = []): Promise<pg.QueryResult> {
-    const client = new pg.Client({ host: config.host, port: config.port, user: config.username, database: config.database });
-    await client.connect();
-    try {
-      return await client.query(text, values);
-    } finally {
-      await client.end();
-    }
-  }
+  const direct = (text: string, values: unknown[] = []) =>
+    pgQuery({ host: config.host, port: config.port, user: config.username, database: config.database }, text, values);
 
   test('no state of a read_write call reaches the next read or read_write call', async (t) => {
     if (!(await requireServer(t, 'postgresql'))) return;
@@ -79,15 +71,8 @@ describe('pooled sessions: postgresql', () => {
 describe('pooled sessions: mysql (MariaDB)', () => {
   const config = { host: '127.0.0.1', port: 3306, username: 'root', database: 'test' };
 
-  async function direct(text: string, values: unknown[] = []): Promise<Record<string, unknown>[]> {
-    const connection = await mysql2.createConnection({ host: config.host, port: config.port, user: 'root', database: 'test' });
-    try {
-      const [result] = await connection.query(text, values);
-      return Array.isArray(result) ? (result as Record<string, unknown>[]) : [];
-    } finally {
-      await connection.end();
-    }
-  }
+  const direct = (text: string, values: unknown[] = []) =>
+    mysqlQuery({ host: config.host, port: config.port, user: config.username, database: config.database }, text, values);
 
   test('no state of a read_write call reaches the next read or read_write call', async (t) => {
     if (!(await requireServer(t, 'mariadb'))) return;

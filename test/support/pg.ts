@@ -1,6 +1,7 @@
 import type { TestContext } from 'node:test';
-import pg from 'pg';
+import type pg from 'pg';
 import { createTestDatabase, type TestDatabase } from './db.js';
+import { pgQuery } from './direct.js';
 import { requireServer } from './servers.js';
 
 /** A fresh PostgreSQL database for a connector to point at, with the given setup SQL; dropped afterwards. */
@@ -8,15 +9,7 @@ export async function targetDatabase(t: TestContext, setupSql = ''): Promise<(Te
   if (!(await requireServer(t, 'postgresql'))) return undefined;
   const db = await createTestDatabase('postgres');
   const name = new URL(db.url).pathname.slice(1);
-  const query = async (sql: string) => {
-    const client = new pg.Client({ connectionString: db.url });
-    await client.connect();
-    try {
-      return await client.query(sql);
-    } finally {
-      await client.end();
-    }
-  };
+  const query = (sql: string) => pgQuery(db.url, sql);
   if (setupSql) await query(setupSql);
   t.after(() => db.drop());
   return { ...db, name, query };
