@@ -285,6 +285,17 @@ export class AttachmentService {
     return instances.map((instance) => this.view(instance, (instance as ConnectorInstance & { connector: Connector }).connector, agent));
   }
 
+  /** Which agents use a connector, under which alias: what a delete would detach (the console's reverse lookup). */
+  async listForConnector(organizationId: string, connectorId: string) {
+    const connector = await this.deps.connectors.require(organizationId, connectorId);
+    const instances = await this.deps.models.ConnectorInstance.findAll({
+      where: { connector_id: connector.id },
+      include: [{ model: this.deps.models.Agent, as: 'agent' }],
+      order: [['created_at', 'ASC']],
+    });
+    return instances.map((instance) => this.view(instance, connector, (instance as ConnectorInstance & { agent: Agent }).agent));
+  }
+
   /** The run-time lookup: an agent's attachment by alias. */
   async byAlias(organizationId: string, agentId: string, alias: string): Promise<ResolvedAttachment> {
     // One query: it runs on every run-time call.

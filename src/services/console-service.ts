@@ -1,8 +1,6 @@
 import { isDeepStrictEqual } from 'node:util';
 import { QueryTypes, type Sequelize } from 'sequelize';
-import type { Agent, ConnectorInstance, Models } from '../db/models/index.js';
 import type { ProviderHarness, TestResult } from '../providers/harness.js';
-import type { AttachmentService } from './attachment-service.js';
 import type { AuditService } from './audit-service.js';
 import { destinationFieldNames } from '../providers/registry.js';
 import { MASK, refuseSecretsFollowingDestination, resolveProvider, type ConnectorService, type RequestContext } from './connector-service.js';
@@ -18,15 +16,13 @@ export interface RecentCheck {
 
 /**
  * What the web console needs beyond the reference endpoints: the connector list's recent health in one query,
- * the attachments of a connector, and a test of an edited draft of a saved connector.
+ * and a test of an edited draft of a saved connector (a connector's attachments: AttachmentService.listForConnector).
  */
 export class ConsoleService {
   constructor(
     private readonly deps: {
-      models: Models;
       sequelize: Sequelize;
       connectors: ConnectorService;
-      attachments: AttachmentService;
       harness: ProviderHarness;
       audit: AuditService;
     },
@@ -58,17 +54,6 @@ export class ConsoleService {
   async withRecentHealth<T extends { id: string }>(page: { data: T[]; next_cursor: string | null }) {
     const recent = await this.recentHealth(page.data.map((connector) => connector.id));
     return { ...page, data: page.data.map((connector) => ({ ...connector, recent_health: recent.get(connector.id) ?? [] })) };
-  }
-
-  /** Which agents use a connector, under which alias: what a delete would detach. */
-  async attachmentsOf(organizationId: string, connectorId: string) {
-    const connector = await this.deps.connectors.require(organizationId, connectorId);
-    const instances = await this.deps.models.ConnectorInstance.findAll({
-      where: { connector_id: connector.id },
-      include: [{ model: this.deps.models.Agent, as: 'agent' }],
-      order: [['created_at', 'ASC']],
-    });
-    return instances.map((instance) => this.deps.attachments.view(instance, connector, (instance as ConnectorInstance & { agent: Agent }).agent));
   }
 
   /**

@@ -73,7 +73,7 @@ export function createServices(deps: ServiceDeps) {
   const tools = new ToolService({ attachments, agents, runtime });
   const mcp = new McpService({ tools, execution, attachments });
   const reencrypt = new ReencryptService(sequelize, keyRing, () => changes.invalidate(['connector:*']));
-  const consoleViews = new ConsoleService({ models, sequelize, connectors, attachments, harness, audit });
+  const consoleViews = new ConsoleService({ sequelize, connectors, harness, audit });
   const provisioning = new ProvisioningService({ sequelize, models, keyRing, accounts, connectors, agents, attachments, webhooks, audit });
   const retention = new RetentionService({ sequelize, config, clock });
   // Built, not started: `patchbay serve` (unless --no-scheduler) and `patchbay scheduler` start it.

@@ -12,7 +12,7 @@ const idParams = z.object({ id: z.string() });
 /** Connector endpoints the web console needs beside the reference ones: its attachments, a draft's test. */
 const routes: FastifyPluginAsyncZod = async (app) => {
   const tags = ['connectors'];
-  const { connectors, consoleViews } = app.services;
+  const { attachments, connectors, consoleViews } = app.services;
   const connectorExists = async (request: FastifyRequest) => {
     await connectors.require(orgOf(request).organization.id, (request.params as { id: string }).id);
   };
@@ -23,7 +23,7 @@ const routes: FastifyPluginAsyncZod = async (app) => {
       config: { access: { scope: 'org', role: 'member' }, resource: connectorExists },
       schema: { tags, summary: 'The agents this connector is attached to, and under which alias', params: idParams, response: { 200: connectorAttachmentsSchema, ...authProblems } },
     },
-    async (request) => ({ data: await consoleViews.attachmentsOf(orgOf(request).organization.id, request.params.id), next_cursor: null }),
+    async (request) => ({ data: await attachments.listForConnector(orgOf(request).organization.id, request.params.id), next_cursor: null }),
   );
 
   app.post(
