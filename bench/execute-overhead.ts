@@ -27,6 +27,7 @@ import { migrateUp } from '../src/db/migrator.js';
 import type { Connector } from '../src/db/models/index.js';
 import { createSequelize } from '../src/db/sequelize.js';
 import { poolKey } from '../src/providers/harness.js';
+import { callSettings, runPipeline } from '../src/providers/postgresql/session.js';
 import { effectiveLimits } from '../src/services/attachment-service.js';
 import type { Services } from '../src/services/index.js';
 import { createTestDatabase, type Dialect } from '../test/support/db.js';
@@ -80,10 +81,6 @@ const table = `bench_rows_${suffix}`;
 const key = `bench_${suffix}:small`;
 const list = `bench_${suffix}:list`;
 
-// What the postgresql provider sends after BEGIN READ ONLY on every call (its applySettings, no schema set).
-const PG_CALL_SETTINGS = `SELECT set_config('statement_timeout', $1, true), set_config('TimeZone', 'UTC', true),
-              set_config('DateStyle', 'ISO, YMD', true), set_config('IntervalStyle', 'iso_8601', true)`;
-
 const targets: Target[] = [
   {
     providerId: 'postgresql',
@@ -99,12 +96,9 @@ const targets: Target[] = [
         async run(body) {
           const client = await wrapped.connect();
           try {
-            await client.query('BEGIN READ ONLY');
-            await client.query(PG_CALL_SETTINGS, [String(limits.timeoutMs)]);
-            // A row limit puts pg on the extended protocol, as the provider's maxRows + 1 does.
-            const statement = { text: String(body.query), rows: limits.maxRows + 1 };
-            const { rows } = await client.query(statement);
-            await client.query('ROLLBACK');
+            // The provider's one round trip for a read: its settings statement and the statement, one pipeline.
+            const settings = callSettings(undefined, { mode: 'read', limits }, []);
+            const { rows } = await runPipeline(pg, client, settings, { text: String(body.query), values: [] }, limits.maxRows);
             return rows.length;
           } finally {
             client.release();

@@ -39,7 +39,7 @@ export class PostgresSession implements Session {
     const { query, params = {} } = input as QueryInput;
     const { text, values } = bindNamedParams(query, params, call.boundParams);
     // Read mode's parser allow-list, before anything is sent: the statement as it will run, values bound.
-    const calls = call.mode === 'read' ? await assertReadOnlySql('postgresql', text) : undefined;
+    const calls = call.mode === 'read' ? await assertReadOnlySql('postgresql', text) : [];
     const client = await this.pool.connect();
     let released = false;
     const release = (destroy: boolean) => {
@@ -53,16 +53,13 @@ export class PostgresSession implements Session {
     this.inFlight.add(destroyConnection);
     call.signal.addEventListener('abort', destroyConnection, { once: true });
     try {
-      // One statement, in a transaction that read mode makes READ ONLY and always rolls back.
-      await client.query(call.mode === 'read' ? 'BEGIN READ ONLY' : 'BEGIN');
-      refuseCatalogued('postgresql', await this.applySettings(client, call.limits.timeoutMs, calls));
-      const result = await queryLimited(this.pg, client, text, values, call.limits.maxRows);
+      const result = await runPipeline(this.pg, client, callSettings(this.schema, call, calls), { text, values }, call.limits.maxRows);
       const columns = await this.describeColumns(client, result.fields);
-      await client.query(call.mode === 'read' ? 'ROLLBACK' : 'COMMIT');
       return sqlResult(columns, result.rows, call.limits.maxRows, result.rowCount ?? 0, asParsed);
     } catch (error) {
-      // The transaction must not outlive the call; a connection that cannot even roll back is dropped.
-      if (!released) await client.query('ROLLBACK').catch(() => release(true));
+      if (error instanceof RefusedCall) refuseCatalogued('postgresql', error.denied);
+      // The Sync already ended the call's transaction; a connection the server gave up on is not reused.
+      if (!(error instanceof this.pg.DatabaseError) || error.severity === 'FATAL' || error.severity === 'PANIC') release(true);
       throw error;
     } finally {
       call.signal.removeEventListener('abort', destroyConnection);
@@ -83,40 +80,6 @@ export class PostgresSession implements Session {
     return this.closing;
   }
 
-  /**
-   * Transaction-local settings (gone at COMMIT or ROLLBACK, so a pooled connection keeps none): the server
-   * cancels the statement at timeoutMs, dates and times come out in one ISO form and in UTC, and
-   * unqualified names resolve in `schema`. Being a SELECT, it also takes the transaction's snapshot, after
-   * which a statement can no longer switch a READ ONLY transaction to read-write.
-   *
-   * In read mode the same round trip asks pg_proc about the functions the statement calls (catalogue.ts) and
-   * returns the first one read mode refuses. Asked on every call, on the connection that runs the statement, so
-   * a function or extension created a moment ago is covered, at no extra round trip and with no cache to go stale.
-   */
-  private async applySettings(
-    client: PoolClient,
-    timeoutMs: number,
-    calls: readonly FunctionCall[] | undefined,
-  ): Promise<{ name: string; reason: string } | undefined> {
-    const values: unknown[] = [String(timeoutMs)];
-    const param = (value: unknown) => `$${values.push(value)}`;
-    const searchPath = this.schema === undefined ? '' : `, set_config('search_path', quote_ident(${param(this.schema)}), true)`;
-    const denied =
-      calls === undefined || calls.length === 0
-        ? ''
-        : `, ${postgresDeniedCall(
-            param(calls.map((call) => call.name)),
-            param(calls.map((call) => call.args ?? null)),
-          )} AS denied`;
-    const { rows } = await client.query<{ denied?: { name: string; reason: string } | null }>(
-      `SELECT set_config('statement_timeout', $1, true), set_config('TimeZone', 'UTC', true),
-              set_config('DateStyle', 'ISO, YMD', true), set_config('IntervalStyle', 'iso_8601', true)
-              ${searchPath}${denied}`,
-      values,
-    );
-    return rows[0]?.denied ?? undefined;
-  }
-
   /** Each column's type as the database names it, looked up once per session. */
   private async describeColumns(client: PoolClient, fields: FieldDef[]): Promise<SqlColumn[]> {
     const unknown = [...new Set(fields.map((field) => field.dataTypeID))].filter((oid) => !this.typeNames.has(oid));
@@ -131,49 +94,167 @@ export class PostgresSession implements Session {
   }
 }
 
-interface LimitedResult {
+/**
+ * The statement that goes ahead of the call's statement in its pipeline (runPipeline), in the same transaction.
+ * Transaction-local settings (gone when the transaction ends, so a pooled connection keeps none): the server
+ * cancels the statement at timeoutMs, dates and times come out in one ISO form and in UTC, and unqualified names
+ * resolve in `schema`. In read mode it also makes the transaction READ ONLY, which the statement can no longer
+ * undo (it comes after a query, and read mode refuses SET and set_config), and asks pg_proc about the functions
+ * the statement calls (catalogue.ts): a refused one raises an error, so the server skips the statement. Asked on
+ * every call, on the connection that runs the statement, so a function or extension created a moment ago is
+ * covered, at no extra round trip and with no cache to go stale.
+ */
+export function callSettings(
+  schema: string | undefined,
+  call: Pick<CallContext, 'mode' | 'limits'>,
+  calls: readonly FunctionCall[],
+): PipelineStatement {
+  const values: string[] = [String(call.limits.timeoutMs)];
+  const param = (value: string) => `$${values.push(value)}`;
+  const items = [
+    "set_config('statement_timeout', $1, true)",
+    "set_config('TimeZone', 'UTC', true)",
+    "set_config('DateStyle', 'ISO, YMD', true)",
+    "set_config('IntervalStyle', 'iso_8601', true)",
+  ];
+  if (schema !== undefined) items.push(`set_config('search_path', quote_ident(${param(schema)}), true)`);
+  if (call.mode === 'read') {
+    items.push("set_config('transaction_read_only', 'on', true)");
+    if (calls.length > 0) {
+      const denied = postgresDeniedCall(param(JSON.stringify(calls.map(({ name, args }) => ({ name, args: args ?? null })))));
+      // No RAISE outside PL/pgSQL: a failing cast carries the refusal, found again by RefusedCall.from.
+      items.push(`(SELECT ('${REFUSED_MARKER}' || d::text)::int FROM (SELECT ${denied} AS d) AS refused WHERE d IS NOT NULL)`);
+    }
+  }
+  return { text: `SELECT ${items.join(', ')}`, values };
+}
+
+
+interface PipelineStatement {
+  text: string;
+  values: unknown[];
+}
+
+interface PipelineResult {
   fields: FieldDef[];
   rows: unknown[][];
   rowCount: number | null;
 }
 
-/**
- * Runs one statement over the extended protocol (which refuses several statements in one text) and reads
- * at most maxRows+1 rows: pg's `rows` option executes the portal with that row limit. pg would then fetch
- * the next batch on PortalSuspended and would leave the protocol unsynchronised after an error; this
- * query stops at the first batch and sends the Sync itself instead (what pg-cursor does).
- */
-function queryLimited(pg: Pg, client: PoolClient, text: string, values: unknown[], maxRows: number) {
-  interface Connection {
-    sync(): void;
-  }
-  class LimitedQuery extends pg.Query {
-    private synced = false;
+/** Prefix of the error the settings statement raises for a function read mode refuses; JSON of name and reason follows. */
+const REFUSED_MARKER = 'patchbay-read-mode-refused:';
 
-    handlePortalSuspended(connection: Connection): void {
-      this.synced = true;
+/** A function call the server's catalogue refuses in read mode, raised by the settings statement. */
+class RefusedCall extends Error {
+  constructor(readonly denied: { name: string; reason: string }) {
+    super('refused in read mode');
+  }
+
+  /** The refusal an error of the settings statement carries (SQLSTATE 22P02, the failed cast), if it is one. */
+  static from(error: unknown): RefusedCall | undefined {
+    const message = (error as { code?: unknown; message?: unknown }).message;
+    if ((error as { code?: unknown }).code !== '22P02' || typeof message !== 'string') return undefined;
+    const at = message.indexOf(REFUSED_MARKER);
+    if (at < 0) return undefined;
+    // The server quotes the failed value: `…: "patchbay-read-mode-refused:{…}"`, in any message language.
+    const json = message.slice(at + REFUSED_MARKER.length, message.lastIndexOf('}') + 1);
+    try {
+      const denied = JSON.parse(json) as { name?: unknown; reason?: unknown };
+      return new RefusedCall({ name: String(denied.name), reason: String(denied.reason) });
+    } catch {
+      return new RefusedCall({ name: 'a function', reason: 'is refused by the server catalogue' });
+    }
+  }
+}
+
+const pipelineClasses = new WeakMap<Pg, ReturnType<typeof definePipeline>>();
+
+/**
+ * Runs `settings` and then `statement` in one round trip: both go out as one pipeline of the extended protocol,
+ * closed by a single Sync. All that comes before a Sync is one implicit transaction, so the transaction-local
+ * settings hold for the statement and end with it, and an error in `settings` makes the server skip `statement`.
+ * The extended protocol refuses several statements in one text, and Execute's row limit reads at most
+ * maxRows+1 rows; the Sync then closes the portal without fetching the rest (what pg-cursor does).
+ */
+export function runPipeline(
+  pg: Pg,
+  client: PoolClient,
+  settings: PipelineStatement,
+  statement: PipelineStatement,
+  maxRows: number,
+): Promise<PipelineResult> {
+  let Pipeline = pipelineClasses.get(pg);
+  if (!Pipeline) {
+    Pipeline = definePipeline(pg);
+    pipelineClasses.set(pg, Pipeline);
+  }
+  const Query = Pipeline;
+  return new Promise<PipelineResult>((resolve, reject) => {
+    const config = { text: statement.text, values: statement.values, rowMode: 'array', rows: maxRows + 1 };
+    client.query(
+      new Query(settings, config, (error, results) => {
+        if (error) return reject(error);
+        // [settings, statement]; a statement that sent nothing back (an empty one) leaves the settings' alone.
+        const result = Array.isArray(results) ? (results[1] as PipelineResult) : { fields: [], rows: [], rowCount: null };
+        resolve(result);
+      }),
+    );
+  });
+}
+
+interface Connection {
+  parse(message: { text: string; types: unknown[] }): void;
+  bind(message: { values: unknown[] }): void;
+  describe(message: { type: 'P'; name: string }): void;
+  execute(message: { portal: string; rows: number }): void;
+  sync(): void;
+}
+
+function definePipeline(pg: Pg) {
+  const base = pg.Query.prototype as unknown as {
+    prepare(connection: Connection): void;
+    handleError(error: Error, connection: Connection): void;
+  };
+  return class Pipeline extends pg.Query {
+    /** CommandCompletes seen: an error before the first belongs to the settings statement. */
+    private completed = 0;
+
+    constructor(
+      private readonly settings: PipelineStatement,
+      config: object,
+      callback: (error: Error | undefined, results: unknown) => void,
+    ) {
+      super({ ...config, callback } as unknown as ConstructorParameters<Pg['Query']>[0]);
+    }
+
+    prepare(connection: Connection): void {
+      connection.parse({ text: this.settings.text, types: [] });
+      connection.bind({ values: this.settings.values });
+      connection.describe({ type: 'P', name: '' });
+      connection.execute({ portal: '', rows: 0 });
+      base.prepare.call(this, connection);
+    }
+
+    /** The statement's Execute, with its row limit, and the pipeline's one Sync. */
+    _getRows(connection: Connection, rows: number): void {
+      connection.execute({ portal: '', rows });
       connection.sync();
     }
 
-    handleError(error: Error & { severity?: string }, connection: Connection): void {
-      // A server error before CommandComplete leaves the server waiting for a Sync; a FATAL one closes the socket.
-      if (!this.synced && error instanceof pg.DatabaseError && error.severity !== 'FATAL' && error.severity !== 'PANIC') {
-        this.synced = true;
-        connection.sync();
-      }
-      (pg.Query.prototype as unknown as { handleError: (e: Error, c: Connection) => void }).handleError.call(
-        this,
-        error,
-        connection,
-      );
+    // pg's Query would fetch more rows, or Sync again: the pipeline's Sync is already sent.
+    handlePortalSuspended(): void {}
+
+    handleEmptyQuery(): void {}
+
+    handleCommandComplete(message: unknown): void {
+      this.completed += 1;
+      const self = this as unknown as { _checkForMultirow(): void; _result: { addCommandComplete(message: unknown): void } };
+      self._checkForMultirow();
+      self._result.addCommandComplete(message);
     }
-  }
-  return new Promise<LimitedResult>((resolve, reject) => {
-    const config = { text, values, rowMode: 'array', rows: maxRows + 1 };
-    const query = new LimitedQuery(config, (error: Error | undefined, result: unknown) => {
-      if (error) reject(error);
-      else resolve(result as LimitedResult);
-    });
-    client.query(query);
-  });
+
+    handleError(error: Error, connection: Connection): void {
+      base.handleError.call(this, (this.completed === 0 && RefusedCall.from(error)) || error, connection);
+    }
+  };
 }

@@ -11,7 +11,7 @@ export function typeParsers(pg: typeof pgModule): CustomTypesConfig {
   const parseBytea = builtin(17, 'text') as (value: string) => Buffer;
   const parseTextArray = builtin(1009, 'text'); // text[]: elements as strings, NULL as null
   const asText = (value: string) => value;
-  // Output follows DateStyle ISO and TimeZone UTC, which every call sets (PostgresSession's applySettings).
+  // Output follows DateStyle ISO and TimeZone UTC, which every call sets (callSettings in session.ts).
   const scalars: Record<number, (value: string) => unknown> = {
     17: (value) => parseBytea(value).toString('base64'),
     1082: asText, // date: 2024-05-01

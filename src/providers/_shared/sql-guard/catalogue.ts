@@ -34,8 +34,8 @@ const PG_SQL_TEXT = ['ts_rewrite', 'ts_stat', 'query_to_xml', 'query_to_xmlschem
 const literalArray = (names: readonly string[]) => `ARRAY[${names.map((name) => `'${name}'`).join(', ')}]::text[]`;
 
 /**
- * The select-list item that finds the first denied call among `$names`/`$args` (parallel arrays, numbered as the
- * caller says): `name` and `reason` as JSON, or NULL. Overloads are resolved by name and argument count (counting
+ * The select-list item that finds the first denied call among `calls`, a parameter holding the calls as a JSON
+ * array of `{name, args}` (`args` null where unknown): `name` and `reason` as JSON, or NULL. Overloads are resolved by name and argument count (counting
  * defaults and VARIADIC): a call is refused when any overload it could reach is denied, in any schema. Denied:
  * - a function that runs SQL given as text (the text forms of ts_rewrite and ts_stat, the query_to_xml family);
  * - a volatile function (`provolatile = 'v'`: it may change something, or hold something past the call),
@@ -43,9 +43,9 @@ const literalArray = (names: readonly string[]) => `ARRAY[${names.map((name) => 
  * - a function outside the system catalogue that no extension installed and that is written in SQL or a
  *   procedural language: its body may call anything, whatever volatility it claims.
  */
-export function postgresDeniedCall(names: string, args: string): string {
+export function postgresDeniedCall(calls: string): string {
   return `(SELECT json_build_object('name', c.name, 'reason', r.reason)
-      FROM unnest(${names}::text[], ${args}::int[]) AS c(name, args)
+      FROM json_to_recordset(${calls}::json) AS c(name text, args int)
       JOIN pg_catalog.pg_proc p ON p.proname = c.name
       JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
       JOIN pg_catalog.pg_language l ON l.oid = p.prolang
