@@ -37,6 +37,18 @@ const config: Config = {
   ...(emulator && { api_endpoint: emulator.endpoint }),
 };
 const tokenUri = real ? (parseServiceAccount(credentials ?? '') as ServiceAccountKey).token_uri : `${emulator?.endpoint}/token`;
+// A key the token endpoint never issued (or that was deleted): invalid_grant.
+const revoked = foreignServiceAccount(tokenUri);
+
+/**
+ * The lines of a key file's private key. The suite looks for each secret field's whole value (here the key file's
+ * JSON text); a private key that leaked on its own, inside JSON that escapes its line breaks, shows these lines.
+ */
+const privateKeyLines = (keyFile: string | undefined): string[] =>
+  ((JSON.parse(keyFile ?? '{}') as { private_key?: string }).private_key ?? '')
+    .split('\n')
+    .filter((line) => /^[A-Za-z0-9+/]{64}$/.test(line))
+    .slice(1); // the first line starts alike in every RSA key
 
 const { channel, close } = emulator ? { channel: stubChannel(), close: () => emulator.stop() } : realChannel();
 emulator?.stub.createBucket(bucket);
@@ -58,10 +70,15 @@ describeProvider(gcs, {
     ],
   },
   connectionTest: { message: new RegExp(`^bucket ${bucket} is reachable`) },
-  // A key the token endpoint never issued (or that was deleted): invalid_grant.
-  auth: { configs: [{ ...config, credentials_json: foreignServiceAccount(tokenUri) }] },
+  // The stub checks the assertion's signature against the keys it issued, as Google does.
+  auth: { configs: [{ ...config, credentials_json: revoked }] },
+  // tls_error is shown against the suite's plaintext listener; the stub speaks plain HTTP only, so a TLS session
+  // that succeeds is shown only against real Cloud Storage.
   tls: { config: ({ host, port }) => ({ ...config, api_endpoint: `https://${host}:${port}` }) },
-  secrets: { configs: [{ ...config, credentials_json: foreignServiceAccount(tokenUri) }] },
+  secrets: {
+    configs: [{ ...config, credentials_json: revoked }],
+    values: [...privateKeyLines(credentials), ...privateKeyLines(revoked)],
+  },
   restart: emulator ? { restartPeer: () => emulator.restart() } : off('real Cloud Storage cannot be restarted by a test'),
 });
 

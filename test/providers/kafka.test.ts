@@ -29,8 +29,11 @@ interface Backend {
   createTopic(name: string, partitions?: number): Promise<void>;
   deleteTopics(names: string[]): Promise<void>;
   produce(topic: string, values: string[]): Promise<void>;
-  /** The high watermark of each partition. */
-  highWatermarks(topic: string): Promise<number[]>;
+  /**
+   * What a write could change on a topic: the high watermark of each partition (publish) and the offsets every
+   * Patchbay group has committed on it (consume), `group:partition` → offset.
+   */
+  topicState(topic: string): Promise<{ highWatermarks: number[]; committed: Record<string, number> }>;
 }
 
 /**
@@ -112,7 +115,7 @@ function fixture(backend: Backend, extra: Pick<ProviderFixture, 'auth' | 'secret
     ],
     readMode: {
       writes: [call('publish', { topic: readTopic, message: 'refused' }, 'read'), call('consume', { topic: readTopic }, 'read')],
-      snapshot: () => backend.highWatermarks(readTopic),
+      snapshot: () => backend.topicState(readTopic),
     },
     truncation: {
       maxRows: {
@@ -134,8 +137,12 @@ function fixture(backend: Backend, extra: Pick<ProviderFixture, 'auth' | 'secret
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// The wire-protocol stub, every capability on: it checks SASL/PLAIN passwords, restarts on the same port with its
-// topics, and tls_error is shown against the suite's plaintext listener (the stub itself speaks no TLS).
+// The wire-protocol stub, every capability on, each shown by the stub itself except tls_error:
+// - auth_failed: the stub checks SASL PLAIN passwords and SCRAM-SHA-256 and SCRAM-SHA-512 proofs (RFC 5802/7677);
+// - tls_error: shown against the suite's plaintext listener, as for every provider; the stub speaks no TLS, so a
+//   TLS session that succeeds is not shown for kafka at all;
+// - restart: the stub drops every connection and listens again on the same port with its topics;
+// - lifecycle: the provider dials every broker through the egress guard, so the suite sees each socket close.
 
 const USER = { user: 'pb_user', password: `pw-${randomBytes(6).toString('hex')}` };
 const READER = { user: 'pb_reader', password: `pw-${randomBytes(6).toString('hex')}`, produce: false };
@@ -143,7 +150,12 @@ const stub = await KafkaStub.start({ users: [USER, READER] });
 after(() => stub.stop());
 const stubBrokers = [`${stub.host}:${stub.port}`];
 const produce = (topic: string, values: string[]) => produceWith({ brokers: stubBrokers }, topic, values);
-const sasl = (user: string, password: string) => ({ sasl_mechanism: 'plain', username: user, password });
+type Mechanism = 'plain' | 'scram-sha-256' | 'scram-sha-512';
+const sasl = (user: string, password: string, mechanism: Mechanism = 'plain') => ({
+  sasl_mechanism: mechanism,
+  username: user,
+  password,
+});
 
 const stubBackend: Backend = {
   config: { brokers: stubBrokers },
@@ -151,7 +163,14 @@ const stubBackend: Backend = {
   createTopic: async (name, partitions) => stub.createTopic(name, partitions),
   deleteTopics: async (names) => names.forEach((name) => stub.deleteTopic(name)),
   produce,
-  highWatermarks: async (topic) => stub.highWatermarks(topic),
+  topicState: async (topic) => ({
+    highWatermarks: stub.highWatermarks(topic),
+    committed: Object.fromEntries(
+      [...stub.groups.keys()].flatMap((group) =>
+        Object.entries(stub.committed(group, topic)).map(([partition, offset]) => [`${group}:${partition}`, offset]),
+      ),
+    ),
+  }),
 };
 
 describeProvider(
@@ -161,11 +180,14 @@ describeProvider(
       configs: [
         { brokers: stubBrokers, ...sasl(USER.user, canary) }, // a known user, the wrong password
         { brokers: stubBrokers, ...sasl(unique('pb_nobody'), canary) },
+        { brokers: stubBrokers, ...sasl(USER.user, canary, 'scram-sha-256') }, // the client proof does not verify
+        { brokers: stubBrokers, ...sasl(unique('pb_nobody'), canary, 'scram-sha-512') },
       ],
     },
     secrets: {
       configs: [
         { brokers: stubBrokers, ...sasl(USER.user, canary) },
+        { brokers: stubBrokers, ...sasl(USER.user, canary, 'scram-sha-512') },
         { brokers: stubBrokers, ...sasl(USER.user, USER.password) }, // logs in: the password must still never show
       ],
     },
@@ -202,8 +224,19 @@ describe('kafka on a real broker (KAFKA_BROKERS)', { skip: realBrokers ? undefin
     },
     deleteTopics: async (names) => void (await admin.deleteTopics({ topics: names })),
     produce: (topic, values) => produceWith(options, topic, values),
-    highWatermarks: async (topic) =>
-      (await admin.fetchTopicOffsets(topic)).sort((a, b) => a.partition - b.partition).map(({ high }) => Number(high)),
+    topicState: async (topic) => {
+      const offsets = await admin.fetchTopicOffsets(topic);
+      const groups = (await admin.listGroups()).groups.filter(({ groupId }) => groupId.startsWith('patchbay-'));
+      const committed: Record<string, number> = {};
+      for (const { groupId } of groups) {
+        for (const { partitions } of await admin.fetchOffsets({ groupId, topics: [topic] })) {
+          for (const { partition, offset } of partitions)
+            if (Number(offset) >= 0) committed[`${groupId}:${partition}`] = Number(offset);
+        }
+      }
+      const highWatermarks = offsets.sort((a, b) => a.partition - b.partition).map(({ high }) => Number(high));
+      return { highWatermarks, committed };
+    },
   };
   const wrong = login && { brokers: realBrokers, sasl_mechanism: mechanism, username, password: canary };
   describeProvider(
@@ -327,14 +360,27 @@ describe('kafka', () => {
     assert.equal((await expectFailure(peer.execute(call('consume', { topic: unique('pb-none') })))).code, 'upstream_not_found');
   });
 
-  test('SASL/PLAIN: the right password logs in; a user refused Produce gets permission_denied', async (t) => {
-    const topic = ownTopic(t);
-    const user = openPeer(t, kafka, { ...stubBackend.config, ...sasl(USER.user, USER.password) });
-    assert.equal((await user.execute(call('publish', { topic, message: 'signed' }))).ok, true);
-    const reader = openPeer(t, kafka, { ...stubBackend.config, ...sasl(READER.user, READER.password) });
-    assert.equal((await expectFailure(reader.execute(call('publish', { topic, message: 'refused' })))).code, 'permission_denied');
-    assert.deepEqual(bodies(await reader.execute(call('consume', { topic, wait_ms: 0 }))), ['signed']);
-  });
+  for (const mechanism of ['plain', 'scram-sha-256', 'scram-sha-512'] as const) {
+    test(`SASL ${mechanism}: the right password logs in as that user, a wrong one is auth_failed`, async (t) => {
+      const topic = ownTopic(t);
+      const user = openPeer(t, kafka, { ...stubBackend.config, ...sasl(USER.user, USER.password, mechanism) });
+      assert.equal((await user.harness.test('kafka', user.config)).success, true);
+      assert.equal((await user.execute(call('publish', { topic, message: 'signed' }))).ok, true);
+      // The broker knows who logged in: the reader may consume, and its publish is refused (permission_denied).
+      const reader = openPeer(t, kafka, { ...stubBackend.config, ...sasl(READER.user, READER.password, mechanism) });
+      const refused = await expectFailure(reader.execute(call('publish', { topic, message: 'refused' })));
+      assert.equal(refused.code, 'permission_denied');
+      assert.deepEqual(bodies(await reader.execute(call('consume', { topic, wait_ms: 0 }))), ['signed']);
+      const wrong = { ...stubBackend.config, ...sasl(USER.user, `${USER.password}x`, mechanism) };
+      const result = await user.harness.test('kafka', wrong);
+      assert.deepEqual([result.success, result.error_code], [false, 'auth_failed'], result.message);
+      assert.equal(
+        (await expectFailure(openPeer(t, kafka, wrong).execute(call('publish', { topic, message: 'x' })))).code,
+        'auth_failed',
+      );
+      assert.deepEqual(stub.highWatermarks(topic), [1], 'only the signed message landed');
+    });
+  }
 
   test('a message published during the wait is returned as soon as max_messages arrived', async (t) => {
     const topic = ownTopic(t, 2);

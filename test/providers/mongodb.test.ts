@@ -37,7 +37,10 @@ const GRACE = {
 };
 
 /** The conformance fixture for one backend; `extra` holds what differs between the stub and a real server. */
-function fixture(backend: Backend, extra: Pick<ProviderFixture, 'ready' | 'auth' | 'secrets' | 'restart'>): ProviderFixture {
+function fixture(
+  backend: Backend,
+  extra: Pick<ProviderFixture, 'ready' | 'auth' | 'secrets' | 'restart' | 'openConnections'>,
+): ProviderFixture {
   const { config } = backend;
   return {
     ...extra,
@@ -149,8 +152,14 @@ function fixture(backend: Backend, extra: Pick<ProviderFixture, 'ready' | 'auth'
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// The wire-protocol stub, every capability on: it checks SCRAM-SHA-256 passwords, and tls_error is shown against the
-// suite's plaintext listener (the stub itself speaks no TLS).
+// The wire-protocol stub, every capability on, each shown by the stub itself except tls_error:
+// - auth_failed: the stub checks SCRAM-SHA-256 proofs (test/support/scram.ts) for the users it is given;
+// - tls_error: shown against the suite's plaintext listener, as for every provider; the stub speaks no TLS, so a
+//   TLS session that succeeds is not shown for mongodb at all;
+// - restart: the stub drops every connection it holds, the session's among them (restartPeer asserts it dropped
+//   some), and listens again;
+// - lifecycle: the driver dials through the egress guard's lookup only, so the suite sees no socket of it; the
+//   stub's own count of open connections shows that none is left open.
 
 const USER = { user: 'pb_user', password: `pw-${randomBytes(6).toString('hex')}` };
 const USER_FIELDS = { username: USER.user, password: USER.password };
@@ -189,7 +198,11 @@ describeProvider(
         { ...stubConfig, username: USER.user, password: canary },
       ],
     },
-    restart: { restartPeer: () => stub.restart() }, // same port, same data; every open connection breaks
+    // Same port, same data; every open connection breaks, the session's among them.
+    restart: {
+      restartPeer: async () => assert.ok((await stub.restart()) > 0, 'the restart dropped no connection'),
+    },
+    openConnections: async () => stub.openConnections,
   }),
 );
 
@@ -323,6 +336,7 @@ describe('mongodb on a real server (MONGO_URL)', { skip: mongoUrl ? undefined : 
       auth: { configs: [{ connection_string: withPassword(canary), database }] },
       secrets: { configs: [{ connection_string: withPassword(canary), database }] },
       restart: off('a test cannot restart a shared MongoDB server; the stub suite restarts its peer'),
+      openConnections: off("a shared server's count of connections includes every other client's"),
     }),
   );
 });

@@ -193,6 +193,8 @@ describeProvider(rabbitmq, {
     },
   },
   restart: { restartPeer: async () => proxy.dropConnections() },
+  // amqplib dials through the egress guard's lookup only; the proxy counts the connections it carries.
+  openConnections: async () => proxy.openConnections(),
 });
 
 /** A queue of the test's own, deleted afterwards. */

@@ -5,7 +5,16 @@ import { describe, test, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ExecuteResult } from '../../src/providers/harness.js';
 import redisPubsub from '../../src/providers/redis_pubsub.js';
-import { aclUser, redisClient, redisCommand, subscriber, ticker, unique, waitUntilGone } from '../support/redis.js';
+import {
+  aclUser,
+  connectedClients,
+  redisClient,
+  redisCommand,
+  subscriber,
+  ticker,
+  unique,
+  waitUntilGone,
+} from '../support/redis.js';
 import { requireServer } from '../support/servers.js';
 import { describeProvider, expectFailure, openPeer, type Call, type Peer } from './conformance.js';
 
@@ -123,6 +132,8 @@ describeProvider(redisPubsub, {
       await waitUntilGone('USER', user);
     },
   },
+  // The client dials through the egress guard's lookup only; Redis lists the connections of the suite's user.
+  openConnections: () => connectedClients('USER', user),
 });
 
 /** A pooled session as an ACL user of the test's own (with extra ACL rules), deleted afterwards. */

@@ -38,12 +38,14 @@ describeProvider(s3, {
     ],
   },
   connectionTest: { message: new RegExp(`^bucket ${bucket} is reachable`) },
-  // s3rver knows one key id (S3RVER); any other is InvalidAccessKeyId.
+  // Relies on s3rver's key id check: it knows one key id (S3RVER) and answers InvalidAccessKeyId to any other. It
+  // never verifies a V4 signature (startS3rver), so a wrong secret for S3RVER cannot show auth_failed here.
   auth: { configs: [{ ...config, access_key_id: uniqueName('AKIAUNKNOWN'), secret_access_key: canary }] },
   tls: { config: ({ host, port }) => ({ ...config, endpoint: `https://${host}:${port}` }) },
   secrets: {
     configs: [
-      { ...config, secret_access_key: canary, session_token: `Session${canary}` }, // s3rver does not verify V4 signatures: succeeds
+      // s3rver does not verify V4 signatures: this wrong secret succeeds, and its canaries must not show either.
+      { ...config, secret_access_key: canary, session_token: `Session${canary}` },
       { ...config, access_key_id: uniqueName('AKIAUNKNOWN'), secret_access_key: canary },
     ],
   },
@@ -54,7 +56,8 @@ describeStorageCases(s3, { config, root, channel });
 
 describe('s3', () => {
   test('without keys requests go unsigned: AWS_* variables and files of the machine are never used', async (t) => {
-    // s3rver rejects any signed request whose key id is not S3RVER: had the SDK picked these up, it would fail.
+    // Relies on s3rver's key id check (not a signature check, which it never makes): a signed request whose key id
+    // is not S3RVER is refused, so had the SDK picked these up, the calls would fail.
     const host = {
       AWS_ACCESS_KEY_ID: 'AKIAHOSTMACHINE',
       AWS_SECRET_ACCESS_KEY: canary,
@@ -84,7 +87,9 @@ describe('s3', () => {
     assert.equal(result.error_code, 'upstream_not_found', result.message);
   });
 
-  test('S3 error codes map to stable codes (AccessDenied cannot be produced by s3rver)', () => {
+  // s3rver cannot refuse an action (AccessDenied) and never checks a signature (SignatureDoesNotMatch, what real S3
+  // answers a wrong secret): those answers are checked on the error alone.
+  test('S3 error codes map to stable codes, those s3rver cannot produce included', () => {
     const s3Error = (name: string, status: number) =>
       Object.assign(new Error(name), { name, $metadata: { httpStatusCode: status } });
     assert.equal(s3.classify(s3Error('AccessDenied', 403)), 'permission_denied');

@@ -64,6 +64,7 @@ describeProvider(sqlite, {
   timeout: off('no network to hang; timeout_ms on a statement is a test of its own'),
   tls: off('no network, so no TLS'),
   egress: off('no network: PATCHBAY_EGRESS does not apply to a local file'),
+  openConnections: off('no network: a session holds a file, closed with its session'),
   secrets: off('sqlite has no secret fields'),
   operations: [
     {

@@ -5,12 +5,17 @@ import type { AddressInfo } from 'node:net';
 /**
  * A Cloud Storage JSON API stub (DESIGN.md section 6: a stub covers connect and the listed operations only):
  * bucket and object metadata, paged listing, media download and upload, delete, and the OAuth token endpoint
- * of a service account key, which checks the JWT's RS256 signature against the keys it issued. Errors have
- * the JSON API's shape (`{error: {code, message, errors: [{reason}]}}`), so codes are produced for real: an
- * unknown key is refused at the token endpoint, a reader's upload answers 403, a missing object 404.
+ * of a service account key, which checks the JWT's RS256 signature against the keys it issued, its audience,
+ * lifetime and scope. Errors have the JSON API's shape (`{error: {code, message, errors: [{reason}]}}`), so codes
+ * are produced for real: an unknown key is refused at the token endpoint, a reader's upload answers 403, a
+ * missing object 404. Plain HTTP only (no TLS); no resumable or multipart uploads, preconditions, IAM beyond a
+ * reader and a writer role, rate limits or retryable 5xx answers.
  */
 
 type Role = 'reader' | 'writer';
+
+/** How far ahead of the stub's clock a JWT's `iat` may be. */
+const CLOCK_SKEW_S = 60;
 
 interface StoredBlob {
   data: Buffer;
@@ -78,11 +83,6 @@ export class GcsStub {
     const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
     this.accounts.set(email, { publicKey, role });
     return keyFile(email, privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, `${this.endpoint}/token`);
-  }
-
-  /** A well-formed key file the stub never issued, as a deleted key would be: its token request is refused. */
-  unknownServiceAccount(): string {
-    return foreignServiceAccount(`${this.endpoint}/token`);
   }
 
   /** Stops listening and drops every connection; the buckets stay for a restart. */
@@ -176,16 +176,30 @@ export class GcsStub {
     return this.tokens.get(authorization.replace(/^Bearer /, '')) ?? 'invalid';
   }
 
+  /**
+   * The JWT bearer grant as Google's token endpoint checks it: an RS256 signature by a key it issued, its own URL
+   * as `aud`, a lifetime of at most an hour that has begun and not ended, and a Cloud Storage scope.
+   */
   private token(form: URLSearchParams, response: http.ServerResponse): void {
     const [header = '', claims = '', signature = ''] = (form.get('assertion') ?? '').split('.');
-    const payload = JSON.parse(Buffer.from(claims, 'base64url').toString() || '{}') as { iss?: string; aud?: string };
+    const decode = (part: string) => JSON.parse(Buffer.from(part, 'base64url').toString() || '{}') as Record<string, unknown>;
+    const payload = decode(claims) as { iss?: string; aud?: string; scope?: string; iat?: number; exp?: number };
     const account = this.accounts.get(payload.iss ?? '');
-    const valid =
+    const signed =
       form.get('grant_type') === 'urn:ietf:params:oauth:grant-type:jwt-bearer' &&
+      decode(header).alg === 'RS256' &&
       account !== undefined &&
       payload.aud === `${this.endpoint}/token` &&
       createVerify('RSA-SHA256').update(`${header}.${claims}`).verify(account.publicKey, Buffer.from(signature, 'base64url'));
-    if (!valid || !account) return reply(response, 400, { error: 'invalid_grant', error_description: 'Invalid JWT Signature.' });
+    if (!signed || !account) return reply(response, 400, { error: 'invalid_grant', error_description: 'Invalid JWT Signature.' });
+    const nowS = Date.now() / 1_000;
+    const { iat = NaN, exp = NaN } = payload;
+    if (!(iat <= nowS + CLOCK_SKEW_S && exp > nowS && exp - iat <= 3_600)) {
+      const description = 'Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe.';
+      return reply(response, 400, { error: 'invalid_grant', error_description: description });
+    }
+    if (!(payload.scope ?? '').split(' ').some((scope) => scope.startsWith('https://www.googleapis.com/auth/devstorage.')))
+      return reply(response, 400, { error: 'invalid_scope', error_description: 'The scope does not reach Cloud Storage.' });
     const token = randomBytes(16).toString('hex');
     this.tokens.set(token, account.role);
     reply(response, 200, { access_token: token, expires_in: 3599, token_type: 'Bearer' });

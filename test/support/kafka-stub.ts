@@ -1,4 +1,5 @@
 import net from 'node:net';
+import { ScramConversation, ScramFailure, scramCredential, type ScramCredential, type ScramDigest } from './scram.js';
 
 /**
  * A Kafka wire-protocol stub for the kafka provider's tests (DESIGN.md section 6): enough of a single broker
@@ -9,10 +10,12 @@ import net from 'node:net';
  * decoded: the stub only assigns offsets), ListOffsets v1 (earliest and latest), FindCoordinator v0 (itself),
  * OffsetCommit v2 and OffsetFetch v1 for standalone groups (generation -1: the provider commits without joining
  * a group, so JoinGroup, SyncGroup and Heartbeat are not spoken), SaslHandshake v1 and SaslAuthenticate v0 with
- * PLAIN for the users it is given (a connection that does not authenticate is let in, as on a PLAINTEXT
- * listener). A user may be refused Produce (TOPIC_AUTHORIZATION_FAILED), for `permission_denied`. Topics are
- * never created automatically. Anything else closes the connection, as a broker does with a request it cannot
- * parse.
+ * PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512 for the users it is given (the SCRAM exchange of RFC 5802 and 7677 in
+ * test/support/scram.ts, with credentials stored as a broker stores them: salt, iterations, StoredKey, ServerKey).
+ * A connection that does not authenticate is let in, as on a PLAINTEXT listener. A user may be refused Produce
+ * (TOPIC_AUTHORIZATION_FAILED), for `permission_denied`. Topics are never created automatically. Anything else
+ * closes the connection, as a broker does with a request it cannot parse. No TLS, one broker, no transactions,
+ * no compression codecs (the stub never decodes a batch, so a compressed one passes through untouched).
  */
 
 export interface KafkaStubUser {
@@ -41,8 +44,16 @@ interface Partition {
 interface Connection {
   buffer: Buffer;
   queue: Promise<void>;
+  /** The mechanism SaslHandshake chose, which the SaslAuthenticate requests that follow speak. */
+  mechanism?: Mechanism;
+  /** A SCRAM exchange between its first and its final message. */
+  scram?: ScramConversation;
   user?: KafkaStubUser;
 }
+
+type Mechanism = (typeof MECHANISMS)[number];
+const MECHANISMS = ['PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512'] as const;
+const SCRAM_DIGESTS: Partial<Record<Mechanism, ScramDigest>> = { 'SCRAM-SHA-256': 'sha256', 'SCRAM-SHA-512': 'sha512' };
 
 // Kafka error codes (https://kafka.apache.org/protocol#protocol_error_codes).
 const NONE = 0;
@@ -52,6 +63,7 @@ const UNKNOWN_TOPIC_OR_PARTITION = 3;
 const ILLEGAL_GENERATION = 22;
 const TOPIC_AUTHORIZATION_FAILED = 29;
 const UNSUPPORTED_SASL_MECHANISM = 33;
+const ILLEGAL_SASL_STATE = 34;
 const UNSUPPORTED_VERSION = 35;
 const SASL_AUTHENTICATION_FAILED = 58;
 
@@ -74,8 +86,15 @@ export class KafkaStub {
   private server?: net.Server;
   private readonly sockets = new Set<net.Socket>();
   private readonly waiters = new Set<() => void>();
+  /** `<digest>:<user>` → the SCRAM credential a broker keeps for that user and mechanism. */
+  private readonly scramCredentials = new Map<string, ScramCredential>();
 
-  private constructor(private readonly options: KafkaStubOptions) {}
+  private constructor(private readonly options: KafkaStubOptions) {
+    for (const { user, password } of options.users ?? []) {
+      for (const digest of ['sha256', 'sha512'] as const)
+        this.scramCredentials.set(`${digest}:${user}`, scramCredential(password, digest));
+    }
+  }
 
   static async start(options: KafkaStubOptions = {}): Promise<KafkaStub> {
     const stub = new KafkaStub(options);
@@ -190,10 +209,13 @@ export class KafkaStub {
         request.string(); // group id: this broker coordinates every group
         return new Writer().int16(NONE).int32(this.nodeId).string(this.host).int32(this.port).done();
       case 17: {
-        const mechanism = request.string();
+        const asked = request.string();
+        const mechanism = MECHANISMS.find((name) => name === asked);
+        connection.mechanism = mechanism;
+        connection.scram = undefined;
         return new Writer()
-          .int16(mechanism === 'PLAIN' ? NONE : UNSUPPORTED_SASL_MECHANISM)
-          .array(['PLAIN'], (w, name) => w.string(name))
+          .int16(mechanism ? NONE : UNSUPPORTED_SASL_MECHANISM)
+          .array(MECHANISMS, (w, name) => w.string(name))
           .done();
       }
       default:
@@ -423,13 +445,36 @@ export class KafkaStub {
   }
 
   private saslAuthenticate(request: Reader, connection: Connection): Buffer {
-    const [, user, password] = (request.nullableBytes() ?? Buffer.alloc(0)).toString('utf8').split('\0');
-    const known = this.options.users?.find((candidate) => candidate.user === user && candidate.password === password);
-    connection.user = known;
-    const out = new Writer();
-    if (known) out.int16(NONE).nullableString(null);
-    else out.int16(SASL_AUTHENTICATION_FAILED).nullableString('Authentication failed: Invalid username or password');
-    return out.bytes(Buffer.alloc(0)).done();
+    const message = (request.nullableBytes() ?? Buffer.alloc(0)).toString('utf8');
+    const answer = (error: number, text: string | null, bytes = '') =>
+      new Writer().int16(error).nullableString(text).bytes(Buffer.from(bytes)).done();
+    const { mechanism } = connection;
+    if (mechanism === undefined) return answer(ILLEGAL_SASL_STATE, 'SaslAuthenticate before SaslHandshake');
+    if (mechanism === 'PLAIN') {
+      const [, user, password] = message.split('\0');
+      connection.user = this.options.users?.find((candidate) => candidate.user === user && candidate.password === password);
+      if (connection.user) return answer(NONE, null);
+      return answer(SASL_AUTHENTICATION_FAILED, 'Authentication failed: Invalid username or password');
+    }
+    // SCRAM: the client-first message opens a conversation, the client-final one closes it.
+    const digest = SCRAM_DIGESTS[mechanism] as ScramDigest;
+    const opening = connection.scram === undefined;
+    const conversation = connection.scram ?? new ScramConversation((user) => this.scramCredentials.get(`${digest}:${user}`));
+    connection.scram = opening ? conversation : undefined;
+    try {
+      if (opening) return answer(NONE, null, conversation.first(message));
+      const serverFinal = conversation.final(message);
+      connection.user = this.options.users?.find((candidate) => candidate.user === conversation.user);
+      return answer(NONE, null, serverFinal);
+    } catch (error) {
+      if (!(error instanceof ScramFailure)) throw error;
+      connection.scram = undefined;
+      // What a broker answers, whether the user is unknown or the proof wrong.
+      return answer(
+        SASL_AUTHENTICATION_FAILED,
+        `Authentication failed during authentication due to invalid credentials with SASL mechanism ${mechanism}`,
+      );
+    }
   }
 }
 

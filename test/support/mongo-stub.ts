@@ -1,7 +1,7 @@
-import { createHash, createHmac, pbkdf2Sync, randomBytes, timingSafeEqual } from 'node:crypto';
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BSON } from 'mongodb';
+import { ScramConversation, ScramFailure, scramCredential, type ScramCredential } from './scram.js';
 
 /**
  * A MongoDB wire-protocol stub for the mongodb provider's tests (DESIGN.md section 6): enough of a server for the
@@ -11,8 +11,9 @@ import { BSON } from 'mongodb';
  * Covered: `hello`/`isMaster`, `ping`, `buildInfo`, `endSessions`, `find` with `getMore` and `killCursors`,
  * `aggregate` (stages `$match`, `$project`, `$sort`, `$skip`, `$limit`, `$count`, `$group` with `$sum`/`$count`,
  * `$out`), `count`, `insert`, `update` (`$set`, `$unset`, `$inc`, or a replacement document), `delete`, `drop`,
- * `listCollections`, `dropDatabase`, and SCRAM-SHA-256 for the users it is given (a connection without credentials
- * is let in, as on a server without `--auth`). Filters: equality, `$eq $ne $gt $gte $lt $lte $in $nin $exists $regex $not $size $and $or $nor`,
+ * `listCollections`, `dropDatabase`, and SCRAM-SHA-256 for the users it is given (test/support/scram.ts; a
+ * connection without credentials is let in, as on a server without `--auth`, and no command checks a role, so
+ * `Unauthorized` (13) never occurs). Filters: equality, `$eq $ne $gt $gte $lt $lte $in $nin $exists $regex $not $size $and $or $nor`,
  * dotted paths and array fields. Projections are top-level inclusions or exclusions. Anything else answers the
  * error a server gives for something it does not know (`BadValue`, `FailedToParse`, `CommandNotFound`).
  */
@@ -25,7 +26,6 @@ const OP_MSG = 2013;
 const MORE_TO_COME = 2;
 /** What a first batch holds when the request names no batchSize (the server's default). */
 const DEFAULT_BATCH = 101;
-const SCRAM_ITERATIONS = 4096;
 
 /** A command failure, answered as `{ok: 0, code, codeName, errmsg}` as the server answers it. */
 class CommandError extends Error {
@@ -52,25 +52,12 @@ interface Cursor {
   remaining: Doc[];
 }
 
-interface ScramUser {
-  salt: Buffer;
-  storedKey: Buffer;
-  serverKey: Buffer;
-}
-
-interface Conversation {
-  user: ScramUser;
-  clientFirstBare: string;
-  serverFirst: string;
-  nonce: string;
-}
-
 /** One client connection: its unread bytes, its SASL conversations, and the order its replies go out in. */
 interface Connection {
   id: number;
   buffer: Buffer;
   queue: Promise<void>;
-  conversations: Map<number, Conversation>;
+  conversations: Map<number, ScramConversation>;
 }
 
 export class MongoStub {
@@ -78,7 +65,8 @@ export class MongoStub {
   port = 0;
   /** database → collection → documents, in insertion order; kept across stop() and start(). */
   readonly databases = new Map<string, Map<string, Doc[]>>();
-  private readonly users = new Map<string, ScramUser>();
+  /** `db.user` → the user's SCRAM-SHA-256 credential. */
+  private readonly users = new Map<string, ScramCredential>();
   private readonly slow = new Map<string, number>();
   private readonly cursors = new Map<number, Cursor>();
   private readonly sockets = new Set<net.Socket>();
@@ -86,12 +74,8 @@ export class MongoStub {
   private nextId = 1;
 
   private constructor(private readonly options: MongoStubOptions) {
-    for (const { db, user, password } of options.users ?? []) {
-      const salt = randomBytes(16);
-      const salted = pbkdf2Sync(password, salt, SCRAM_ITERATIONS, 32, 'sha256');
-      const clientKey = hmac(salted, 'Client Key');
-      this.users.set(`${db}.${user}`, { salt, storedKey: sha256(clientKey), serverKey: hmac(salted, 'Server Key') });
-    }
+    for (const { db, user, password } of options.users ?? [])
+      this.users.set(`${db}.${user}`, scramCredential(password, 'sha256'));
   }
 
   /** A stub listening on 127.0.0.1 at a free port. */
@@ -112,19 +96,30 @@ export class MongoStub {
     this.port = (server.address() as net.AddressInfo).port;
   }
 
-  /** Stops listening and drops every connection and cursor; the data stays. */
-  async stop(): Promise<void> {
+  /** Stops listening and drops every connection and cursor; the data stays. Resolves to how many it dropped. */
+  async stop(): Promise<number> {
     const server = this.server;
     this.server = undefined;
+    const dropped = this.sockets.size;
     for (const socket of this.sockets) socket.destroy();
     this.cursors.clear();
     if (server) await new Promise((resolve) => server.close(resolve));
+    return dropped;
   }
 
-  /** stop() then start(): every open connection breaks, the data survives. */
-  async restart(): Promise<void> {
-    await this.stop();
+  /** stop() then start(): every open connection breaks, the data survives. Resolves to how many it broke. */
+  async restart(): Promise<number> {
+    const dropped = await this.stop();
     await this.start();
+    return dropped;
+  }
+
+  /**
+   * Client connections open to the stub now. The driver dials through the egress guard's lookup only, so the
+   * conformance suite cannot see its sockets: this count, from the server's side, shows that none is left open.
+   */
+  get openConnections(): number {
+    return this.sockets.size;
   }
 
   /** The live documents of a collection (created empty when missing). */
@@ -449,16 +444,13 @@ export class MongoStub {
   }
 
   private saslStart(connection: Connection, db: string, command: Doc): Doc {
-    const text = Buffer.from((command.payload as BSON.Binary).buffer).toString('utf8');
-    const clientFirstBare = text.replace(/^n,,/, '');
-    const user = /(?:^|,)n=([^,]*)/.exec(clientFirstBare)?.[1]?.replaceAll('=2C', ',').replaceAll('=3D', '=');
-    const clientNonce = /(?:^|,)r=([^,]*)/.exec(clientFirstBare)?.[1];
-    const known = this.users.get(`${db}.${user}`);
-    if (command.mechanism !== 'SCRAM-SHA-256' || !known || !clientNonce) throw authenticationFailed();
-    const nonce = clientNonce + randomBytes(18).toString('base64');
-    const serverFirst = `r=${nonce},s=${known.salt.toString('base64')},i=${SCRAM_ITERATIONS}`;
+    // The stub keeps SCRAM-SHA-256 credentials only: another mechanism (SCRAM-SHA-1, PLAIN, X.509) is refused as
+    // a server refuses credentials it cannot check. An unknown user fails in first(), a wrong password in final().
+    if (command.mechanism !== 'SCRAM-SHA-256') throw authenticationFailed();
+    const conversation = new ScramConversation((user) => this.users.get(`${db}.${user}`));
+    const serverFirst = scram(() => conversation.first(payloadText(command)));
     const id = this.nextId++;
-    connection.conversations.set(id, { user: known, clientFirstBare, serverFirst, nonce });
+    connection.conversations.set(id, conversation);
     return { conversationId: id, done: false, payload: new BSON.Binary(Buffer.from(serverFirst)) };
   }
 
@@ -467,24 +459,24 @@ export class MongoStub {
     const conversation = connection.conversations.get(id);
     connection.conversations.delete(id);
     if (!conversation) throw authenticationFailed();
-    const text = Buffer.from((command.payload as BSON.Binary).buffer).toString('utf8');
-    const proofAt = text.lastIndexOf(',p=');
-    const withoutProof = text.slice(0, proofAt);
-    if (proofAt < 0 || !withoutProof.includes(`r=${conversation.nonce}`)) throw authenticationFailed();
-    const authMessage = `${conversation.clientFirstBare},${conversation.serverFirst},${withoutProof}`;
-    const proof = Buffer.from(text.slice(proofAt + 3), 'base64');
-    const signature = hmac(conversation.user.storedKey, authMessage);
-    const clientKey = Buffer.from(proof.map((byte, index) => byte ^ (signature[index] ?? 0)));
-    const stored = conversation.user.storedKey;
-    if (clientKey.length !== signature.length || !timingSafeEqual(sha256(clientKey), stored)) throw authenticationFailed();
-    const serverSignature = hmac(conversation.user.serverKey, authMessage).toString('base64');
-    return { conversationId: id, done: true, payload: new BSON.Binary(Buffer.from(`v=${serverSignature}`)) };
+    const serverFinal = scram(() => conversation.final(payloadText(command)));
+    return { conversationId: id, done: true, payload: new BSON.Binary(Buffer.from(serverFinal)) };
   }
 }
 
 const authenticationFailed = () => new CommandError(18, 'AuthenticationFailed', 'Authentication failed.');
-const hmac = (key: Buffer, text: string) => createHmac('sha256', key).update(text).digest();
-const sha256 = (data: Buffer) => createHash('sha256').update(data).digest();
+const payloadText = (command: Doc) => Buffer.from((command.payload as BSON.Binary).buffer).toString('utf8');
+
+/** A SCRAM step; any failure of it is the server's AuthenticationFailed (18). */
+function scram(step: () => string): string {
+  try {
+    return step();
+  } catch (error) {
+    if (error instanceof ScramFailure) throw authenticationFailed();
+    throw error;
+  }
+}
+
 const long = (value: number) => BSON.Long.fromNumber(value);
 
 /** An OP_MSG's sections as one command: the body (kind 0), and each document sequence (kind 1) as an array field. */

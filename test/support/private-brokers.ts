@@ -98,6 +98,8 @@ export function requireBroker(t: TestContext, broker: PrivateBroker | MissingBro
 export interface TcpProxy extends Address {
   /** Destroys every connection through the proxy, as a broker restart would; new ones are accepted. */
   dropConnections(): void;
+  /** Client connections open through the proxy now. */
+  openConnections(): number;
   stop(): Promise<void>;
 }
 
@@ -109,8 +111,11 @@ export async function startTcpProxy(target: Address): Promise<TcpProxy> {
     socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => undefined); // a dropped connection is what this proxy is for
   };
+  const clients = new Set<net.Socket>();
   const server = net.createServer((client) => {
     const upstream = net.connect(target);
+    clients.add(client);
+    client.on('close', () => clients.delete(client));
     track(client);
     track(upstream);
     client.pipe(upstream);
@@ -126,6 +131,7 @@ export async function startTcpProxy(target: Address): Promise<TcpProxy> {
     host: '127.0.0.1',
     port: (server.address() as net.AddressInfo).port,
     dropConnections,
+    openConnections: () => clients.size,
     stop: async () => {
       dropConnections();
       await new Promise((resolve) => server.close(resolve));

@@ -46,12 +46,17 @@ export async function aclUser(name: string, password: string, rules: string[] = 
   return { name, password, drop: async () => void (await redisCommand(['ACL', 'DELUSER', name])) };
 }
 
+/** How many clients Redis lists that match the CLIENT LIST filter (`ID 12`, `USER u`). */
+export async function connectedClients(filter: 'ID' | 'USER', value: string): Promise<number> {
+  const list = String(await redisCommand(['CLIENT', 'LIST']));
+  const field = filter === 'ID' ? `id=${value} ` : ` user=${value} `;
+  return list.split('\n').filter((line) => ` ${line} `.includes(field)).length;
+}
+
 /** Waits until Redis no longer lists a client matching the CLIENT LIST filter (`ID 12`, `USER u`). */
 export async function waitUntilGone(filter: 'ID' | 'USER', value: string): Promise<void> {
   for (let attempt = 0; attempt < 200; attempt += 1) {
-    const list = String(await redisCommand(['CLIENT', 'LIST']));
-    const field = filter === 'ID' ? `id=${value} ` : ` user=${value} `;
-    if (!list.split('\n').some((line) => ` ${line} `.includes(field))) return;
+    if ((await connectedClients(filter, value)) === 0) return;
     await sleep(20);
   }
   throw new Error(`a Redis client with ${filter} ${value} is still connected`);

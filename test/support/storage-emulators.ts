@@ -31,10 +31,11 @@ const require = createRequire(import.meta.url);
 const START_MS = 60_000;
 
 /**
- * s3rver (the devDependency), path-style. It accepts unsigned requests, and signed ones only from the key id
- * `S3RVER` (any other answers InvalidAccessKeyId); it does not verify V4 signatures, so a wrong secret for
- * that key id passes. It runs in a child process with OpenSSL's legacy provider: its ListObjectsV2
- * continuation tokens are DES-encrypted, which OpenSSL 3 refuses otherwise.
+ * s3rver (the devDependency, 3.7.1), path-style. It accepts unsigned requests, and signed ones only from the key
+ * id `S3RVER` (any other answers InvalidAccessKeyId); it does not verify V4 signatures (its authentication
+ * middleware leaves V4 unimplemented), so a wrong secret for that key id passes: tests may rely on its key id
+ * check, never on a signature check. It runs in a child process with OpenSSL's legacy provider: its
+ * ListObjectsV2 continuation tokens are DES-encrypted, which OpenSSL 3 refuses otherwise.
  */
 export async function startS3rver(): Promise<Emulator & { endpoint: string; accessKeyId: string; secretAccessKey: string }> {
   const main = binOf('s3rver', 's3rver');

@@ -177,6 +177,16 @@ export interface ProviderFixture {
    */
   restart: { restartPeer(peer: Peer): Promise<void> } | Off;
 
-  /** Parallel executes on one session, `close()` twice, and no socket left open after `harness.close()`. */
+  /** Parallel executes on one session, `close()` twice, and no connection left open after `harness.close()`. */
   lifecycle?: Off;
+
+  /**
+   * The peer's own count of the client connections open to it now (a stub counts its accepted sockets, a proxy
+   * the connections it carries). The suite sees every socket a provider dials through the egress guard's
+   * `socket()`, `connect()` or `tlsConnect()`; a driver that takes only the guard's `lookup` (mongodb, redis,
+   * rabbitmq) dials sockets it cannot see. Given, lifecycle also waits for this count to reach 0 after
+   * `harness.close()` (and for it to be above 0 before). Switched off or absent, and no socket seen, lifecycle
+   * skips "no connection left open" with the reason.
+   */
+  openConnections?: (() => Promise<number>) | Off;
 }
