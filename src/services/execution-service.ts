@@ -10,6 +10,7 @@ import type { ConnectorService, RequestContext } from './connector-service.js';
 import type { PrincipalCache, RuntimeAttachment } from './principal-cache.js';
 import type { RateLimitService } from './rate-limit-service.js';
 import { describeQuery, DESCRIBE_OPERATION, isSqlProvider, shapeDescribe } from './sql-catalogue.js';
+import { rememberDataJson } from '../schemas/execute-result.js';
 import { countRows, jsonBytes, summarizeStatement } from './use-audit.js';
 
 /**
@@ -184,13 +185,14 @@ export class ExecutionService {
           connectorId: connector.id,
         },
       });
-      const shaped = fitRows(describing ? { ...result, data: shapeDescribe(result.data) } : result, limits.maxBytes);
+      const { result: shaped, json } = fitRows(describing ? { ...result, data: shapeDescribe(result.data) } : result, limits.maxBytes);
       await audit('success', {
         latency_ms: shaped.latency_ms,
         truncated: shaped.truncated,
         rows: countRows(shaped.data),
-        bytes: jsonBytes(shaped.data),
+        bytes: Buffer.byteLength(json),
       });
+      rememberDataJson(shaped, json);
       return shaped;
     } catch (error) {
       await audit('failure', {
@@ -220,11 +222,13 @@ function refuseBoundParams(input: Record<string, unknown>, boundParams: Record<s
 /**
  * The byte budget of row results (the SQL providers stop at max_rows but read whole rows): rows that do not fit
  * `max_bytes` as JSON are dropped from the end, and the result says it is truncated. Other providers cut their
- * own answers to max_bytes while reading.
+ * own answers to max_bytes while reading. Also gives the JSON text of the data kept, written once: its size goes
+ * to the audit log and the text itself into the answer.
  */
-function fitRows(result: ExecuteResult, maxBytes: number): ExecuteResult {
+function fitRows(result: ExecuteResult, maxBytes: number): { result: ExecuteResult; json: string } {
+  const json = JSON.stringify(result.data) ?? 'null';
   const data = result.data as { rows?: unknown } | null;
-  if (data === null || typeof data !== 'object' || !Array.isArray(data.rows) || jsonBytes(data) <= maxBytes) return result;
+  if (data === null || typeof data !== 'object' || !Array.isArray(data.rows) || Buffer.byteLength(json) <= maxBytes) return { result, json };
   const rows: unknown[] = data.rows;
   let size = jsonBytes({ ...data, rows: [] });
   let kept = 0;
@@ -234,5 +238,6 @@ function fitRows(result: ExecuteResult, maxBytes: number): ExecuteResult {
     size = next;
     kept += 1;
   }
-  return { ...result, data: { ...data, rows: rows.slice(0, kept), row_count: kept }, truncated: true };
+  const fitted = { ...data, rows: rows.slice(0, kept), row_count: kept };
+  return { result: { ...result, data: fitted, truncated: true }, json: JSON.stringify(fitted) };
 }

@@ -15,6 +15,7 @@ import {
   toolsQuery,
 } from '../../../schemas/agents.js';
 import { executeBody, executeResultSchema, instanceSchema } from '../../../schemas/connectors.js';
+import { executeSerializerCompiler } from '../../../schemas/execute-result.js';
 import { authProblems, listOf, problems } from '../../../schemas/problem.js';
 import { agentView } from '../../../services/agent-service.js';
 import type { RuntimeAttachment } from '../../../services/principal-cache.js';
@@ -157,6 +158,7 @@ const routes: FastifyPluginAsyncZod = async (app) => {
         body: executeBody,
         response: { 200: executeResultSchema, ...authProblems, ...problems(409, 413, 422, 502, 504) },
       },
+      serializerCompiler: executeSerializerCompiler,
     },
     async (request) =>
       execution.executeRuntime(runtimeContext(request), request.params.id, request.params.alias, request.body, resolvedAttachments.get(request)),

@@ -21,6 +21,7 @@ import {
   updateConnectorBody,
 } from '../../../schemas/connectors.js';
 import { connectorListItemSchema } from '../../../schemas/console.js';
+import { executeSerializerCompiler } from '../../../schemas/execute-result.js';
 import { authProblems, listOf, problems } from '../../../schemas/problem.js';
 import { connectorTypes } from '../../../services/connector-service.js';
 import { requestContext } from './context.js';
@@ -226,6 +227,7 @@ const routes: FastifyPluginAsyncZod = async (app) => {
         body: executeBody,
         response: { 200: executeResultSchema, ...authProblems, ...problems(409, 413, 422, 502, 504) },
       },
+      serializerCompiler: executeSerializerCompiler,
     },
     async (request) => execution.executeDirect(requestContext(request), request.params.id, request.body),
   );
