@@ -18,7 +18,7 @@ import { assertPostgresRead } from './postgresql.js';
  *   too, in either mode), or a query that holds no statement at all.
  * The other layers stay: the operation's keyword test (`writes()`, before the harness calls the session), one
  * statement per call on the wire (pg's extended protocol, mysql2's prepared statements), and the database's own
- * read-only wall (pg `BEGIN READ ONLY` … `ROLLBACK`, MySQL's read-only session, SQLite's read-only handle), which
+ * read-only wall (pg's read-only transaction, MySQL's read-only session, SQLite's read-only handle), which
  * also stops writes the guard cannot see (a user-defined function that writes).
  */
 export type { FunctionCall } from './catalogue.js';
