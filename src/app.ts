@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
 import type { Sequelize } from 'sequelize';
@@ -56,7 +56,7 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
     return503OnClosing: true,
     // Fastify's two lines per request ("incoming request", "request completed") would be the run-time path's
     // largest fixed cost at the default level; the access line below is written at debug only.
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     // A malformed URL or an over-long path parameter is refused by the router itself: as problem+json too.
     frameworkErrors,
