@@ -57,10 +57,10 @@ const kafka: Provider<typeof config> = {
   config,
   refine: (value) => [...networkIssues(value), ...saslIssues(value), ...ipv6Issues(value.brokers)],
   operations: {
-    publish: operation('Publish a message to a topic.', publishInput, true),
+    publish: operation('Publish a message to a topic.', publishInput, 'always'),
     // Offsets are committed for the consumer group patchbay-<instance id> once the response is built, so the
     // messages returned are gone for the next call: a write.
-    consume: operation('Read up to max_messages from a topic and commit them.', consumeInput, true),
+    consume: operation('Read up to max_messages from a topic and commit them.', consumeInput, 'always'),
   },
   defaultOperation: 'publish',
 

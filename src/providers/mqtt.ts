@@ -90,9 +90,9 @@ const mqtt: Provider<typeof config> = {
     ...brokerUrlIssues(value.url, URL_SCHEMES),
   ],
   operations: {
-    publish: operation('Publish a message to a topic.', publishInput, true),
+    publish: operation('Publish a message to a topic.', publishInput, 'always'),
     // A clean session sees only what arrives while the call waits and removes nothing: a read.
-    consume: operation('Subscribe to a topic filter and return the messages that arrive within wait_ms.', consumeInput, false),
+    consume: operation('Subscribe to a topic filter and return the messages that arrive within wait_ms.', consumeInput, 'never'),
   },
   defaultOperation: 'publish',
 

@@ -94,7 +94,7 @@ const nats: Provider<typeof config> = {
     publish: operation(
       'Publish a message to a subject (through JetStream, acknowledged, when the connector names a stream).',
       publishInput,
-      true,
+      'always',
     ),
     // Core NATS delivers only what arrives while the call waits (a read). Naming a stream consumes through a
     // durable JetStream consumer that acknowledges what it returns, so those messages are gone: a write.
@@ -104,8 +104,8 @@ const nats: Provider<typeof config> = {
       (input) => input.stream !== undefined,
     ),
     // A responder may do anything with a request, so it counts as a write, like a publish.
-    request: operation('Send a request and return the first reply.', requestInput, true),
-    stream_info: operation('Describe a JetStream stream: its subjects, message count and size.', streamInfoInput, false),
+    request: operation('Send a request and return the first reply.', requestInput, 'always'),
+    stream_info: operation('Describe a JetStream stream: its subjects, message count and size.', streamInfoInput, 'never'),
   },
   defaultOperation: 'publish',
 

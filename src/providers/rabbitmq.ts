@@ -72,9 +72,9 @@ const rabbitmq: Provider<typeof config> = {
     ...brokerUrlIssues(value.url, URL_SCHEMES),
   ],
   operations: {
-    publish: operation('Publish a message to an exchange with a routing key, or straight to a queue.', publishInput, true),
+    publish: operation('Publish a message to an exchange with a routing key, or straight to a queue.', publishInput, 'always'),
     // Messages returned are acknowledged once the response is built, so they leave the queue: a write.
-    consume: operation('Take up to max_messages from a queue and acknowledge them.', consumeInput, true),
+    consume: operation('Take up to max_messages from a queue and acknowledge them.', consumeInput, 'always'),
   },
   defaultOperation: 'publish',
 

@@ -40,9 +40,9 @@ const redisPubsub: Provider<typeof config> = {
   // redis's rules (TLS pair, url or host) never look at allowed_commands.
   refine: (value) => redis.refine?.({ ...value, allowed_commands: [] }) ?? [],
   operations: {
-    publish: operation('Publish a message to a channel.', publishInput, true),
+    publish: operation('Publish a message to a channel.', publishInput, 'always'),
     // Pub/sub keeps nothing: a consume only sees what arrives while it waits, and removes nothing.
-    consume: operation('Subscribe to a channel and return the messages that arrive within wait_ms.', consumeInput, false),
+    consume: operation('Subscribe to a channel and return the messages that arrive within wait_ms.', consumeInput, 'never'),
   },
   defaultOperation: 'publish',
 

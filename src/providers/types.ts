@@ -23,15 +23,25 @@ export const destination = <T extends z.ZodType>(field: T): T => field.meta({ de
 
 export type ProviderType = 'database' | 'api' | 'storage' | 'messaging';
 
+/**
+ * Whether an operation writes, stated outright: `'never'` (a read), `'always'` (a write: a read attachment does
+ * not offer it), or a test of the parsed input (SQL, REST, Redis), which also sees the parsed connector config
+ * merged with the attachment's override (soap's read_methods). A call in read mode that writes is refused
+ * (read_only) before the provider is called.
+ */
+export type Writes = 'never' | 'always' | ((input: unknown, config: Readonly<Record<string, unknown>>) => boolean);
+
 export interface Operation {
   /** Parsed by the harness before execute() sees it. */
   input: z.ZodType;
-  /**
-   * Whether this input writes; lets an attachment be limited to reads (SQL, REST, Redis depend on the input).
-   * The harness passes the parsed connector config, merged with the attachment's override (soap's read_methods).
-   */
-  writes(input: unknown, config?: Readonly<Record<string, unknown>>): boolean;
+  writes: Writes;
   description: string;
+}
+
+/** Whether this call of `operation` writes: its `writes` applied to the parsed input and config. */
+export function writesFor(operation: Operation, input: unknown, config: Readonly<Record<string, unknown>> = {}): boolean {
+  const { writes } = operation;
+  return writes === 'always' || (writes !== 'never' && writes(input, config));
 }
 
 export interface Limits {

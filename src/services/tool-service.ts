@@ -110,14 +110,8 @@ function toolsOf(attachment: AttachmentView): ToolDefinition[] {
 
 type WritesWhen = 'never' | 'always' | 'input';
 
-/**
- * Whether an operation writes never, always, or depending on its input. Operations are built with the
- * `operation()` helper, whose constant answers take no parameter; an answer that reads the input takes one.
- */
-function writesWhen(operation: Operation): WritesWhen {
-  if (operation.writes.length > 0) return 'input';
-  return operation.writes(undefined) ? 'always' : 'never';
-}
+/** Whether an operation writes never, always, or depending on its input, as the operation states it. */
+const writesWhen = ({ writes }: Operation): WritesWhen => (typeof writes === 'function' ? 'input' : writes);
 
 // What repeating a write does: a put or delete leaves the same state, an insert or publish adds again.
 const IDEMPOTENT_WRITES = new Set(['put', 'delete']);

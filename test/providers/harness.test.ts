@@ -23,8 +23,8 @@ function fakeProvider(session: Partial<Session> = {}, overrides: Partial<Provide
     description: 'test double',
     config: fakeConfig,
     operations: {
-      read: { description: 'reads', input: z.strictObject({ value: z.string() }), writes: () => false },
-      write: { description: 'writes', input: z.strictObject({}), writes: () => true },
+      read: { description: 'reads', input: z.strictObject({ value: z.string() }), writes: 'never' },
+      write: { description: 'writes', input: z.strictObject({}), writes: 'always' },
     },
     defaultOperation: 'read',
     async connect() {
