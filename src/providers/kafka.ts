@@ -12,7 +12,7 @@ import {
 } from './_shared/common-fields.js';
 import { createKafkaClient } from './kafka/client.js';
 import { KafkaSession } from './kafka/session.js';
-import { destination, overridable, type Provider } from './types.js';
+import { boundary, destination, type Provider } from './types.js';
 
 const topicName = z.string().regex(/^[A-Za-z0-9._-]{1,249}$/, { message: 'must be a Kafka topic name' });
 
@@ -26,7 +26,8 @@ const config = z.strictObject({
     .describe('SASL mechanism; needs username and password. No SASL when unset.'),
   username: z.string().min(1).optional().describe('SASL user name.'),
   password: passwordField('of the SASL user'),
-  topic: overridable(
+  topic: boundary(
+    'exact',
     topicName
       .optional()
       .describe(

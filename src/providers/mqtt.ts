@@ -18,7 +18,7 @@ import {
 } from './_shared/common-fields.js';
 import { brokerUrlIssues, parseBrokerUrl, tlsOptions } from './_shared/messaging-connection.js';
 import { MqttSession } from './mqtt/session.js';
-import { overridable, type Provider } from './types.js';
+import { boundary, type Provider } from './types.js';
 
 const URL_SCHEMES = ['mqtt', 'mqtts'] as const;
 
@@ -45,7 +45,8 @@ const config = z.strictObject({
     .min(1)
     .optional()
     .describe('MQTT client id; a unique patchbay-… id per connection when unset (a broker drops duplicates).'),
-  topic: overridable(
+  topic: boundary(
+    'mqtt_filter',
     topicFilter
       .optional()
       .describe(

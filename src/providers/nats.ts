@@ -13,7 +13,7 @@ import {
 } from './_shared/common-fields.js';
 import type { TlsOptions } from '@nats-io/transport-node';
 import { NatsSession } from './nats/session.js';
-import { destination, overridable, secret, type Provider } from './types.js';
+import { boundary, destination, secret, type Provider } from './types.js';
 
 // Subjects are dot-separated tokens; a filter may use * (one token) and > (the rest, last only).
 const subjectFilter = z
@@ -47,7 +47,8 @@ const config = z.strictObject({
       .optional()
       .describe('User nkey seed (SU…), instead of a user or a token.'),
   ),
-  subject: overridable(
+  subject: boundary(
+    'nats_filter',
     subjectFilter
       .optional()
       .describe(

@@ -16,10 +16,11 @@ import {
 } from './_shared/common-fields.js';
 import { brokerUrlIssues, parseBrokerUrl, tlsOptions } from './_shared/messaging-connection.js';
 import { RabbitSession, type RabbitTarget } from './rabbitmq/session.js';
-import { overridable, type Provider } from './types.js';
+import { boundary, type Provider } from './types.js';
 
-const boundary = (what: string) =>
-  overridable(
+const exactName = (what: string) =>
+  boundary(
+    'exact',
     z
       .string()
       .min(1)
@@ -41,8 +42,8 @@ const config = z.strictObject({
     ['amqp', 'amqps'],
     'amqp://user:password@host:port/vhost or amqps://…; an alternative to host, port, vhost, username and password.',
   ),
-  exchange: boundary('exchange'),
-  queue: boundary('queue'),
+  exchange: exactName('exchange'),
+  queue: exactName('queue'),
   ...networkFields,
 });
 

@@ -5,11 +5,12 @@ import { consumeFields, messageFields, operation } from './_shared/common-fields
 import { classifyRedisError, RedisPool, type RedisClientHandle } from './_shared/redis-client.js';
 import { jsonBytes } from './_shared/redis-reply.js';
 import redis from './redis.js';
-import { overridable, type CallContext, type OperationResult, type Provider, type Session } from './types.js';
+import { boundary, type CallContext, type OperationResult, type Provider, type Session } from './types.js';
 
 // Redis pub/sub is the redis connection without the command allow-list, plus the channel boundary.
 const config = redis.config.omit({ allowed_commands: true }).extend({
-  channel: overridable(
+  channel: boundary(
+    'exact',
     z
       .string()
       .min(1)

@@ -15,6 +15,20 @@ export const secret = <T extends z.ZodType>(field: T, parts?: SecretKind): T =>
 export const overridable = <T extends z.ZodType>(field: T): T => field.meta({ overridable: true }) as T;
 
 /**
+ * How an attachment's value of a boundary field must lie within the connector's: start with it (`prefix`), equal
+ * it (`exact`), or be a topic or subject filter it covers (`mqtt_filter`, `nats_filter`: wildcards included).
+ */
+export type BoundaryRule = 'prefix' | 'exact' | 'mqtt_filter' | 'nats_filter';
+
+/**
+ * Field that bounds what the connector reaches (DESIGN.md section 7: a prefix, topic, queue, subject, channel or
+ * exchange): overridable, but an attachment's override may only narrow it, by `rule`; where the connector leaves
+ * it unset an override may set it freely. src/providers/boundaries.ts checks overrides against it.
+ */
+export const boundary = <T extends z.ZodType>(rule: BoundaryRule, field: T): T =>
+  field.meta({ overridable: true, boundary: rule }) as T;
+
+/**
  * Field that says where the connector connects (host, port, URL, endpoint, connection string, servers, brokers,
  * account): an update that changes one must re-supply every stored secret, so that no secret follows a
  * re-pointed connector to another server.

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { FieldError } from '../../errors.js';
-import { destination, overridable, secret, type Operation, type Writes } from '../types.js';
+import { boundary, destination, secret, type Operation, type Writes } from '../types.js';
 
 /**
  * Config fields and operation inputs that two or more providers share, so that users meet one vocabulary
@@ -211,7 +211,8 @@ export const bucketField = (what: string) =>
     .regex(/^[^/\s]+$/, { message: 'must not contain slashes or spaces' })
     .describe(`${what}; fixed per connector, an attachment cannot change it.`);
 
-export const prefixField = overridable(
+export const prefixField = boundary(
+  'prefix',
   z
     .string()
     .min(1)
