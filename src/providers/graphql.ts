@@ -53,6 +53,8 @@ const graphql: Provider<typeof config> = {
       'Send one GraphQL document; the upstream status, headers and body come back as data.',
       requestInput,
       (input) => writesAnything(parseDocument(input.query)),
+      // Every document goes as a POST.
+      { summarize: () => ({ statement_class: 'post' }) },
     ),
   },
   defaultOperation: 'request',

@@ -7,14 +7,13 @@ import {
   hostField,
   networkFields,
   networkIssues,
-  operation,
   passwordField,
   portField,
-  sqlQueryInput,
   usernameField,
 } from './_shared/common-fields.js';
 import { loginIssues, loginTarget, type ConnectionStringDialect } from './_shared/sql-connection.js';
 import { isReadStatement } from './_shared/sql-guard/portable.js';
+import { sqlOperations } from './_shared/sql-operations.js';
 import { MysqlSession } from './mysql/session.js';
 import { overridable, type Provider } from './types.js';
 
@@ -44,13 +43,7 @@ const mysql: Provider<typeof config> = {
     ...alternativeIssues(config, value, 'connection_string', ['host', 'port', 'username', 'password'], 'host'),
     ...loginIssues(value, CONNECTION_STRING),
   ],
-  operations: {
-    query: operation(
-      'Run one SQL statement with `:name` parameters; rows come back keyed by column name.',
-      sqlQueryInput,
-      (input) => !isReadStatement(input.query, 'mysql'),
-    ),
-  },
+  operations: sqlOperations('mysql', (query) => !isReadStatement(query, 'mysql')),
   defaultOperation: 'query',
 
   async connect(settings, ctx) {

@@ -7,14 +7,13 @@ import {
   hostField,
   networkFields,
   networkIssues,
-  operation,
   passwordField,
   portField,
-  sqlQueryInput,
   usernameField,
 } from './_shared/common-fields.js';
 import { loginIssues, loginTarget, type ConnectionStringDialect } from './_shared/sql-connection.js';
-import { analyzeSql } from './_shared/sql-params.js';
+import { sqlOperations } from './_shared/sql-operations.js';
+import { readSql } from './_shared/sql-params.js';
 import { PostgresSession } from './postgresql/session.js';
 import { typeParsers } from './postgresql/type-parsers.js';
 import { overridable, type Provider } from './types.js';
@@ -64,16 +63,10 @@ const postgresql: Provider<typeof config> = {
     ...alternativeIssues(config, value, 'connection_string', ['host', 'port', 'username', 'password'], 'host'),
     ...loginIssues(value, CONNECTION_STRING),
   ],
-  operations: {
-    query: operation(
-      'Run one SQL statement with `:name` parameters; rows come back keyed by column name.',
-      sqlQueryInput,
-      (input) => {
-        const shape = analyzeSql(input.query);
-        return shape.statementCount > 1 || !READ_KEYWORDS.has(shape.firstKeyword ?? '');
-      },
-    ),
-  },
+  operations: sqlOperations('postgresql', (query) => {
+    const shape = readSql(query, 'postgresql');
+    return shape.statementCount > 1 || !READ_KEYWORDS.has(shape.firstKeyword ?? '');
+  }),
   defaultOperation: 'query',
 
   async connect(settings, ctx) {

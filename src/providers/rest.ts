@@ -74,6 +74,7 @@ const rest: Provider<typeof config> = {
       requestInput,
       // Some servers obey a method-override header, so a GET carrying one is a write in disguise.
       (input) => (input.method !== 'GET' && input.method !== 'HEAD') || overridesMethod(input.headers),
+      { summarize: ({ method }) => ({ statement_class: typeof method === 'string' ? method.toLowerCase() : 'get' }) },
     ),
   },
   defaultOperation: 'request',

@@ -2,8 +2,8 @@ import { realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { PatchbayError, type ErrorCode } from '../errors.js';
-import { operation, sqlQueryInput } from './_shared/common-fields.js';
 import { isReadStatement } from './_shared/sql-guard/portable.js';
+import { sqlOperations } from './_shared/sql-operations.js';
 import { SqliteSession } from './sqlite/session.js';
 import type { Provider } from './types.js';
 
@@ -27,13 +27,7 @@ const sqlite: Provider<typeof config> = {
   type: 'database',
   description: 'SQLite database files under the PATCHBAY_SQLITE_ROOT folder.',
   config,
-  operations: {
-    query: operation(
-      'Run one SQL statement with `:name` parameters; rows come back keyed by column name.',
-      sqlQueryInput,
-      (input) => !isReadStatement(input.query, 'sqlite'),
-    ),
-  },
+  operations: sqlOperations('sqlite', (query) => !isReadStatement(query, 'sqlite')),
   defaultOperation: 'query',
 
   async connect(settings, ctx) {

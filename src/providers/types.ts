@@ -45,11 +45,26 @@ export type ProviderType = 'database' | 'api' | 'storage' | 'messaging';
  */
 export type Writes = 'never' | 'always' | ((input: unknown, config: Readonly<Record<string, unknown>>) => boolean);
 
+/**
+ * What the audit log keeps of a call besides its outcome (DESIGN.md section 9: never a secret or a literal value).
+ */
+export interface CallSummary {
+  /** The kind of call: a SQL statement's class (`select`, `insert`, … `other`), a Redis command, an HTTP method. */
+  statement_class?: string;
+  /** A SQL statement's shape: 16 hex digits of SHA-256 over its tokens with every literal as `?`. */
+  statement_fingerprint?: string;
+}
+
 export interface Operation {
   /** Parsed by the harness before execute() sees it. */
   input: z.ZodType;
   writes: Writes;
   description: string;
+  /**
+   * The audit summary of a call, from its input as the caller sent it (not parsed yet: a refused call is
+   * summarised too, so check each value's type). Absent: the audit keeps the outcome alone.
+   */
+  summarize?(input: Readonly<Record<string, unknown>>): CallSummary;
 }
 
 /** Whether this call of `operation` writes: its `writes` applied to the parsed input and config. */

@@ -10,7 +10,7 @@ import type { ConnectorService, RequestContext } from './connector-service.js';
 import type { PrincipalCache, RuntimeAttachment } from './principal-cache.js';
 import type { RateLimitService } from './rate-limit-service.js';
 import { describeQuery, DESCRIBE_OPERATION, isSqlProvider, shapeDescribe } from './sql-catalogue.js';
-import { countRows, jsonBytes, summarizeStatement } from './use-audit.js';
+import { countRows, jsonBytes, summarizeCall } from './use-audit.js';
 
 /**
  * An execute request: `operation` (or the provider's default) plus that operation's fields, e.g.
@@ -156,7 +156,7 @@ export class ExecutionService {
           operation,
           mode: call.mode,
           token_id: ctx.actor.type === 'agent' ? ctx.actor.id : null,
-          ...(describing ? { statement_class: DESCRIBE_OPERATION } : summarizeStatement(connector.provider, call.operation, call.input)),
+          ...(describing ? { statement_class: DESCRIBE_OPERATION } : summarizeCall(connector.provider, operation, call.input)),
           client_name: ctx.client?.name ?? null,
           client_version: ctx.client?.version ?? null,
           ...detail,

@@ -13,14 +13,15 @@ import { boundary, destination, secret, type Operation, type Writes } from '../t
 
 /**
  * An operation whose `writes`, when it tests the input, sees the parsed input with its type (the harness parses
- * before calling it) and the parsed connector config.
+ * before calling it) and the parsed connector config; `more` holds what else it declares (`summarize`).
  */
 export function operation<S extends z.ZodType>(
   description: string,
   input: S,
   writes: 'never' | 'always' | ((input: z.output<S>, config: Readonly<Record<string, unknown>>) => boolean),
+  more: Omit<Operation, 'description' | 'input' | 'writes'> = {},
 ): Operation {
-  return { description, input, writes: writes as Writes };
+  return { ...more, description, input, writes: writes as Writes };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
