@@ -11,6 +11,7 @@ import {
   checkAnswer,
   classifyHttp,
   DEFAULT_HEADERS,
+  httpAnswerSchema,
   isWithin,
   openedSession,
   openHttpApi,
@@ -54,7 +55,7 @@ const graphql: Provider<typeof config> = {
       requestInput,
       (input) => writesAnything(parseDocument(input.query)),
       // Every document goes as a POST.
-      { summarize: () => ({ statement_class: 'post' }) },
+      { summarize: () => ({ statement_class: 'post' }), output: httpAnswerSchema },
     ),
   },
   defaultOperation: 'request',

@@ -214,7 +214,9 @@ export class ProviderHarness {
       });
     }
     // Anything but an explicit read_write is a read, whatever a caller let through: providers test for 'read'.
-    const call = { ...request.call, mode: request.call.mode === 'read_write' ? 'read_write' : 'read' } as const;
+    // An operation that always runs as a read (`mode: 'read'`) does so on a read_write attachment too.
+    const readWrite = request.call.mode === 'read_write' && operation.mode !== 'read';
+    const call = { ...request.call, mode: readWrite ? 'read_write' : 'read' } as const;
     // `read` and `read_write` calls never share a session (nor its pooled connections and their state).
     const key = `${request.poolKey}:${call.mode}`;
     // What writes may depend on the connector's settings (soap's read_methods): the config of this pool key.

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { ErrorCode } from '../errors.js';
 import {
   consumeFields,
+  consumeOutput,
   hostPort,
   messageFields,
   messageHeaders,
@@ -61,7 +62,7 @@ const kafka: Provider<typeof config> = {
     publish: operation('Publish a message to a topic.', publishInput, 'always'),
     // Offsets are committed for the consumer group patchbay-<instance id> once the response is built, so the
     // messages returned are gone for the next call: a write.
-    consume: operation('Read up to max_messages from a topic and commit them.', consumeInput, 'always'),
+    consume: operation('Read up to max_messages from a topic and commit them.', consumeInput, 'always', { output: consumeOutput }),
   },
   defaultOperation: 'publish',
 

@@ -6,6 +6,7 @@ import {
   alternativeIssues,
   connectionUrlField,
   consumeFields,
+  consumeOutput,
   hostField,
   messageFields,
   messageHeaders,
@@ -93,7 +94,9 @@ const mqtt: Provider<typeof config> = {
   operations: {
     publish: operation('Publish a message to a topic.', publishInput, 'always'),
     // A clean session sees only what arrives while the call waits and removes nothing: a read.
-    consume: operation('Subscribe to a topic filter and return the messages that arrive within wait_ms.', consumeInput, 'never'),
+    consume: operation('Subscribe to a topic filter and return the messages that arrive within wait_ms.', consumeInput, 'never', {
+      output: consumeOutput,
+    }),
   },
   defaultOperation: 'publish',
 

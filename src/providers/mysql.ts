@@ -13,7 +13,7 @@ import {
 } from './_shared/common-fields.js';
 import { loginIssues, loginTarget, type ConnectionStringDialect } from './_shared/sql-connection.js';
 import { isReadStatement } from './_shared/sql-guard/portable.js';
-import { sqlOperations } from './_shared/sql-operations.js';
+import { sqlOperations, withDescribe } from './_shared/sql-operations.js';
 import { MysqlSession } from './mysql/session.js';
 import { overridable, type Provider } from './types.js';
 
@@ -32,6 +32,13 @@ const config = z.strictObject({
   ),
   ...networkFields,
 });
+
+// describe: the tables and columns of the connection's database (the connector's or the override's).
+const CATALOGUE_QUERY = `SELECT table_name AS table_name, column_name AS column_name, column_type AS data_type,
+       is_nullable = 'YES' AS nullable
+  FROM information_schema.columns
+ WHERE table_schema = DATABASE()
+ ORDER BY table_name, ordinal_position`;
 
 const mysql: Provider<typeof config> = {
   id: 'mysql',
@@ -99,7 +106,7 @@ const mysql: Provider<typeof config> = {
       await pool.end().catch(() => undefined);
       throw error;
     }
-    return session;
+    return withDescribe(session, CATALOGUE_QUERY);
   },
 
   classify(error) {

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { ErrorCode } from '../errors.js';
 import {
   consumeFields,
+  consumeOutput,
   hostPort,
   messageFields,
   messageHeaders,
@@ -103,6 +104,7 @@ const nats: Provider<typeof config> = {
       'Return the messages that arrive on a subject within wait_ms, or take them from a JetStream stream.',
       consumeInput,
       (input) => input.stream !== undefined,
+      { output: consumeOutput },
     ),
     // A responder may do anything with a request, so it counts as a write, like a publish.
     request: operation('Send a request and return the first reply.', requestInput, 'always'),

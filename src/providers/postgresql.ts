@@ -12,7 +12,7 @@ import {
   usernameField,
 } from './_shared/common-fields.js';
 import { loginIssues, loginTarget, type ConnectionStringDialect } from './_shared/sql-connection.js';
-import { sqlOperations } from './_shared/sql-operations.js';
+import { sqlOperations, withDescribe } from './_shared/sql-operations.js';
 import { readSql } from './_shared/sql-params.js';
 import { PostgresSession } from './postgresql/session.js';
 import { typeParsers } from './postgresql/type-parsers.js';
@@ -52,6 +52,15 @@ type PostgresConfig = z.output<typeof config>;
 // execute() then checks the statement with PostgreSQL's own parser (sql-guard), and the READ ONLY transaction
 // each call runs in is the database's wall behind both.
 const READ_KEYWORDS = new Set(['SELECT', 'WITH', 'SHOW', 'EXPLAIN', 'VALUES', 'TABLE']);
+
+// describe: the schema that unqualified names resolve in (`schema`, else the first on the search path).
+// information_schema lists only the columns the connector's user may use: the "allowed" schema.
+const CATALOGUE_QUERY = `SELECT table_name, column_name,
+       CASE WHEN data_type IN ('USER-DEFINED', 'ARRAY') THEN udt_name ELSE data_type END AS data_type,
+       is_nullable = 'YES' AS nullable
+  FROM information_schema.columns
+ WHERE table_schema = current_schema()
+ ORDER BY table_name, ordinal_position`;
 
 const postgresql: Provider<typeof config> = {
   id: 'postgresql',
@@ -97,7 +106,7 @@ const postgresql: Provider<typeof config> = {
       await pool.end().catch(() => undefined);
       throw error;
     }
-    return new PostgresSession(pool, settings.schema, pg);
+    return withDescribe(new PostgresSession(pool, settings.schema, pg), CATALOGUE_QUERY);
   },
 
   classify(error) {

@@ -4,6 +4,7 @@ import {
   alternativeIssues,
   connectionUrlField,
   consumeFields,
+  consumeOutput,
   hostField,
   messageFields,
   messageHeaders,
@@ -75,7 +76,7 @@ const rabbitmq: Provider<typeof config> = {
   operations: {
     publish: operation('Publish a message to an exchange with a routing key, or straight to a queue.', publishInput, 'always'),
     // Messages returned are acknowledged once the response is built, so they leave the queue: a write.
-    consume: operation('Take up to max_messages from a queue and acknowledge them.', consumeInput, 'always'),
+    consume: operation('Take up to max_messages from a queue and acknowledge them.', consumeInput, 'always', { output: consumeOutput }),
   },
   defaultOperation: 'publish',
 

@@ -1,7 +1,7 @@
 import { isUtf8 } from 'node:buffer';
 import { z } from 'zod';
 import { PatchbayError } from '../errors.js';
-import { consumeFields, messageFields, operation } from './_shared/common-fields.js';
+import { consumeFields, consumeOutput, messageFields, operation } from './_shared/common-fields.js';
 import { classifyRedisError, RedisPool, type RedisClientHandle } from './_shared/redis-client.js';
 import { jsonBytes } from './_shared/redis-reply.js';
 import redis from './redis.js';
@@ -43,7 +43,9 @@ const redisPubsub: Provider<typeof config> = {
   operations: {
     publish: operation('Publish a message to a channel.', publishInput, 'always'),
     // Pub/sub keeps nothing: a consume only sees what arrives while it waits, and removes nothing.
-    consume: operation('Subscribe to a channel and return the messages that arrive within wait_ms.', consumeInput, 'never'),
+    consume: operation('Subscribe to a channel and return the messages that arrive within wait_ms.', consumeInput, 'never', {
+      output: consumeOutput,
+    }),
   },
   defaultOperation: 'publish',
 

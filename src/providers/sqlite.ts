@@ -3,7 +3,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { PatchbayError, type ErrorCode } from '../errors.js';
 import { isReadStatement } from './_shared/sql-guard/portable.js';
-import { sqlOperations } from './_shared/sql-operations.js';
+import { sqlOperations, withDescribe } from './_shared/sql-operations.js';
 import { SqliteSession } from './sqlite/session.js';
 import type { Provider } from './types.js';
 
@@ -21,6 +21,12 @@ const config = z.strictObject({
     .default(false)
     .describe('Open the file read-only even in read_write mode (read mode always opens it read-only).'),
 });
+
+// describe: the tables and views of the file.
+const CATALOGUE_QUERY = `SELECT m.name AS table_name, p.name AS column_name, p.type AS data_type, p."notnull" = 0 AS nullable
+  FROM sqlite_master AS m JOIN pragma_table_info(m.name) AS p
+ WHERE m.type IN ('table', 'view') AND m.name NOT LIKE 'sqlite_%'
+ ORDER BY m.name, p.cid`;
 
 const sqlite: Provider<typeof config> = {
   id: 'sqlite',
@@ -40,7 +46,7 @@ const sqlite: Provider<typeof config> = {
       await session.close();
       throw error;
     }
-    return session;
+    return withDescribe(session, CATALOGUE_QUERY);
   },
 
   classify(error) {

@@ -4,6 +4,7 @@ import type { ErrorCode } from '../errors.js';
 import {
   awsCredentialFields,
   consumeFields,
+  consumeOutput,
   httpUrl,
   messageFields,
   messageHeaders,
@@ -59,7 +60,7 @@ const sqs: Provider<typeof config> = {
   operations: {
     publish: operation('Send a message to the queue.', publishInput, 'always'),
     // Messages returned are deleted once the response is built, so they leave the queue: a write.
-    consume: operation('Receive up to max_messages and delete them.', consumeInput, 'always'),
+    consume: operation('Receive up to max_messages and delete them.', consumeInput, 'always', { output: consumeOutput }),
   },
   defaultOperation: 'publish',
 

@@ -65,6 +65,15 @@ export interface Operation {
    * summarised too, so check each value's type). Absent: the audit keeps the outcome alone.
    */
   summarize?(input: Readonly<Record<string, unknown>>): CallSummary;
+  /** The schema of a successful call's `data`, for the output schema of its tool. Absent: any value. */
+  output?: z.ZodType;
+  /**
+   * `'read'`: the call runs in read mode whatever the attachment's mode, on a read session and behind read mode's
+   * checks (the SQL providers' describe, a catalogue query). Absent: the attachment's mode.
+   */
+  mode?: 'read';
+  /** Another operation of the provider worth calling first, and what it shows: its tool's description says so. */
+  seeAlso?: { operation: string; shows: string };
 }
 
 /** Whether this call of `operation` writes: its `writes` applied to the parsed input and config. */

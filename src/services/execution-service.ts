@@ -9,7 +9,6 @@ import type { AuditService } from './audit-service.js';
 import type { ConnectorService, RequestContext } from './connector-service.js';
 import type { PrincipalCache, RuntimeAttachment } from './principal-cache.js';
 import type { RateLimitService } from './rate-limit-service.js';
-import { describeQuery, DESCRIBE_OPERATION, isSqlProvider, shapeDescribe } from './sql-catalogue.js';
 import { countRows, jsonBytes, summarizeCall } from './use-audit.js';
 
 /**
@@ -141,7 +140,6 @@ export class ExecutionService {
   ): Promise<ExecuteResult> {
     const started = performance.now();
     const operation = call.operation ?? getProvider(connector.provider)?.defaultOperation ?? null;
-    const describing = operation === DESCRIBE_OPERATION && isSqlProvider(connector.provider);
     const audit = (outcome: 'success' | 'failure', detail: Record<string, unknown>) =>
       this.deps.audit.record({
         organization_id: ctx.organizationId,
@@ -156,7 +154,7 @@ export class ExecutionService {
           operation,
           mode: call.mode,
           token_id: ctx.actor.type === 'agent' ? ctx.actor.id : null,
-          ...(describing ? { statement_class: DESCRIBE_OPERATION } : summarizeCall(connector.provider, operation, call.input)),
+          ...summarizeCall(connector.provider, operation, call.input),
           client_name: ctx.client?.name ?? null,
           client_version: ctx.client?.version ?? null,
           ...detail,
@@ -173,18 +171,17 @@ export class ExecutionService {
         providerId: connector.provider,
         poolKey: call.poolKey,
         config: call.config(),
-        // describe is a catalogue query, in read mode whatever the attachment's mode.
-        operation: describing ? 'query' : call.operation,
-        input: describing ? describeQuery(connector.provider, call.input) : call.input,
+        operation: call.operation,
+        input: call.input,
         call: {
-          mode: describing ? 'read' : call.mode,
+          mode: call.mode,
           limits,
           boundParams: call.boundParams,
           instanceId: call.instanceId,
           connectorId: connector.id,
         },
       });
-      const shaped = fitRows(describing ? { ...result, data: shapeDescribe(result.data) } : result, limits.maxBytes);
+      const shaped = fitRows(result, limits.maxBytes);
       await audit('success', {
         latency_ms: shaped.latency_ms,
         truncated: shaped.truncated,

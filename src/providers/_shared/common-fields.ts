@@ -280,6 +280,9 @@ export const consumeFields = {
   wait_ms: z.int().min(0).max(30_000).default(1_000).describe('Longest wait for messages, in milliseconds.'),
 };
 
+/** What a consume returns, `{messages: [...]}`: the output every consume operation declares. */
+export const consumeOutput = z.looseObject({ messages: z.array(z.unknown()) });
+
 // ---------------------------------------------------------------------------------------------------------------
 // SQL: postgresql, mysql, sqlite (their read checks: sql-guard/)
 
