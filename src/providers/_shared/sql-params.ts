@@ -299,8 +299,9 @@ export function analyzeSql(sql: string, dialect: SqlDialect = 'postgresql', with
  * analyzeSql, remembered for the statements seen last, by dialect and text: agents repeat the same few
  * statements, and one call reads its text several times (the read gate's first test, the binding of its
  * parameters, the audit's summary), so a remembered shape holds its tokens too. The shape is shared: never change
- * it. Bounded; the least recently used goes first, and a text longer than READ_CACHE_TEXT_MAX is read every time
- * rather than kept (it would crowd out the common short ones), and without its tokens unless `withTokens`.
+ * it. Bounded by the text it holds (a shape takes some tens of bytes per character of text at worst); the least
+ * recently used goes first, and a text longer than READ_CACHE_TEXT_MAX is read every time rather than kept (it
+ * would crowd out the common short ones), without its tokens unless `withTokens`.
  */
 export function readSql(sql: string, dialect: SqlDialect, withTokens = false): SqlShape {
   if (sql.length > READ_CACHE_TEXT_MAX) return analyzeSql(sql, dialect, withTokens);
@@ -311,15 +312,22 @@ export function readSql(sql: string, dialect: SqlDialect, withTokens = false): S
     readShapes.delete(key);
   } else {
     shape = analyzeSql(sql, dialect, true);
-    if (readShapes.size >= READ_CACHE_MAX) readShapes.delete(readShapes.keys().next().value as string);
+    readChars += key.length;
+    for (const oldest of readShapes.keys()) {
+      if (readChars <= READ_CACHE_CHARS) break;
+      readShapes.delete(oldest);
+      readChars -= oldest.length;
+    }
   }
   readShapes.set(key, shape);
   return shape;
 }
 
-const READ_CACHE_MAX = 1_000;
+/** The text readSql keeps, in characters: a few thousand common statements. */
+const READ_CACHE_CHARS = 256 * 1024;
 const READ_CACHE_TEXT_MAX = 4_096;
 const readShapes = new Map<string, SqlShape>();
+let readChars = 0;
 
 /**
  * SQLite's CREATE TRIGGER … BEGIN stmt; stmt; END holds semicolons that do not end it. As sqlite3_complete()
