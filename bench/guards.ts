@@ -15,7 +15,7 @@ import postgresql from '../src/providers/postgresql.js';
 import redis from '../src/providers/redis.js';
 import rest from '../src/providers/rest.js';
 import sqlite from '../src/providers/sqlite.js';
-import type { Provider } from '../src/providers/types.js';
+import { writesFor, type Provider } from '../src/providers/types.js';
 
 const MiB = 1024 * 1024;
 const RUNS = 3;
@@ -67,7 +67,7 @@ const writes = (provider: Provider, operation: string, input: unknown) => {
   const op = provider.operations[operation];
   if (!op) throw new Error(`${provider.id} has no ${operation}`);
   const parsed = op.input.safeParse(input);
-  return parsed.success ? op.writes(parsed.data, {}) : undefined;
+  return parsed.success ? writesFor(op, parsed.data) : undefined;
 };
 
 function sqlChecks(): Check[] {

@@ -1,45 +1,59 @@
+import type { z } from 'zod';
 import { PatchbayError, type FieldError } from '../errors.js';
 import { filterCovers, MQTT_TOPICS, NATS_SUBJECTS, type FilterSyntax } from './_shared/messaging-scope.js';
+import { getProvider, unwrap } from './registry.js';
+import type { BoundaryRule, Provider } from './types.js';
 
 /**
  * DESIGN.md section 7: a connector's prefix, topic, queue, subject, channel or exchange is a boundary that an
- * attachment's config_override may only narrow. Checked when the override is saved, and again on every call
- * against the connector's boundaries of that moment (effectiveConfig), since a connector may be narrowed after
- * the attachment was made; the providers check each request against the merged config. A boundary the
- * connector leaves unset may be set freely.
+ * attachment's config_override may only narrow. Each provider marks those fields with `boundary(rule, field)`
+ * (types.ts); this reads the marks. Checked when the override is saved, and again on every call against the
+ * connector's boundaries of that moment (effectiveConfig), since a connector may be narrowed after the
+ * attachment was made; the providers check each request against the merged config. A boundary the connector
+ * leaves unset may be set freely.
  */
-type Rule = 'prefix' | 'exact' | FilterSyntax;
 
-const rules: Readonly<Record<string, Readonly<Record<string, Rule>>>> = {
-  s3: { prefix: 'prefix' },
-  minio: { prefix: 'prefix' },
-  gcs: { prefix: 'prefix' },
-  azure_blob: { prefix: 'prefix' },
-  kafka: { topic: 'exact' },
-  rabbitmq: { queue: 'exact', exchange: 'exact' },
-  redis_pubsub: { channel: 'exact' },
-  mqtt: { topic: MQTT_TOPICS },
-  nats: { subject: NATS_SUBJECTS },
+const FILTERS: Readonly<Record<Extract<BoundaryRule, `${string}_filter`>, FilterSyntax>> = {
+  mqtt_filter: MQTT_TOPICS,
+  nats_filter: NATS_SUBJECTS,
 };
 
-function narrows(rule: Rule, boundary: string, value: string): boolean {
+const declared = new WeakMap<Provider, ReadonlyMap<string, BoundaryRule>>();
+
+/** The provider's boundary fields and their rules, read from its config schema once. */
+function boundariesOf(providerId: string): ReadonlyMap<string, BoundaryRule> {
+  const provider = getProvider(providerId);
+  if (!provider) return new Map();
+  let fields = declared.get(provider);
+  if (!fields) {
+    fields = new Map(
+      Object.entries(provider.config.shape).flatMap(([name, field]) => {
+        const rule = unwrap(field as z.ZodType).meta.boundary as BoundaryRule | undefined;
+        return rule === undefined ? [] : [[name, rule] as const];
+      }),
+    );
+    declared.set(provider, fields);
+  }
+  return fields;
+}
+
+function narrows(rule: BoundaryRule, boundary: string, value: string): boolean {
   if (rule === 'prefix') return value.startsWith(boundary);
   if (rule === 'exact') return value === boundary;
-  return filterCovers(rule, boundary, value);
+  return filterCovers(FILTERS[rule], boundary, value);
 }
 
 interface Violation {
   field: string;
-  rule: Rule;
+  rule: BoundaryRule;
   boundary: string;
   value: unknown;
 }
 
 /** The override's boundary fields that do not lie inside the connector's boundaries. */
 function violations(providerId: string, base: Record<string, unknown>, override: Record<string, unknown>): Violation[] {
-  const providerRules = rules[providerId] ?? {};
   const found: Violation[] = [];
-  for (const [field, rule] of Object.entries(providerRules)) {
+  for (const [field, rule] of boundariesOf(providerId)) {
     const boundary = base[field];
     const value = override[field];
     if (typeof boundary !== 'string' || boundary === '' || value === undefined) continue;
@@ -57,7 +71,7 @@ export function escapedBoundaries(providerId: string, outer: Record<string, unkn
 }
 
 /** Whether `field` is one of the provider's boundaries (prefix, topic, queue, subject, channel, exchange). */
-export const isBoundaryField = (providerId: string, field: string): boolean => Object.hasOwn(rules[providerId] ?? {}, field);
+export const isBoundaryField = (providerId: string, field: string): boolean => boundariesOf(providerId).has(field);
 
 const requirement = ({ rule, boundary }: Violation) =>
   rule === 'prefix' ? `start with "${boundary}"` : rule === 'exact' ? `be "${boundary}"` : `lie within "${boundary}"`;

@@ -11,6 +11,7 @@ import {
   checkAnswer,
   classifyHttp,
   DEFAULT_HEADERS,
+  httpAnswerSchema,
   isWithin,
   openedSession,
   openHttpApi,
@@ -53,6 +54,8 @@ const graphql: Provider<typeof config> = {
       'Send one GraphQL document; the upstream status, headers and body come back as data.',
       requestInput,
       (input) => writesAnything(parseDocument(input.query)),
+      // Every document goes as a POST.
+      { summarize: () => ({ statement_class: 'post' }), output: httpAnswerSchema },
     ),
   },
   defaultOperation: 'request',

@@ -7,7 +7,7 @@ import { PatchbayError, type ErrorCode } from '../errors.js';
 import { EgressGuard } from './egress.js';
 import { fieldErrors, getProvider, parseConfig, secretFieldNames } from './registry.js';
 import { scrubDeep, scrubbedLogger, scrubber, secretParts, type Scrub, type SecretKind } from './scrub.js';
-import type { CallContext, Provider, Session } from './types.js';
+import { writesFor, type CallContext, type Provider, type Session } from './types.js';
 
 /**
  * The only caller of providers. Everything every provider would otherwise repeat lives here, once:
@@ -214,12 +214,14 @@ export class ProviderHarness {
       });
     }
     // Anything but an explicit read_write is a read, whatever a caller let through: providers test for 'read'.
-    const call = { ...request.call, mode: request.call.mode === 'read_write' ? 'read_write' : 'read' } as const;
+    // An operation that always runs as a read (`mode: 'read'`) does so on a read_write attachment too.
+    const readWrite = request.call.mode === 'read_write' && operation.mode !== 'read';
+    const call = { ...request.call, mode: readWrite ? 'read_write' : 'read' } as const;
     // `read` and `read_write` calls never share a session (nor its pooled connections and their state).
     const key = `${request.poolKey}:${call.mode}`;
     // What writes may depend on the connector's settings (soap's read_methods): the config of this pool key.
     const config = this.pool.get(key)?.config ?? validConfig(provider, request.config);
-    if (call.mode === 'read' && operation.writes(input.data, config)) {
+    if (call.mode === 'read' && writesFor(operation, input.data, config)) {
       throw new PatchbayError('read_only', `this ${name} writes, and the call is in read mode`);
     }
 

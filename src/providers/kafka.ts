@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { ErrorCode } from '../errors.js';
 import {
   consumeFields,
+  consumeOutput,
   hostPort,
   messageFields,
   messageHeaders,
@@ -12,7 +13,7 @@ import {
 } from './_shared/common-fields.js';
 import { createKafkaClient } from './kafka/client.js';
 import { KafkaSession } from './kafka/session.js';
-import { destination, overridable, type Provider } from './types.js';
+import { boundary, destination, type Provider } from './types.js';
 
 const topicName = z.string().regex(/^[A-Za-z0-9._-]{1,249}$/, { message: 'must be a Kafka topic name' });
 
@@ -26,7 +27,8 @@ const config = z.strictObject({
     .describe('SASL mechanism; needs username and password. No SASL when unset.'),
   username: z.string().min(1).optional().describe('SASL user name.'),
   password: passwordField('of the SASL user'),
-  topic: overridable(
+  topic: boundary(
+    'exact',
     topicName
       .optional()
       .describe(
@@ -57,10 +59,10 @@ const kafka: Provider<typeof config> = {
   config,
   refine: (value) => [...networkIssues(value), ...saslIssues(value), ...ipv6Issues(value.brokers)],
   operations: {
-    publish: operation('Publish a message to a topic.', publishInput, true),
+    publish: operation('Publish a message to a topic.', publishInput, 'always'),
     // Offsets are committed for the consumer group patchbay-<instance id> once the response is built, so the
     // messages returned are gone for the next call: a write.
-    consume: operation('Read up to max_messages from a topic and commit them.', consumeInput, true),
+    consume: operation('Read up to max_messages from a topic and commit them.', consumeInput, 'always', { output: consumeOutput }),
   },
   defaultOperation: 'publish',
 

@@ -87,14 +87,14 @@ const mongodb: Provider<typeof config> = {
     ...connectionStringIssues(value),
   ],
   operations: {
-    find: operation('Find documents, at most max_rows (or limit).', findInput, false),
+    find: operation('Find documents, at most max_rows (or limit).', findInput, 'never'),
     aggregate: operation('Run an aggregation pipeline; a pipeline with $out or $merge writes.', aggregateInput, (input) =>
       input.pipeline.some(writesStage),
     ),
-    count: operation('Count the documents matching a filter.', countInput, false),
-    insert: operation('Insert documents.', insertInput, true),
-    update: operation('Update the first document matching filter, or every one with many.', updateInput, true),
-    delete: operation('Delete the first document matching filter, or every one with many.', deleteInput, true),
+    count: operation('Count the documents matching a filter.', countInput, 'never'),
+    insert: operation('Insert documents.', insertInput, 'always'),
+    update: operation('Update the first document matching filter, or every one with many.', updateInput, 'always'),
+    delete: operation('Delete the first document matching filter, or every one with many.', deleteInput, 'always'),
   },
   defaultOperation: 'find',
 

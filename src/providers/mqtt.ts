@@ -6,6 +6,7 @@ import {
   alternativeIssues,
   connectionUrlField,
   consumeFields,
+  consumeOutput,
   hostField,
   messageFields,
   messageHeaders,
@@ -18,7 +19,7 @@ import {
 } from './_shared/common-fields.js';
 import { brokerUrlIssues, parseBrokerUrl, tlsOptions } from './_shared/messaging-connection.js';
 import { MqttSession } from './mqtt/session.js';
-import { overridable, type Provider } from './types.js';
+import { boundary, type Provider } from './types.js';
 
 const URL_SCHEMES = ['mqtt', 'mqtts'] as const;
 
@@ -45,7 +46,8 @@ const config = z.strictObject({
     .min(1)
     .optional()
     .describe('MQTT client id; a unique patchbay-… id per connection when unset (a broker drops duplicates).'),
-  topic: overridable(
+  topic: boundary(
+    'mqtt_filter',
     topicFilter
       .optional()
       .describe(
@@ -90,9 +92,11 @@ const mqtt: Provider<typeof config> = {
     ...brokerUrlIssues(value.url, URL_SCHEMES),
   ],
   operations: {
-    publish: operation('Publish a message to a topic.', publishInput, true),
+    publish: operation('Publish a message to a topic.', publishInput, 'always'),
     // A clean session sees only what arrives while the call waits and removes nothing: a read.
-    consume: operation('Subscribe to a topic filter and return the messages that arrive within wait_ms.', consumeInput, false),
+    consume: operation('Subscribe to a topic filter and return the messages that arrive within wait_ms.', consumeInput, 'never', {
+      output: consumeOutput,
+    }),
   },
   defaultOperation: 'publish',
 

@@ -7,14 +7,13 @@ import {
   hostField,
   networkFields,
   networkIssues,
-  operation,
   passwordField,
   portField,
-  sqlQueryInput,
   usernameField,
 } from './_shared/common-fields.js';
 import { loginIssues, loginTarget, type ConnectionStringDialect } from './_shared/sql-connection.js';
 import { isReadStatement } from './_shared/sql-guard/portable.js';
+import { sqlOperations, withDescribe } from './_shared/sql-operations.js';
 import { MysqlSession } from './mysql/session.js';
 import { overridable, type Provider } from './types.js';
 
@@ -34,6 +33,13 @@ const config = z.strictObject({
   ...networkFields,
 });
 
+// describe: the tables and columns of the connection's database (the connector's or the override's).
+const CATALOGUE_QUERY = `SELECT table_name AS table_name, column_name AS column_name, column_type AS data_type,
+       is_nullable = 'YES' AS nullable
+  FROM information_schema.columns
+ WHERE table_schema = DATABASE()
+ ORDER BY table_name, ordinal_position`;
+
 const mysql: Provider<typeof config> = {
   id: 'mysql',
   type: 'database',
@@ -44,13 +50,7 @@ const mysql: Provider<typeof config> = {
     ...alternativeIssues(config, value, 'connection_string', ['host', 'port', 'username', 'password'], 'host'),
     ...loginIssues(value, CONNECTION_STRING),
   ],
-  operations: {
-    query: operation(
-      'Run one SQL statement with `:name` parameters; rows come back keyed by column name.',
-      sqlQueryInput,
-      (input) => !isReadStatement(input.query, 'mysql'),
-    ),
-  },
+  operations: sqlOperations('mysql', (query) => !isReadStatement(query, 'mysql')),
   defaultOperation: 'query',
 
   async connect(settings, ctx) {
@@ -106,7 +106,7 @@ const mysql: Provider<typeof config> = {
       await pool.end().catch(() => undefined);
       throw error;
     }
-    return session;
+    return withDescribe(session, CATALOGUE_QUERY);
   },
 
   classify(error) {

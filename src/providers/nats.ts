@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { ErrorCode } from '../errors.js';
 import {
   consumeFields,
+  consumeOutput,
   hostPort,
   messageFields,
   messageHeaders,
@@ -13,7 +14,7 @@ import {
 } from './_shared/common-fields.js';
 import type { TlsOptions } from '@nats-io/transport-node';
 import { NatsSession } from './nats/session.js';
-import { destination, overridable, secret, type Provider } from './types.js';
+import { boundary, destination, secret, type Provider } from './types.js';
 
 // Subjects are dot-separated tokens; a filter may use * (one token) and > (the rest, last only).
 const subjectFilter = z
@@ -47,7 +48,8 @@ const config = z.strictObject({
       .optional()
       .describe('User nkey seed (SU…), instead of a user or a token.'),
   ),
-  subject: overridable(
+  subject: boundary(
+    'nats_filter',
     subjectFilter
       .optional()
       .describe(
@@ -94,7 +96,7 @@ const nats: Provider<typeof config> = {
     publish: operation(
       'Publish a message to a subject (through JetStream, acknowledged, when the connector names a stream).',
       publishInput,
-      true,
+      'always',
     ),
     // Core NATS delivers only what arrives while the call waits (a read). Naming a stream consumes through a
     // durable JetStream consumer that acknowledges what it returns, so those messages are gone: a write.
@@ -102,10 +104,11 @@ const nats: Provider<typeof config> = {
       'Return the messages that arrive on a subject within wait_ms, or take them from a JetStream stream.',
       consumeInput,
       (input) => input.stream !== undefined,
+      { output: consumeOutput },
     ),
     // A responder may do anything with a request, so it counts as a write, like a publish.
-    request: operation('Send a request and return the first reply.', requestInput, true),
-    stream_info: operation('Describe a JetStream stream: its subjects, message count and size.', streamInfoInput, false),
+    request: operation('Send a request and return the first reply.', requestInput, 'always'),
+    stream_info: operation('Describe a JetStream stream: its subjects, message count and size.', streamInfoInput, 'never'),
   },
   defaultOperation: 'publish',
 

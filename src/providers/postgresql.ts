@@ -7,14 +7,13 @@ import {
   hostField,
   networkFields,
   networkIssues,
-  operation,
   passwordField,
   portField,
-  sqlQueryInput,
   usernameField,
 } from './_shared/common-fields.js';
 import { loginIssues, loginTarget, type ConnectionStringDialect } from './_shared/sql-connection.js';
-import { analyzeSql } from './_shared/sql-params.js';
+import { sqlOperations, withDescribe } from './_shared/sql-operations.js';
+import { readSql } from './_shared/sql-params.js';
 import { PostgresSession } from './postgresql/session.js';
 import { typeParsers } from './postgresql/type-parsers.js';
 import { overridable, type Provider } from './types.js';
@@ -54,6 +53,15 @@ type PostgresConfig = z.output<typeof config>;
 // each call runs in is the database's wall behind both.
 const READ_KEYWORDS = new Set(['SELECT', 'WITH', 'SHOW', 'EXPLAIN', 'VALUES', 'TABLE']);
 
+// describe: the schema that unqualified names resolve in (`schema`, else the first on the search path).
+// information_schema lists only the columns the connector's user may use: the "allowed" schema.
+const CATALOGUE_QUERY = `SELECT table_name, column_name,
+       CASE WHEN data_type IN ('USER-DEFINED', 'ARRAY') THEN udt_name ELSE data_type END AS data_type,
+       is_nullable = 'YES' AS nullable
+  FROM information_schema.columns
+ WHERE table_schema = current_schema()
+ ORDER BY table_name, ordinal_position`;
+
 const postgresql: Provider<typeof config> = {
   id: 'postgresql',
   type: 'database',
@@ -64,16 +72,10 @@ const postgresql: Provider<typeof config> = {
     ...alternativeIssues(config, value, 'connection_string', ['host', 'port', 'username', 'password'], 'host'),
     ...loginIssues(value, CONNECTION_STRING),
   ],
-  operations: {
-    query: operation(
-      'Run one SQL statement with `:name` parameters; rows come back keyed by column name.',
-      sqlQueryInput,
-      (input) => {
-        const shape = analyzeSql(input.query);
-        return shape.statementCount > 1 || !READ_KEYWORDS.has(shape.firstKeyword ?? '');
-      },
-    ),
-  },
+  operations: sqlOperations('postgresql', (query) => {
+    const shape = readSql(query, 'postgresql');
+    return shape.statementCount > 1 || !READ_KEYWORDS.has(shape.firstKeyword ?? '');
+  }),
   defaultOperation: 'query',
 
   async connect(settings, ctx) {
@@ -104,7 +106,7 @@ const postgresql: Provider<typeof config> = {
       await pool.end().catch(() => undefined);
       throw error;
     }
-    return new PostgresSession(pool, settings.schema, pg);
+    return withDescribe(new PostgresSession(pool, settings.schema, pg), CATALOGUE_QUERY);
   },
 
   classify(error) {

@@ -4,6 +4,7 @@ import {
   alternativeIssues,
   connectionUrlField,
   consumeFields,
+  consumeOutput,
   hostField,
   messageFields,
   messageHeaders,
@@ -16,10 +17,11 @@ import {
 } from './_shared/common-fields.js';
 import { brokerUrlIssues, parseBrokerUrl, tlsOptions } from './_shared/messaging-connection.js';
 import { RabbitSession, type RabbitTarget } from './rabbitmq/session.js';
-import { overridable, type Provider } from './types.js';
+import { boundary, type Provider } from './types.js';
 
-const boundary = (what: string) =>
-  overridable(
+const exactName = (what: string) =>
+  boundary(
+    'exact',
     z
       .string()
       .min(1)
@@ -41,8 +43,8 @@ const config = z.strictObject({
     ['amqp', 'amqps'],
     'amqp://user:password@host:port/vhost or amqps://…; an alternative to host, port, vhost, username and password.',
   ),
-  exchange: boundary('exchange'),
-  queue: boundary('queue'),
+  exchange: exactName('exchange'),
+  queue: exactName('queue'),
   ...networkFields,
 });
 
@@ -72,9 +74,9 @@ const rabbitmq: Provider<typeof config> = {
     ...brokerUrlIssues(value.url, URL_SCHEMES),
   ],
   operations: {
-    publish: operation('Publish a message to an exchange with a routing key, or straight to a queue.', publishInput, true),
+    publish: operation('Publish a message to an exchange with a routing key, or straight to a queue.', publishInput, 'always'),
     // Messages returned are acknowledged once the response is built, so they leave the queue: a write.
-    consume: operation('Take up to max_messages from a queue and acknowledge them.', consumeInput, true),
+    consume: operation('Take up to max_messages from a queue and acknowledge them.', consumeInput, 'always', { output: consumeOutput }),
   },
   defaultOperation: 'publish',
 

@@ -132,6 +132,11 @@ const redis: Provider<typeof config> = {
           .describe('The command name followed by its arguments.'),
       }),
       (input) => !isReadCommand(input.command),
+      // The command's name, never its arguments (keys and values are the user's data).
+      {
+        summarize: ({ command }) =>
+          Array.isArray(command) && typeof command[0] === 'string' ? { statement_class: command[0].toLowerCase().slice(0, 32) } : {},
+      },
     ),
   },
   defaultOperation: 'command',

@@ -1,15 +1,16 @@
 import { isUtf8 } from 'node:buffer';
 import { z } from 'zod';
 import { PatchbayError } from '../errors.js';
-import { consumeFields, messageFields, operation } from './_shared/common-fields.js';
+import { consumeFields, consumeOutput, messageFields, operation } from './_shared/common-fields.js';
 import { classifyRedisError, RedisPool, type RedisClientHandle } from './_shared/redis-client.js';
 import { jsonBytes } from './_shared/redis-reply.js';
 import redis from './redis.js';
-import { overridable, type CallContext, type OperationResult, type Provider, type Session } from './types.js';
+import { boundary, type CallContext, type OperationResult, type Provider, type Session } from './types.js';
 
 // Redis pub/sub is the redis connection without the command allow-list, plus the channel boundary.
 const config = redis.config.omit({ allowed_commands: true }).extend({
-  channel: overridable(
+  channel: boundary(
+    'exact',
     z
       .string()
       .min(1)
@@ -40,9 +41,11 @@ const redisPubsub: Provider<typeof config> = {
   // redis's rules (TLS pair, url or host) never look at allowed_commands.
   refine: (value) => redis.refine?.({ ...value, allowed_commands: [] }) ?? [],
   operations: {
-    publish: operation('Publish a message to a channel.', publishInput, true),
+    publish: operation('Publish a message to a channel.', publishInput, 'always'),
     // Pub/sub keeps nothing: a consume only sees what arrives while it waits, and removes nothing.
-    consume: operation('Subscribe to a channel and return the messages that arrive within wait_ms.', consumeInput, false),
+    consume: operation('Subscribe to a channel and return the messages that arrive within wait_ms.', consumeInput, 'never', {
+      output: consumeOutput,
+    }),
   },
   defaultOperation: 'publish',
 

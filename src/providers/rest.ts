@@ -16,6 +16,7 @@ import {
   checkAnswer,
   classifyHttp,
   DEFAULT_HEADERS,
+  httpAnswerSchema,
   isWithin,
   openedSession,
   openHttpApi,
@@ -74,6 +75,10 @@ const rest: Provider<typeof config> = {
       requestInput,
       // Some servers obey a method-override header, so a GET carrying one is a write in disguise.
       (input) => (input.method !== 'GET' && input.method !== 'HEAD') || overridesMethod(input.headers),
+      {
+        summarize: ({ method }) => ({ statement_class: typeof method === 'string' ? method.toLowerCase() : 'get' }),
+        output: httpAnswerSchema,
+      },
     ),
   },
   defaultOperation: 'request',

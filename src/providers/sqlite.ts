@@ -2,8 +2,8 @@ import { realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { PatchbayError, type ErrorCode } from '../errors.js';
-import { operation, sqlQueryInput } from './_shared/common-fields.js';
 import { isReadStatement } from './_shared/sql-guard/portable.js';
+import { sqlOperations, withDescribe } from './_shared/sql-operations.js';
 import { SqliteSession } from './sqlite/session.js';
 import type { Provider } from './types.js';
 
@@ -22,18 +22,18 @@ const config = z.strictObject({
     .describe('Open the file read-only even in read_write mode (read mode always opens it read-only).'),
 });
 
+// describe: the tables and views of the file.
+const CATALOGUE_QUERY = `SELECT m.name AS table_name, p.name AS column_name, p.type AS data_type, p."notnull" = 0 AS nullable
+  FROM sqlite_master AS m JOIN pragma_table_info(m.name) AS p
+ WHERE m.type IN ('table', 'view') AND m.name NOT LIKE 'sqlite_%'
+ ORDER BY m.name, p.cid`;
+
 const sqlite: Provider<typeof config> = {
   id: 'sqlite',
   type: 'database',
   description: 'SQLite database files under the PATCHBAY_SQLITE_ROOT folder.',
   config,
-  operations: {
-    query: operation(
-      'Run one SQL statement with `:name` parameters; rows come back keyed by column name.',
-      sqlQueryInput,
-      (input) => !isReadStatement(input.query, 'sqlite'),
-    ),
-  },
+  operations: sqlOperations('sqlite', (query) => !isReadStatement(query, 'sqlite')),
   defaultOperation: 'query',
 
   async connect(settings, ctx) {
@@ -46,7 +46,7 @@ const sqlite: Provider<typeof config> = {
       await session.close();
       throw error;
     }
-    return session;
+    return withDescribe(session, CATALOGUE_QUERY);
   },
 
   classify(error) {

@@ -4,6 +4,7 @@ import type { ErrorCode } from '../errors.js';
 import {
   awsCredentialFields,
   consumeFields,
+  consumeOutput,
   httpUrl,
   messageFields,
   messageHeaders,
@@ -57,9 +58,9 @@ const sqs: Provider<typeof config> = {
   config,
   refine: (value) => [...networkIssues(value), ...togetherIssues(value, ['access_key_id', 'secret_access_key'])],
   operations: {
-    publish: operation('Send a message to the queue.', publishInput, true),
+    publish: operation('Send a message to the queue.', publishInput, 'always'),
     // Messages returned are deleted once the response is built, so they leave the queue: a write.
-    consume: operation('Receive up to max_messages and delete them.', consumeInput, true),
+    consume: operation('Receive up to max_messages and delete them.', consumeInput, 'always', { output: consumeOutput }),
   },
   defaultOperation: 'publish',
 

@@ -15,6 +15,20 @@ export const secret = <T extends z.ZodType>(field: T, parts?: SecretKind): T =>
 export const overridable = <T extends z.ZodType>(field: T): T => field.meta({ overridable: true }) as T;
 
 /**
+ * How an attachment's value of a boundary field must lie within the connector's: start with it (`prefix`), equal
+ * it (`exact`), or be a topic or subject filter it covers (`mqtt_filter`, `nats_filter`: wildcards included).
+ */
+export type BoundaryRule = 'prefix' | 'exact' | 'mqtt_filter' | 'nats_filter';
+
+/**
+ * Field that bounds what the connector reaches (DESIGN.md section 7: a prefix, topic, queue, subject, channel or
+ * exchange): overridable, but an attachment's override may only narrow it, by `rule`; where the connector leaves
+ * it unset an override may set it freely. src/providers/boundaries.ts checks overrides against it.
+ */
+export const boundary = <T extends z.ZodType>(rule: BoundaryRule, field: T): T =>
+  field.meta({ overridable: true, boundary: rule }) as T;
+
+/**
  * Field that says where the connector connects (host, port, URL, endpoint, connection string, servers, brokers,
  * account): an update that changes one must re-supply every stored secret, so that no secret follows a
  * re-pointed connector to another server.
@@ -23,15 +37,49 @@ export const destination = <T extends z.ZodType>(field: T): T => field.meta({ de
 
 export type ProviderType = 'database' | 'api' | 'storage' | 'messaging';
 
+/**
+ * Whether an operation writes, stated outright: `'never'` (a read), `'always'` (a write: a read attachment does
+ * not offer it), or a test of the parsed input (SQL, REST, Redis), which also sees the parsed connector config
+ * merged with the attachment's override (soap's read_methods). A call in read mode that writes is refused
+ * (read_only) before the provider is called.
+ */
+export type Writes = 'never' | 'always' | ((input: unknown, config: Readonly<Record<string, unknown>>) => boolean);
+
+/**
+ * What the audit log keeps of a call besides its outcome (DESIGN.md section 9: never a secret or a literal value).
+ */
+export interface CallSummary {
+  /** The kind of call: a SQL statement's class (`select`, `insert`, … `other`), a Redis command, an HTTP method. */
+  statement_class?: string;
+  /** A SQL statement's shape: 16 hex digits of SHA-256 over its tokens with every literal as `?`. */
+  statement_fingerprint?: string;
+}
+
 export interface Operation {
   /** Parsed by the harness before execute() sees it. */
   input: z.ZodType;
-  /**
-   * Whether this input writes; lets an attachment be limited to reads (SQL, REST, Redis depend on the input).
-   * The harness passes the parsed connector config, merged with the attachment's override (soap's read_methods).
-   */
-  writes(input: unknown, config?: Readonly<Record<string, unknown>>): boolean;
+  writes: Writes;
   description: string;
+  /**
+   * The audit summary of a call, from its input as the caller sent it (not parsed yet: a refused call is
+   * summarised too, so check each value's type). Absent: the audit keeps the outcome alone.
+   */
+  summarize?(input: Readonly<Record<string, unknown>>): CallSummary;
+  /** The schema of a successful call's `data`, for the output schema of its tool. Absent: any value. */
+  output?: z.ZodType;
+  /**
+   * `'read'`: the call runs in read mode whatever the attachment's mode, on a read session and behind read mode's
+   * checks (the SQL providers' describe, a catalogue query). Absent: the attachment's mode.
+   */
+  mode?: 'read';
+  /** Another operation of the provider worth calling first, and what it shows: its tool's description says so. */
+  seeAlso?: { operation: string; shows: string };
+}
+
+/** Whether this call of `operation` writes: its `writes` applied to the parsed input and config. */
+export function writesFor(operation: Operation, input: unknown, config: Readonly<Record<string, unknown>> = {}): boolean {
+  const { writes } = operation;
+  return writes === 'always' || (writes !== 'never' && writes(input, config));
 }
 
 export interface Limits {

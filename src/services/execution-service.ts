@@ -9,9 +9,8 @@ import type { AuditService } from './audit-service.js';
 import type { ConnectorService, RequestContext } from './connector-service.js';
 import type { PrincipalCache, RuntimeAttachment } from './principal-cache.js';
 import type { RateLimitService } from './rate-limit-service.js';
-import { describeQuery, DESCRIBE_OPERATION, isSqlProvider, shapeDescribe } from './sql-catalogue.js';
 import { rememberDataJson } from '../schemas/execute-result.js';
-import { countRows, jsonBytes, summarizeStatement } from './use-audit.js';
+import { countRows, jsonBytes, summarizeCall } from './use-audit.js';
 
 /**
  * An execute request: `operation` (or the provider's default) plus that operation's fields, e.g.
@@ -142,7 +141,6 @@ export class ExecutionService {
   ): Promise<ExecuteResult> {
     const started = performance.now();
     const operation = call.operation ?? getProvider(connector.provider)?.defaultOperation ?? null;
-    const describing = operation === DESCRIBE_OPERATION && isSqlProvider(connector.provider);
     const audit = (outcome: 'success' | 'failure', detail: Record<string, unknown>) =>
       this.deps.audit.record({
         organization_id: ctx.organizationId,
@@ -157,7 +155,7 @@ export class ExecutionService {
           operation,
           mode: call.mode,
           token_id: ctx.actor.type === 'agent' ? ctx.actor.id : null,
-          ...(describing ? { statement_class: DESCRIBE_OPERATION } : summarizeStatement(connector.provider, call.operation, call.input)),
+          ...summarizeCall(connector.provider, operation, call.input),
           client_name: ctx.client?.name ?? null,
           client_version: ctx.client?.version ?? null,
           ...detail,
@@ -174,18 +172,17 @@ export class ExecutionService {
         providerId: connector.provider,
         poolKey: call.poolKey,
         config: call.config(),
-        // describe is a catalogue query, in read mode whatever the attachment's mode.
-        operation: describing ? 'query' : call.operation,
-        input: describing ? describeQuery(connector.provider, call.input) : call.input,
+        operation: call.operation,
+        input: call.input,
         call: {
-          mode: describing ? 'read' : call.mode,
+          mode: call.mode,
           limits,
           boundParams: call.boundParams,
           instanceId: call.instanceId,
           connectorId: connector.id,
         },
       });
-      const { result: shaped, json } = fitRows(describing ? { ...result, data: shapeDescribe(result.data) } : result, limits.maxBytes);
+      const { result: shaped, json } = fitRows(result, limits.maxBytes);
       await audit('success', {
         latency_ms: shaped.latency_ms,
         truncated: shaped.truncated,

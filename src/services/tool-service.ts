@@ -5,12 +5,12 @@ import type { Operation, Provider } from '../providers/types.js';
 import type { AgentService } from './agent-service.js';
 import type { AttachmentService } from './attachment-service.js';
 import type { PrincipalCache } from './principal-cache.js';
-import { DESCRIBE_OPERATION, isSqlProvider } from './sql-catalogue.js';
 
 /**
  * An agent's attachments as tools: one per operation the attachment allows, named `{alias}__{operation}`, with
- * the operation's own input schema (less the admin's bound parameters) and one output schema per operation
- * family. The MCP endpoint lists these, and `GET /api/v1/agents/{id}/tools` serves them to SDKs; calls go to
+ * the operation's own input schema (less the admin's bound parameters) and its declared output. Everything
+ * about an operation is the provider's declaration (types.ts `Operation`), never a rule keyed by provider id.
+ * The MCP endpoint lists these, and `GET /api/v1/agents/{id}/tools` serves them to SDKs; calls go to
  * ExecutionService.executeRuntime, the REST path's own.
  */
 
@@ -82,42 +82,24 @@ export function parseToolName(name: string): { alias: string; operation: string 
 function toolsOf(attachment: AttachmentView): ToolDefinition[] {
   const provider = getProvider(attachment.connector.provider);
   if (!provider) return [];
-  const tools = Object.entries(provider.operations)
+  return Object.entries(provider.operations)
     // A read attachment does not offer what always writes (and the harness refuses it if called anyway).
     .filter(([, operation]) => attachment.mode === 'read_write' || writesWhen(operation) !== 'always')
     .map(([name, operation]) => ({
       name: `${attachment.alias}__${name}`,
-      description: describeTool(attachment, provider, name, operation.description),
+      description: describeTool(attachment, provider, operation),
       inputSchema: withoutBound(inputSchemaOf(operation), attachment.bound_params),
-      outputSchema: outputSchemaOf(familyOf(provider, name)),
+      outputSchema: outputSchemaOf(operation.output ?? ANY),
       annotations: annotationsOf(attachment, provider, name, writesWhen(operation)),
       alias: attachment.alias,
       operation: name,
     }));
-  if (isSqlProvider(provider.id)) {
-    tools.push({
-      name: `${attachment.alias}__${DESCRIBE_OPERATION}`,
-      description: describeTool(attachment, provider, DESCRIBE_OPERATION, 'List the tables and columns (name, type, nullable) this attachment can query.'),
-      inputSchema: { type: 'object', properties: {}, additionalProperties: false },
-      outputSchema: outputSchemaOf('describe'),
-      annotations: annotationsOf(attachment, provider, DESCRIBE_OPERATION, 'never'),
-      alias: attachment.alias,
-      operation: DESCRIBE_OPERATION,
-    });
-  }
-  return tools;
 }
 
 type WritesWhen = 'never' | 'always' | 'input';
 
-/**
- * Whether an operation writes never, always, or depending on its input. Operations are built with the
- * `operation()` helper, whose constant answers take no parameter; an answer that reads the input takes one.
- */
-function writesWhen(operation: Operation): WritesWhen {
-  if (operation.writes.length > 0) return 'input';
-  return operation.writes(undefined) ? 'always' : 'never';
-}
+/** Whether an operation writes never, always, or depending on its input, as the operation states it. */
+const writesWhen = ({ writes }: Operation): WritesWhen => (typeof writes === 'function' ? 'input' : writes);
 
 // What repeating a write does: a put or delete leaves the same state, an insert or publish adds again.
 const IDEMPOTENT_WRITES = new Set(['put', 'delete']);
@@ -136,18 +118,20 @@ function annotationsOf(attachment: AttachmentView, provider: Provider, operation
   };
 }
 
-function describeTool(attachment: AttachmentView, provider: Provider, operation: string, what: string): string {
+function describeTool(attachment: AttachmentView, provider: Provider, operation: Operation): string {
   const limits = attachment.effective_limits;
   const parts = [
-    `${what} Attachment "${attachment.alias}", provider ${provider.id}: ${provider.description}`,
+    `${operation.description} Attachment "${attachment.alias}", provider ${provider.id}: ${provider.description}`,
     attachment.mode === 'read' ? 'Read-only: writes are refused (read_only).' : 'Reads and writes.',
     `Limits per call: ${limits.max_rows} rows, ${limits.max_bytes} bytes, ${limits.timeout_ms} ms` +
       (limits.rate_per_minute ? `; at most ${limits.rate_per_minute} calls a minute.` : '.'),
   ];
-  if (operation === 'query' && isSqlProvider(provider.id)) {
-    parts.push(`Use ${attachment.alias}__${DESCRIBE_OPERATION} to see the tables and columns.`);
+  const { seeAlso } = operation;
+  if (seeAlso && Object.hasOwn(provider.operations, seeAlso.operation)) {
+    parts.push(`Use ${attachment.alias}__${seeAlso.operation} to see ${seeAlso.shows}.`);
   }
-  if (attachment.bound_params.length > 0 && operation !== DESCRIBE_OPERATION) {
+  // An operation that takes no input has no parameter to bind.
+  if (attachment.bound_params.length > 0 && takesInput(operation)) {
     const names = attachment.bound_params.map((name) => `:${name}`).join(', ');
     parts.push(`The server binds ${names} itself (fixed by an admin): use the placeholder, never pass a value.`);
   }
@@ -196,30 +180,10 @@ function withoutBound(schema: JsonObjectSchema, bound: readonly string[]): JsonO
   return top;
 }
 
-type Family = 'sql' | 'describe' | 'http' | 'consume' | 'other';
+const takesInput = ({ input }: Operation): boolean => !(input instanceof z.ZodObject) || Object.keys(input.shape).length > 0;
 
-function familyOf(provider: Provider, operation: string): Family {
-  if (isSqlProvider(provider.id) && operation === 'query') return 'sql';
-  if ((provider.id === 'rest' || provider.id === 'graphql') && operation === 'request') return 'http';
-  if (provider.type === 'messaging' && operation === 'consume') return 'consume';
-  return 'other';
-}
-
-const familyData: Record<Family, z.ZodType> = {
-  sql: z.looseObject({
-    columns: z.array(z.looseObject({ name: z.string(), type: z.string() })),
-    rows: z.array(z.record(z.string(), z.unknown())),
-    row_count: z.int(),
-  }),
-  describe: z.looseObject({
-    tables: z.array(
-      z.looseObject({ name: z.string(), columns: z.array(z.looseObject({ name: z.string(), type: z.string(), nullable: z.boolean() })) }),
-    ),
-  }),
-  http: z.looseObject({ status: z.int(), headers: z.record(z.string(), z.unknown()), body: z.unknown() }),
-  consume: z.looseObject({ messages: z.array(z.unknown()) }),
-  other: z.unknown(),
-};
+/** The data of an operation that declares no output. */
+const ANY = z.unknown();
 
 /** `structuredContent` of a failed call. */
 export const toolErrorSchema = z.object({
@@ -233,14 +197,15 @@ export const toolErrorSchema = z.object({
   }),
 });
 
-const outputSchemas = new Map<Family, JsonObjectSchema>();
+const outputSchemas = new WeakMap<z.ZodType, JsonObjectSchema>();
 
-function outputSchemaOf(family: Family): JsonObjectSchema {
-  let schema = outputSchemas.get(family);
+/** `structuredContent` of a call of an operation whose `data` is `output`. */
+function outputSchemaOf(output: z.ZodType): JsonObjectSchema {
+  let schema = outputSchemas.get(output);
   if (!schema) {
-    const success = z.object({ ok: z.literal(true), data: familyData[family], latency_ms: z.int(), truncated: z.boolean() });
+    const success = z.object({ ok: z.literal(true), data: output, latency_ms: z.int(), truncated: z.boolean() });
     schema = { ...z.toJSONSchema(z.union([success, toolErrorSchema]), { target: 'draft-7', io: 'output' }), type: 'object' };
-    outputSchemas.set(family, schema);
+    outputSchemas.set(output, schema);
   }
   return schema;
 }

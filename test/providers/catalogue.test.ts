@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { z } from 'zod';
 import type { FieldError } from '../../src/errors.js';
-import type { Provider } from '../../src/providers/types.js';
+import { writesFor, type Provider } from '../../src/providers/types.js';
 import { minimalConfigs } from '../support/minimal-configs.js';
 
 // The config catalogue of the providers that have no driver yet (postgresql, which has one, is not listed):
@@ -56,7 +56,7 @@ const failsAt = (id: string, config: Record<string, unknown>, path: string) => {
 const writes = (id: string, operation: string, input: unknown) => {
   const op = provider(id).operations[operation];
   assert.ok(op, `${id}.${operation}`);
-  return op.writes(op.input.parse(input));
+  return writesFor(op, op.input.parse(input));
 };
 
 const fields = (p: Provider) => Object.entries(p.config.shape as Record<string, z.ZodType>);
@@ -271,7 +271,8 @@ describe('what a request writes', () => {
     assert.equal(writes('graphql', 'request', { query: '# query\nmutation { deleteUser(id: 1) }' }), true);
     assert.equal(writes('soap', 'call', { method: 'GetUser' }), true);
     const call = provider('soap').operations.call;
-    assert.equal(call?.writes(call.input.parse({ method: 'GetUser' }), { read_methods: ['GetUser'] }), false);
+    assert.ok(call);
+    assert.equal(writesFor(call, call.input.parse({ method: 'GetUser' }), { read_methods: ['GetUser'] }), false);
   });
 
   it('storage: put and delete', () => {

@@ -65,6 +65,7 @@ export function openPeer(
 
 export { expectFailure } from './conformance/context.js';
 export { off } from './conformance/fixture.js';
+export { sqlDescribeCase } from './conformance/sql.js';
 export type {
   BadConfig,
   Call,

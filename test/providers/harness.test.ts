@@ -23,8 +23,8 @@ function fakeProvider(session: Partial<Session> = {}, overrides: Partial<Provide
     description: 'test double',
     config: fakeConfig,
     operations: {
-      read: { description: 'reads', input: z.strictObject({ value: z.string() }), writes: () => false },
-      write: { description: 'writes', input: z.strictObject({}), writes: () => true },
+      read: { description: 'reads', input: z.strictObject({ value: z.string() }), writes: 'never' },
+      write: { description: 'writes', input: z.strictObject({}), writes: 'always' },
     },
     defaultOperation: 'read',
     async connect() {
@@ -245,6 +245,25 @@ describe('execute()', () => {
       await instance.execute(request(provider, { call: odd }));
     }
     assert.deepEqual(modes, ['read', 'read', 'read', 'read']);
+  });
+
+  test("an operation declared mode 'read' runs as a read on a read_write call, on the read session", async (t) => {
+    const modes: string[] = [];
+    const { provider, stats } = fakeProvider({
+      execute: async (_operation, input, callContext) => {
+        modes.push(callContext.mode);
+        return { data: input };
+      },
+    });
+    const read = provider.operations.read as Provider['operations'][string];
+    const withCatalogue = { ...provider, operations: { ...provider.operations, catalogue: { ...read, mode: 'read' as const } } };
+    const instance = harness(t, {}, withCatalogue);
+    const readWrite = { ...call, mode: 'read_write' as const };
+    await instance.execute(request(withCatalogue, { operation: 'catalogue', call: readWrite }));
+    await instance.execute(request(withCatalogue, { operation: 'read', call: readWrite }));
+    await instance.execute(request(withCatalogue, { operation: 'read', call }));
+    assert.deepEqual(modes, ['read', 'read_write', 'read']);
+    assert.equal(stats.connects, 2, 'the catalogue call and the read call share the read session');
   });
 
   test('sessions are pooled per key, dropped per connector, and closed when idle', async (t) => {

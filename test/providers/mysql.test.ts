@@ -7,7 +7,7 @@ import { bindNamedParams } from '../../src/providers/_shared/sql-params.js';
 import type { ExecuteResult } from '../../src/providers/harness.js';
 import mysql from '../../src/providers/mysql.js';
 import { requireServer } from '../support/servers.js';
-import { describeProvider, expectFailure, openPeer, type Call } from './conformance.js';
+import { describeProvider, expectFailure, openPeer, sqlDescribeCase, type Call } from './conformance.js';
 
 const config = { host: '127.0.0.1', port: 3306, username: 'root', database: 'test' };
 const unique = (prefix: string) => `${prefix}_${randomBytes(4).toString('hex')}`;
@@ -108,6 +108,10 @@ describeProvider(mysql, {
       ...sql(`DELETE FROM ${table} WHERE id = :id`, { id: 2 }, 'read_write'),
       check: async (_result, peer) => assert.deepEqual(rows(await peer.execute(sql(`SELECT id FROM ${table}`))), [{ id: 1 }]),
     },
+    sqlDescribeCase(table, [
+      { name: 'id', type: 'int(11)', nullable: false },
+      { name: 'name', type: 'text', nullable: true },
+    ]),
   ],
   readMode: {
     // Refused by Patchbay's statement check, or by the read-only session (NEXTVAL writes the sequence).

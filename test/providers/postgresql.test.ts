@@ -6,7 +6,7 @@ import pg from 'pg';
 import type { ExecuteResult } from '../../src/providers/harness.js';
 import postgresql from '../../src/providers/postgresql.js';
 import { requireServer } from '../support/servers.js';
-import { describeProvider, expectFailure, openPeer, type Call } from './conformance.js';
+import { describeProvider, expectFailure, openPeer, sqlDescribeCase, type Call } from './conformance.js';
 
 const config = { host: '127.0.0.1', port: 5432, username: 'postgres', database: 'test' };
 const unique = (prefix: string) => `${prefix}_${randomBytes(4).toString('hex')}`;
@@ -81,6 +81,10 @@ describeProvider(postgresql, {
       ...sql(`DELETE FROM ${table} WHERE id = :id`, { id: 2 }, 'read_write'),
       check: async (_result, peer) => assert.deepEqual(rows(await peer.execute(sql(`SELECT id FROM ${table}`))), [{ id: 1 }]),
     },
+    sqlDescribeCase(table, [
+      { name: 'id', type: 'integer', nullable: false },
+      { name: 'name', type: 'text', nullable: true },
+    ]),
   ],
   readMode: {
     // Refused by Patchbay's statement check, or by the READ ONLY transaction (WITH … DELETE, SELECT INTO).

@@ -41,7 +41,7 @@ const strayFile = (prefix: string) => path.join(os.tmpdir(), `${unique(prefix)}.
 function withoutPrecheck(provider: Provider): Provider {
   const query = provider.operations.query;
   assert.ok(query, `${provider.id} has no query operation`);
-  return { ...provider, operations: { ...provider.operations, query: { ...query, writes: () => false } } };
+  return { ...provider, operations: { ...provider.operations, query: { ...query, writes: 'never' } } };
 }
 
 /**

@@ -2,11 +2,12 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { isReadStatement } from '../../src/providers/_shared/sql-guard/portable.js';
 import rest from '../../src/providers/rest.js';
+import { writesFor } from '../../src/providers/types.js';
 
 /** The cheap first gates of read mode (Operation.writes), before the provider's own checks. */
 describe('read-mode first gates', () => {
   it('treats a GET with a method-override header as a write', () => {
-    const writes = (input: unknown) => rest.operations.request!.writes(rest.operations.request!.input.parse(input));
+    const writes = (input: unknown) => writesFor(rest.operations.request!, rest.operations.request!.input.parse(input));
     assert.equal(writes({ method: 'GET', path: '/items' }), false);
     assert.equal(writes({ method: 'HEAD', path: '/items' }), false);
     assert.equal(writes({ method: 'GET', path: '/items', headers: { 'X-HTTP-Method-Override': 'DELETE' } }), true);

@@ -10,7 +10,7 @@ import sqlite3 from 'sqlite3';
 import { analyzeSql, bindNamedParams } from '../../src/providers/_shared/sql-params.js';
 import type { ExecuteResult } from '../../src/providers/harness.js';
 import sqlite from '../../src/providers/sqlite.js';
-import { describeProvider, expectFailure, off, openPeer, type Call, type Config } from './conformance.js';
+import { describeProvider, expectFailure, off, openPeer, sqlDescribeCase, type Call, type Config } from './conformance.js';
 
 // PATCHBAY_SQLITE_ROOT of these tests: a folder of their own, removed at the end.
 const root = await mkdtemp(path.join(os.tmpdir(), 'pb-sqlite-'));
@@ -93,6 +93,10 @@ describeProvider(sqlite, {
         assert.deepEqual(rows(await peer.execute(sql('SELECT id FROM things'))), [{ id: 1 }]);
       },
     },
+    sqlDescribeCase('things', [
+      { name: 'id', type: 'INTEGER', nullable: true },
+      { name: 'name', type: 'TEXT', nullable: true },
+    ]),
   ],
   readMode: {
     // Refused by Patchbay's statement check before the read-only file would refuse them.

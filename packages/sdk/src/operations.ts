@@ -9,7 +9,7 @@ export interface PostgresqlQuery {
   params?: Record<string, unknown>;
 }
 
-/** List the tables and columns (name, type, nullable) this attachment can query; takes no input. (provider `postgresql`, operation `describe`) */
+/** List the tables and columns (name, type, nullable) this attachment can query. (provider `postgresql`, operation `describe`) */
 export type PostgresqlDescribe = Record<never, never>;
 
 /** Run one SQL statement with `:name` parameters; rows come back keyed by column name. (provider `mysql`, operation `query`) */
@@ -20,7 +20,7 @@ export interface MysqlQuery {
   params?: Record<string, unknown>;
 }
 
-/** List the tables and columns (name, type, nullable) this attachment can query; takes no input. (provider `mysql`, operation `describe`) */
+/** List the tables and columns (name, type, nullable) this attachment can query. (provider `mysql`, operation `describe`) */
 export type MysqlDescribe = Record<never, never>;
 
 /** Find documents, at most max_rows (or limit). (provider `mongodb`, operation `find`) */
@@ -97,7 +97,7 @@ export interface SqliteQuery {
   params?: Record<string, unknown>;
 }
 
-/** List the tables and columns (name, type, nullable) this attachment can query; takes no input. (provider `sqlite`, operation `describe`) */
+/** List the tables and columns (name, type, nullable) this attachment can query. (provider `sqlite`, operation `describe`) */
 export type SqliteDescribe = Record<never, never>;
 
 /** Send one HTTP request; the upstream status, headers and body come back as data. (provider `rest`, operation `request`) */

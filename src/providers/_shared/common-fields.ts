@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { FieldError } from '../../errors.js';
-import { destination, overridable, secret, type Operation } from '../types.js';
+import { boundary, destination, secret, type Operation, type Writes } from '../types.js';
 
 /**
  * Config fields and operation inputs that two or more providers share, so that users meet one vocabulary
@@ -12,19 +12,16 @@ import { destination, overridable, secret, type Operation } from '../types.js';
 // Operations
 
 /**
- * An operation whose `writes` sees its parsed input with its type (the harness parses before calling it), and
- * the parsed connector config (empty when none is given).
+ * An operation whose `writes`, when it tests the input, sees the parsed input with its type (the harness parses
+ * before calling it) and the parsed connector config; `more` holds what else it declares (`summarize`).
  */
 export function operation<S extends z.ZodType>(
   description: string,
   input: S,
-  writes: boolean | ((input: z.output<S>, config: Readonly<Record<string, unknown>>) => boolean),
+  writes: 'never' | 'always' | ((input: z.output<S>, config: Readonly<Record<string, unknown>>) => boolean),
+  more: Omit<Operation, 'description' | 'input' | 'writes'> = {},
 ): Operation {
-  return {
-    description,
-    input,
-    writes: typeof writes === 'boolean' ? () => writes : (value, config = {}) => writes(value as z.output<S>, config),
-  };
+  return { ...more, description, input, writes: writes as Writes };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -215,7 +212,8 @@ export const bucketField = (what: string) =>
     .regex(/^[^/\s]+$/, { message: 'must not contain slashes or spaces' })
     .describe(`${what}; fixed per connector, an attachment cannot change it.`);
 
-export const prefixField = overridable(
+export const prefixField = boundary(
+  'prefix',
   z
     .string()
     .min(1)
@@ -248,10 +246,10 @@ export const storageOperations = {
       cursor: z.string().min(1).optional().describe('next_cursor of the previous page.'),
       limit: z.int().min(1).max(1000).optional().describe("Objects per page; defaults to the call's max_rows."),
     }),
-    false,
+    'never',
   ),
-  head: operation("Read an object's size, content type, etag and modification time.", keyInput, false),
-  get: operation('Read an object: text, JSON or base64 with its content_type, capped by max_bytes.', keyInput, false),
+  head: operation("Read an object's size, content type, etag and modification time.", keyInput, 'never'),
+  get: operation('Read an object: text, JSON or base64 with its content_type, capped by max_bytes.', keyInput, 'never'),
   put: operation(
     'Create or replace an object.',
     z.strictObject({
@@ -260,9 +258,9 @@ export const storageOperations = {
       encoding: z.enum(['utf8', 'base64']).default('utf8').describe('How body is encoded.'),
       content_type: z.string().min(1).optional().describe('Content type stored with the object.'),
     }),
-    true,
+    'always',
   ),
-  delete: operation('Delete an object.', keyInput, true),
+  delete: operation('Delete an object.', keyInput, 'always'),
 } satisfies Record<string, Operation>;
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -281,6 +279,9 @@ export const consumeFields = {
   max_messages: z.int().min(1).max(1000).default(10).describe('Most messages to return.'),
   wait_ms: z.int().min(0).max(30_000).default(1_000).describe('Longest wait for messages, in milliseconds.'),
 };
+
+/** What a consume returns, `{messages: [...]}`: the output every consume operation declares. */
+export const consumeOutput = z.looseObject({ messages: z.array(z.unknown()) });
 
 // ---------------------------------------------------------------------------------------------------------------
 // SQL: postgresql, mysql, sqlite (their read checks: sql-guard/)

@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import { PatchbayError, type ErrorCode } from '../../errors.js';
 import { scrubDeep, scrubber } from '../scrub.js';
 import type { OperationResult } from '../types.js';
@@ -90,6 +91,9 @@ export function answerAsData(response: HttpResponse, derivedSecrets: readonly st
   const data = { status: response.status, headers: { ...response.headers }, body, body_encoding: encoding };
   return { data: scrubDeep(data, scrubber(derivedSecrets)), truncated: response.truncated };
 }
+
+/** answerAsData's data as the `request` operations of rest and graphql declare their output. */
+export const httpAnswerSchema = z.looseObject({ status: z.int(), headers: z.record(z.string(), z.unknown()), body: z.unknown() });
 
 const JSON_TYPE = /^application\/(?:[\w.-]+\+)?json\b/i;
 const TEXT_TYPE = /^text\/|[/+]xml\b|javascript|ecmascript|x-www-form-urlencoded|yaml|csv/i;

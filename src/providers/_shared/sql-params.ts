@@ -44,6 +44,13 @@ export interface SqlShape {
   calls: { name: string; qualified: boolean }[];
   /** The deepest nesting of parentheses and brackets (and, in PostgreSQL, of block comments). */
   depth: number;
+  /**
+   * Only when asked for: the text's tokens, every statement's, as its shape: words upper-case (a `:name`
+   * placeholder as `:` and its name), quoted names as written, every literal (string, number, dollar-quoted
+   * body) and every other parameter as `?`, operators one character each; comments and semicolons left out. The
+   * audit's statement class and fingerprint are read from it (sql-summary.ts).
+   */
+  tokens?: string[];
 }
 
 export interface SqlQuirk {
@@ -98,12 +105,14 @@ const PARAM_START = charClass((code) => isLetter(code) || code === 95);
 /** /[A-Za-z0-9_]/ */
 const PARAM_PART = charClass((code) => isLetter(code) || isDigit(code) || code === 95);
 
+const NO_TOKENS: Pick<string[], 'push' | 'pop' | 'at'> = { push: () => 0, pop: () => undefined, at: () => undefined };
+
 /**
  * One pass, left to right, each character looked at a bounded number of times: the time is linear in the
  * length of the text whatever it holds (unterminated comments and strings, deep nesting), so it may run on any
  * request before any size check.
  */
-export function analyzeSql(sql: string, dialect: SqlDialect = 'postgresql'): SqlShape {
+export function analyzeSql(sql: string, dialect: SqlDialect = 'postgresql', withTokens = false): SqlShape {
   const shape: SqlShape = {
     placeholders: [],
     positional: [],
@@ -115,6 +124,8 @@ export function analyzeSql(sql: string, dialect: SqlDialect = 'postgresql'): Sql
     calls: [],
     depth: 0,
   };
+  // Kept only when asked for: on a long text most of the time goes into keeping them.
+  const tokens: Pick<string[], 'push' | 'pop' | 'at'> = withTokens ? (shape.tokens = []) : NO_TOKENS;
   let inStatement = false; // seen a token since the last semicolon
   let statementWords: string[] = []; // the first words of the current statement, to recognise CREATE TRIGGER
   const trigger = new TriggerBody();
@@ -172,17 +183,22 @@ export function analyzeSql(sql: string, dialect: SqlDialect = 'postgresql'): Sql
       i += 2; // the end of an executed comment
     } else if (c === "'") {
       token();
+      // An E, N, B or X just before is the string's prefix (E'…', X'ff'), part of the literal.
+      if (withTokens && /^[ENBX]$/.test(tokens.at(-1) ?? '') && IDENT_START.test(sql[i - 1] as string)) tokens.pop();
+      tokens.push('?');
       i = closed(quotedEnd(sql, i, "'", dialect === 'mysql' || (dialect === 'postgresql' && isEscapeString(sql, i))), "'");
     } else if (c === '"') {
       token();
       const end = closed(quotedEnd(sql, i, '"', dialect === 'mysql'), '"');
       // A quoted name, except in MySQL, where "…" is a string.
       if (dialect !== 'mysql') name(unquote(sql.slice(i + 1, end - 1), '"'), end);
+      if (withTokens) tokens.push(dialect === 'mysql' ? '?' : sql.slice(i, end));
       i = end;
     } else if (c === '`' && dialect !== 'postgresql') {
       token();
       const end = closed(quotedEnd(sql, i, '`', false), '`');
       name(unquote(sql.slice(i + 1, end - 1), '`'), end);
+      if (withTokens) tokens.push(sql.slice(i, end));
       i = end;
     } else if (c === '[' && dialect === 'sqlite') {
       token();
@@ -191,48 +207,58 @@ export function analyzeSql(sql: string, dialect: SqlDialect = 'postgresql'): Sql
       if (close === -1) shape.unterminated = true;
       shape.quirks.push({ kind: 'bracket_name', start: i, end });
       name(sql.slice(i + 1, close === -1 ? end : close), end);
+      if (withTokens) tokens.push(sql.slice(i, end));
       i = end;
     } else if (c === '#' && dialect === 'sqlite') {
       token();
       const end = scan(sql, i + 1, PARAM_PART);
       shape.quirks.push({ kind: 'hash', start: i, end });
+      tokens.push('?');
       i = end;
     } else if (c === '-' && next === '-' && dialect === 'mysql') {
       token(); // not a comment (isLineComment said so): two minus signs
       shape.quirks.push({ kind: 'dash_dash', start: i, end: i + 2 });
+      tokens.push('-', '-');
       i += 2;
     } else if (c === '$' && dialect === 'postgresql' && next !== undefined && DIGIT.test(next)) {
       token();
       const end = scan(sql, i + 1, DIGIT);
       shape.positional.push(sql.slice(i, end));
+      tokens.push('?');
       i = end;
     } else if (c === '$' && dialect === 'postgresql' && dollarTag(sql, i) !== undefined) {
       token();
       const tag = dollarTag(sql, i) as string;
       const close = sql.indexOf(tag, i + tag.length);
       if (close === -1) shape.unterminated = true;
+      tokens.push('?');
       i = close === -1 ? sql.length : close + tag.length;
     } else if (c === '?' && dialect !== 'postgresql') {
       token(); // in PostgreSQL `?` is an operator (jsonb); elsewhere an anonymous parameter
       const end = dialect === 'sqlite' ? scan(sql, i + 1, DIGIT) : i + 1;
       shape.positional.push(sql.slice(i, end));
+      tokens.push('?');
       i = end;
     } else if ((c === '@' || c === '$') && dialect === 'sqlite' && next !== undefined && PARAM_START.test(next)) {
       token();
       const end = scan(sql, i + 1, PARAM_PART);
       shape.positional.push(sql.slice(i, end));
+      tokens.push('?');
       i = end;
     } else if (c === ':' && next === ':') {
       token();
+      tokens.push(':', ':');
       i += 2; // a cast: the type name that follows is an identifier, never a placeholder
     } else if (c === ':' && next === '=' && dialect === 'mysql') {
       token();
       shape.quirks.push({ kind: 'assignment', start: i, end: i + 2 });
+      tokens.push(':', '=');
       i += 2;
     } else if (c === ':' && next !== undefined && PARAM_START.test(next)) {
       token();
       const end = scan(sql, i + 1, PARAM_PART);
       shape.placeholders.push({ name: sql.slice(i + 1, end), start: i, end });
+      if (withTokens) tokens.push(':', sql.slice(i + 1, end).toUpperCase());
       i = end;
     } else if (c === ';') {
       if (trigger.endsStatement()) {
@@ -247,9 +273,15 @@ export function analyzeSql(sql: string, dialect: SqlDialect = 'postgresql'): Sql
       token(word);
       if (shape.firstKeyword === undefined && shape.statementCount === 1) shape.firstKeyword = word;
       name(text, end);
+      tokens.push(word);
       i = end;
+    } else if (DIGIT.test(c)) {
+      token();
+      tokens.push('?');
+      i = numberEnd(sql, i);
     } else {
-      token(); // punctuation, operators, numbers; `(` too, so (SELECT 1) still finds SELECT as its keyword
+      token(); // punctuation and operators; `(` too, so (SELECT 1) still finds SELECT as its keyword
+      tokens.push(c);
       if (c === '(' || c === '[') {
         depth += 1;
         shape.depth = Math.max(shape.depth, depth);
@@ -262,6 +294,40 @@ export function analyzeSql(sql: string, dialect: SqlDialect = 'postgresql'): Sql
   }
   return shape;
 }
+
+/**
+ * analyzeSql, remembered for the statements seen last, by dialect and text: agents repeat the same few
+ * statements, and one call reads its text several times (the read gate's first test, the binding of its
+ * parameters, the audit's summary), so a remembered shape holds its tokens too. The shape is shared: never change
+ * it. Bounded by the text it holds (a shape takes some tens of bytes per character of text at worst); the least
+ * recently used goes first, and a text longer than READ_CACHE_TEXT_MAX is read every time rather than kept (it
+ * would crowd out the common short ones), without its tokens unless `withTokens`.
+ */
+export function readSql(sql: string, dialect: SqlDialect, withTokens = false): SqlShape {
+  if (sql.length > READ_CACHE_TEXT_MAX) return analyzeSql(sql, dialect, withTokens);
+  const key = `${dialect}\u0000${sql}`;
+  let shape = readShapes.get(key);
+  if (shape) {
+    // Re-inserting moves it to the end, the most recently used.
+    readShapes.delete(key);
+  } else {
+    shape = analyzeSql(sql, dialect, true);
+    readChars += key.length;
+    for (const oldest of readShapes.keys()) {
+      if (readChars <= READ_CACHE_CHARS) break;
+      readShapes.delete(oldest);
+      readChars -= oldest.length;
+    }
+  }
+  readShapes.set(key, shape);
+  return shape;
+}
+
+/** The text readSql keeps, in characters: a few thousand common statements. */
+const READ_CACHE_CHARS = 256 * 1024;
+const READ_CACHE_TEXT_MAX = 4_096;
+const readShapes = new Map<string, SqlShape>();
+let readChars = 0;
 
 /**
  * SQLite's CREATE TRIGGER … BEGIN stmt; stmt; END holds semicolons that do not end it. As sqlite3_complete()
@@ -305,7 +371,7 @@ export function bindNamedParams(
   fixed: Readonly<Record<string, unknown>> = {},
   dialect: SqlDialect = 'postgresql',
 ): { text: string; values: unknown[] } {
-  const shape = analyzeSql(sql, dialect);
+  const shape = readSql(sql, dialect);
   if (shape.positional.length > 0) {
     throw new PatchbayError('validation_failed', 'use :name placeholders, not positional parameters', {
       errors: [{ path: 'query', message: `parameter ${shape.positional[0]} is not supported; use :name` }],
@@ -337,6 +403,23 @@ export function bindNamedParams(
   // undefined is not a SQL value; a param given as undefined (absent in JSON) binds NULL.
   const names = numbered ? [...numbers.keys()] : shape.placeholders.map(({ name }) => name);
   return { text, values: names.map((name) => valueOf(name) ?? null) };
+}
+
+/** /[0-9A-Fa-f]/ */
+const HEX_DIGIT = charClass((code) => isDigit(code) || (code >= 65 && code <= 70) || (code >= 97 && code <= 102));
+
+// 12, 1.5, 1e-3, 0x1F: the whole number is one token (its exponent is no word). `from` is at a digit.
+function numberEnd(sql: string, from: number): number {
+  if (sql[from] === '0' && (sql[from + 1] === 'x' || sql[from + 1] === 'X') && HEX_DIGIT.test(sql[from + 2] ?? '')) {
+    return scan(sql, from + 2, HEX_DIGIT);
+  }
+  let i = scan(sql, from, DIGIT);
+  if (sql[i] === '.') i = scan(sql, i + 1, DIGIT);
+  if (sql[i] === 'e' || sql[i] === 'E') {
+    const sign = sql[i + 1] === '+' || sql[i + 1] === '-' ? 1 : 0;
+    if (DIGIT.test(sql[i + 1 + sign] ?? '')) i = scan(sql, i + 1 + sign, DIGIT);
+  }
+  return i;
 }
 
 const scan = (sql: string, from: number, part: CharClass): number => {

@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import type { OperationResult } from '../types.js';
 
 /**
@@ -19,6 +20,13 @@ export interface SqlResult {
   /** Rows returned for a statement that returns rows, rows affected for one that does not (UPDATE). */
   row_count: number;
 }
+
+/** SqlResult as the `query` operations declare their output. */
+export const sqlResultSchema = z.looseObject({
+  columns: z.array(z.looseObject({ name: z.string(), type: z.string() })),
+  rows: z.array(z.record(z.string(), z.unknown())),
+  row_count: z.int(),
+});
 
 /**
  * The operation result of one statement: `rows` holds at most maxRows+1 rows, each an array in column order;

@@ -1,5 +1,5 @@
 import { PatchbayError } from '../../../errors.js';
-import { analyzeSql, type SqlQuirk, type SqlShape } from '../sql-params.js';
+import { analyzeSql, readSql, type SqlQuirk, type SqlShape } from '../sql-params.js';
 import type { FunctionCall } from './catalogue.js';
 import { deniedFunction } from './functions.js';
 import { refuse } from './refusal.js';
@@ -108,7 +108,7 @@ function describe(word: string, previous: string | undefined): string {
  * gate would pass on its text alone.
  */
 export function isReadStatement(sql: string, dialect: Dialect): boolean {
-  const shape = analyzeSql(sql, dialect);
+  const shape = readSql(sql, dialect);
   try {
     return problem(dialect, sql, shape) === undefined;
   } catch {
