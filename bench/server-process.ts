@@ -1,8 +1,11 @@
 /**
  * What a benchmark reads about a server process from the outside (Linux /proc, and the server's own /metrics):
- * its RSS, its CPU time, its open sockets by what they reach, and its pool gauges.
+ * its RSS, its CPU time, its open sockets by what they reach, and its pool gauges; and, for a server started with
+ * heapProbeEnv, its live heap.
  */
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import http from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 /** CPU milliseconds so far of the process or thread whose stat file this is (Linux), NaN elsewhere. */
 export function cpuMs(statFile: string): number {
@@ -90,24 +93,65 @@ export function socketCounts(pid: number, httpPort: number): SocketCounts {
 export const formatSockets = (counts: SocketCounts) =>
   `listening ${counts.listening}, http ${counts.http}, postgresql ${counts.postgresql}, redis ${counts.redis}, other ${counts.other}`;
 
-/** The pool gauges of a server's /metrics: its app-database pool by state and its pooled connector sessions. */
-export interface PoolGauges {
+/**
+ * What a server's /metrics says of its resources: its app-database pool by state and its pooled connector sessions;
+ * its event loop's delay (p99 since the previous scrape), which tells a busy or starved server from one that waits
+ * on something else; and its V8 heap in use (live objects and garbage not yet collected).
+ */
+export interface ServerGauges {
   dbInUse: number;
   dbIdle: number;
   dbWaiting: number;
   providerSessions: number;
+  eventLoopP99Ms: number;
+  heapUsedMb: number;
 }
 
-export async function poolGauges(baseUrl: string): Promise<PoolGauges> {
-  const text = await (await fetch(`${baseUrl}/metrics`)).text();
+export async function serverGauges(baseUrl: string): Promise<ServerGauges> {
+  // A connection of its own, closed after the answer: a scrape leaves no socket open in the server it counts.
+  const text = await new Promise<string>((resolve, reject) => {
+    http
+      .get(`${baseUrl}/metrics`, { agent: false }, (response) => {
+        let body = '';
+        response.setEncoding('utf8');
+        response.on('data', (chunk: string) => (body += chunk));
+        response.on('end', () => resolve(body));
+        response.on('error', reject);
+      })
+      .on('error', reject);
+  });
   const gauge = (pattern: string) => Number(text.match(new RegExp(`^${pattern} (\\S+)$`, 'm'))?.[1] ?? Number.NaN);
   return {
     dbInUse: gauge('patchbay_db_pool_connections\\{state="in_use"\\}'),
     dbIdle: gauge('patchbay_db_pool_connections\\{state="idle"\\}'),
     dbWaiting: gauge('patchbay_db_pool_connections\\{state="waiting"\\}'),
     providerSessions: gauge('patchbay_provider_sessions'),
+    eventLoopP99Ms: gauge('nodejs_eventloop_lag_p99_seconds') * 1000,
+    heapUsedMb: gauge('nodejs_heap_size_used_bytes') / 1024 / 1024,
   };
 }
 
-export const formatGauges = (gauges: PoolGauges) =>
+export const formatGauges = (gauges: ServerGauges) =>
   `app database pool in use ${gauges.dbInUse}, idle ${gauges.dbIdle}, waiting ${gauges.dbWaiting}; pooled connector sessions ${gauges.providerSessions}`;
+
+/** Environment that loads heap-probe.mjs into a server process, answering on `file`. */
+export const heapProbeEnv = (file: string) => ({
+  NODE_OPTIONS: `--import ${new URL('heap-probe.mjs', import.meta.url).href}`,
+  BENCH_HEAP_PROBE_FILE: file,
+});
+
+/** Collects all garbage in a server started with heapProbeEnv(file) and returns what is still in use, in MB. */
+export async function liveHeapMb(pid: number, file: string): Promise<{ heapUsed: number; external: number; rss: number }> {
+  rmSync(file, { force: true });
+  process.kill(pid, 'SIGUSR2');
+  for (let waited = 0; waited < 30_000; waited += 50) {
+    await sleep(50);
+    try {
+      const used = JSON.parse(readFileSync(file, 'utf8')) as { heapUsed: number; external: number; rss: number };
+      return { heapUsed: used.heapUsed / 1024 / 1024, external: used.external / 1024 / 1024, rss: used.rss / 1024 / 1024 };
+    } catch {
+      // not written yet
+    }
+  }
+  throw new Error('the server did not answer the heap probe');
+}
