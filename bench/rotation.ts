@@ -13,6 +13,8 @@
  * the time from its first row re-encrypted to its last and the rows/s over it, the rows under each key, then checks that every connector opens with B alone, that a few executes
  * succeed on the B-only servers after the load, and that no scheduled health check failed meanwhile. FAIL (exit
  * code 1) on any failed call or check.
+ * The load writes no config: during the first rolling restart a config sealed under B by a restarted server could
+ * not be opened by a server still on A alone (adding B last everywhere first, then first, avoids that).
  * The servers close idle connector sessions after 2 s (PATCHBAY_POOL_IDLE_MS): executes on connectors picked at
  * random among 10,000 would otherwise keep thousands of SQLite handles open per server.
  */
