@@ -1,6 +1,7 @@
 /**
  * The app the run-time benchmarks drive: built on a migrated database with the rate limit out of the way, an
- * organisation with one admin, and an agent with a token. Each benchmark attaches its own connectors.
+ * organisation with one admin (with an API key), and an agent with a token. Each benchmark attaches its own
+ * connectors. The encryption key is returned for benchmarks that go on to serve the database from another process.
  */
 import pino from 'pino';
 import type { Sequelize } from 'sequelize';
@@ -16,10 +17,11 @@ export async function benchApp(sequelize: Sequelize, databaseUrl: string, poolMa
     PATCHBAY_RATE_LIMIT_PER_KEY: '100000000',
     PATCHBAY_POOL_MAX: String(poolMax),
   });
-  const app = await buildApp({ config, keyRing: KeyRing.fromKeys([generateKey()]), sequelize, logger: pino({ level: 'silent' }) });
+  const key = generateKey();
+  const app = await buildApp({ config, keyRing: KeyRing.fromKeys([key]), sequelize, logger: pino({ level: 'silent' }) });
   cleanups.unshift(() => app.close());
   const { accounts, agents } = app.services;
-  const { organization, user } = await accounts.addMember({
+  const { organization, user, apiKey } = await accounts.addMember({
     organization: (await accounts.createOrganization({ slug: 'bench' })).slug,
     email: 'bench@example.test',
     role: 'admin',
@@ -27,5 +29,5 @@ export async function benchApp(sequelize: Sequelize, databaseUrl: string, poolMa
   const admin = { organizationId: organization.id, actor: { type: 'user' as const, id: user.id }, role: 'admin' as const };
   const agent = await agents.create(organization.id, { id: 'bench-agent' }, user.id);
   const token = await agents.issueToken(agent, {}, user.id);
-  return { app, admin, agent, token };
+  return { app, admin, apiKey: apiKey.key, agent, token, key };
 }

@@ -12,12 +12,12 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { generateKey } from '../src/crypto/fernet.js';
 import { KeyRing } from '../src/crypto/key-ring.js';
-import { newId } from '../src/db/ids.js';
 import { migrateUp } from '../src/db/migrator.js';
 import { initModels } from '../src/db/models/index.js';
 import { createSequelize } from '../src/db/sequelize.js';
 import { createTestDatabase } from '../test/support/db.js';
 import type { WorkerReport } from './health-scale-worker.js';
+import { insertConnectors } from './seed.js';
 import { percentile } from './stats.js';
 
 const COUNT = Number(process.env.BENCH_HEALTH_CONNECTORS ?? 10_000);
@@ -39,34 +39,14 @@ export async function healthScaleBench(): Promise<void> {
   try {
     await migrateUp(sequelize);
     const models = initModels(sequelize);
-    const keyRing = KeyRing.fromKeys([key]);
     const org = await models.Organization.create({ slug: 'bench', name: 'bench' });
-    const config = { base_url: `http://127.0.0.1:${port}`, health_path: '/health' };
-    for (let offset = 0; offset < COUNT; offset += 2000) {
-      const rows = [];
-      for (let i = offset; i < Math.min(COUNT, offset + 2000); i += 1) {
-        const id = newId();
-        const sealed = keyRing.seal({ organization_id: org.id, connector_id: id }, config);
-        rows.push({
-          id,
-          organization_id: org.id,
-          name: `connector-${i}`,
-          connector_type: 'api',
-          provider: 'rest',
-          config_encrypted: sealed.token,
-          key_id: sealed.key_id,
-          health_check_interval_s: INTERVAL_S,
-          // No due time: the scheduler spreads the first checks over the interval itself, as after a migration.
-          last_tested_at: null,
-          last_test_result: null,
-          last_error: null,
-          created_by: null,
-          description: null,
-        });
-      }
-      await models.Connector.bulkCreate(rows, { validate: false });
-    }
-    await sequelize.query('ANALYZE pb_connectors');
+    await insertConnectors(models, KeyRing.fromKeys([key]), org.id, COUNT, (i) => ({
+      name: `connector-${i}`,
+      connector_type: 'api',
+      provider: 'rest',
+      config: { base_url: `http://127.0.0.1:${port}`, health_path: '/health' },
+      health_check_interval_s: INTERVAL_S,
+    }));
 
     const worker = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), path.join(import.meta.dirname, 'health-scale-worker.ts')], {
       env: { ...process.env, DATABASE_URL: db.url, PATCHBAY_ENCRYPTION_KEYS: key, LOG_LEVEL: 'warn' },

@@ -7,6 +7,8 @@ import { guardsBench } from './guards.js';
 import { healthScaleBench } from './health-scale.js';
 import { listConnectorsBench } from './list-connectors.js';
 import { mcpBench } from './mcp.js';
+import { rotationBench } from './rotation.js';
+import { soakBench } from './soak.js';
 
 const benches: Record<string, () => Promise<void>> = {
   'list-connectors': listConnectorsBench,
@@ -14,6 +16,8 @@ const benches: Record<string, () => Promise<void>> = {
   'execute-overhead': executeOverheadBench,
   guards: guardsBench,
   mcp: mcpBench,
+  soak: soakBench,
+  rotation: rotationBench,
 };
 
 const wanted = process.argv.slice(2);

@@ -1,19 +1,22 @@
 /**
  * The load of the HTTP benchmarks: a worker thread of its own, so that the client's work does not share the
  * servers' event loop. It keeps CONCURRENCY requests in flight for SECONDS, either plain JSON POSTs or MCP
- * `tools/call`s through the official MCP client (one client and HTTP connection per concurrent caller).
+ * `tools/call`s through the official MCP client (one client and HTTP connection per concurrent caller). Its two
+ * senders, httpRequest and connectMcp, also serve the benchmarks that drive a server process from their main thread.
  */
-import { readFileSync } from 'node:fs';
 import http from 'node:http';
+import { Readable } from 'node:stream';
 import { performance } from 'node:perf_hooks';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { cpuMs } from './server-process.js';
 import { summarize } from './stats.js';
 
 export const CONCURRENCY = 16;
 export const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const LOAD_ROLE = 'bench-load';
+const THREAD_STAT = '/proc/thread-self/stat';
 
 export type LoadRequest =
   | { kind: 'http'; url: string; headers: Record<string, string>; body: string }
@@ -35,17 +38,6 @@ export interface LoadReport {
    * (Linux only).
    */
   serverCpuMs: number;
-}
-
-/** CPU milliseconds of the calling thread so far (Linux), NaN elsewhere. */
-function threadCpuMs(): number {
-  try {
-    // utime and stime, the 14th and 15th fields after the parenthesised command name, in clock ticks of 10 ms.
-    const fields = readFileSync('/proc/thread-self/stat', 'utf8').split(') ')[1]?.split(' ') ?? [];
-    return (Number(fields[11]) + Number(fields[12])) * 10;
-  } catch {
-    return Number.NaN;
-  }
 }
 
 const processCpuMs = () => {
@@ -88,50 +80,92 @@ export function startLoadWorker(): { run(request: LoadRequest): Promise<LoadRepo
 
 type Send = () => Promise<{ ok: boolean; detail: string }>;
 
+export interface HttpAnswer {
+  /** 0 for a network error, whose message is then the body. */
+  status: number;
+  body: string;
+}
+
+/**
+ * One HTTP request on `agent`, its body sent as JSON when there is one. A network error resolves as status 0, so
+ * that one reset does not end a measurement.
+ */
+export function httpRequest(
+  agent: http.Agent,
+  url: URL,
+  options: { method: string; headers: Record<string, string>; body?: string },
+): Promise<HttpAnswer> {
+  const headers =
+    options.body === undefined
+      ? options.headers
+      : { ...options.headers, 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(options.body)) };
+  return new Promise((resolve) => {
+    const failed = (error: Error) => resolve({ status: 0, body: error.message });
+    const outgoing = http.request(
+      { agent, host: url.hostname, port: url.port, path: `${url.pathname}${url.search}`, method: options.method, headers },
+      (response) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.on('end', () => resolve({ status: response.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+        response.on('error', failed);
+      },
+    );
+    outgoing.on('error', failed);
+    outgoing.end(options.body);
+  });
+}
+
+/**
+ * The official MCP client, connected (initialised) to an agent's MCP endpoint with a bearer token. With `agent`, its
+ * requests go over node:http on that agent rather than the global fetch's pool, so that destroying the agent
+ * closes its connections at once (the global pool keeps them for the server's keep-alive time).
+ */
+export async function connectMcp(url: string, token: string, agent?: http.Agent): Promise<Client> {
+  const client = new Client({ name: 'patchbay-bench', version: '1.0.0' });
+  await client.connect(
+    new StreamableHTTPClientTransport(new URL(url), {
+      requestInit: { headers: { authorization: `Bearer ${token}` } },
+      ...(agent ? { fetch: fetchOver(agent) } : {}),
+    }),
+  );
+  return client;
+}
+
+/** The part of fetch the MCP client uses (method, headers, a string body, a signal), over node:http on `agent`. */
+function fetchOver(agent: http.Agent) {
+  return (url: string | URL, init: RequestInit = {}): Promise<Response> =>
+    new Promise((resolve, reject) => {
+      const outgoing = http.request(
+        new URL(url),
+        { agent, method: init.method ?? 'GET', headers: Object.fromEntries(new Headers(init.headers).entries()), signal: init.signal ?? undefined },
+        (response) => {
+          const status = response.statusCode ?? 0;
+          const headers = new Headers();
+          for (const [name, value] of Object.entries(response.headers)) {
+            for (const one of Array.isArray(value) ? value : value === undefined ? [] : [value]) headers.append(name, one);
+          }
+          const empty = status === 204 || status === 205 || status === 304;
+          if (empty) response.resume();
+          resolve(new Response(empty ? null : (Readable.toWeb(response) as ReadableStream), { status, headers }));
+        },
+      );
+      outgoing.on('error', reject);
+      outgoing.end(typeof init.body === 'string' ? init.body : undefined);
+    });
+}
+
 /** One sender per concurrent caller, and how to close them all. */
 async function senders(request: LoadRequest): Promise<{ send: Send[]; close(): Promise<void> }> {
   if (request.kind === 'http') {
     const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
     const url = new URL(request.url);
-    const headers = {
-      ...request.headers,
-      'content-type': 'application/json',
-      'content-length': String(Buffer.byteLength(request.body)),
+    const send: Send = async () => {
+      const answer = await httpRequest(agent, url, { method: 'POST', headers: request.headers, body: request.body });
+      return { ok: answer.status === 200, detail: `${answer.status} ${answer.body.slice(0, 200)}` };
     };
-    // A network error counts as a failed request (status 0), so that one reset does not end the measurement.
-    const send: Send = () =>
-      new Promise((resolve) => {
-        const failed = (error: Error) => resolve({ ok: false, detail: `0 ${error.message}` });
-        const outgoing = http.request(
-          { agent, host: url.hostname, port: url.port, path: url.pathname, method: 'POST', headers },
-          (response) => {
-            const chunks: Buffer[] = [];
-            response.on('data', (chunk: Buffer) => chunks.push(chunk));
-            response.on('end', () =>
-              resolve({
-                ok: response.statusCode === 200,
-                detail: `${response.statusCode} ${Buffer.concat(chunks).toString('utf8').slice(0, 200)}`,
-              }),
-            );
-            response.on('error', failed);
-          },
-        );
-        outgoing.on('error', failed);
-        outgoing.end(request.body);
-      });
     return { send: Array.from({ length: CONCURRENCY }, () => send), close: async () => agent.destroy() };
   }
-  const clients = await Promise.all(
-    Array.from({ length: CONCURRENCY }, async () => {
-      const client = new Client({ name: 'patchbay-bench', version: '1.0.0' });
-      await client.connect(
-        new StreamableHTTPClientTransport(new URL(request.url), {
-          requestInit: { headers: { authorization: `Bearer ${request.token}` } },
-        }),
-      );
-      return client;
-    }),
-  );
+  const clients = await Promise.all(Array.from({ length: CONCURRENCY }, () => connectMcp(request.url, request.token)));
   return {
     send: clients.map((client) => async () => {
       try {
@@ -178,11 +212,11 @@ async function applyLoad(request: LoadRequest): Promise<WorkerReport> {
     await drive(performance.now() + 1000, 20 * CONCURRENCY, false);
     issued = 0;
     parentPort?.postMessage(MEASURING);
-    const cpuStarted = threadCpuMs();
+    const cpuStarted = cpuMs(THREAD_STAT);
     const started = performance.now();
     await drive(started + SECONDS * 1000, 1_000_000, true);
     const elapsedS = (performance.now() - started) / 1000;
-    const loadCpuMs = threadCpuMs() - cpuStarted;
+    const loadCpuMs = cpuMs(THREAD_STAT) - cpuStarted;
     const { median, p95 } = summarize(latencies);
     return { requests: latencies.length, perSecond: latencies.length / elapsedS, median, p95, failures, failure, loadCpuMs };
   } finally {
