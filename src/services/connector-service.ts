@@ -105,8 +105,21 @@ export function refuseSecretsFollowingDestination(
   );
 }
 
+/** Updates one connector tries before a lost version race is answered 409 (only without If-Match). */
+const UPDATE_ATTEMPTS = 5;
+
+/** Sequelize's version check found the row updated by someone else between this update's read and its write. */
+class LostVersionRace extends PatchbayError {
+  constructor() {
+    super('conflict', 'the connector changed meanwhile; reload and retry');
+  }
+}
+
 /** Connectors: create, read, update with merge semantics, delete, test, health history. */
 export class ConnectorService {
+  /** The last update of each connector being updated in this process, for the next to wait on (inTurn). */
+  private readonly turns = new Map<string, Promise<unknown>>();
+
   constructor(
     private readonly deps: {
       models: Models;
@@ -249,6 +262,35 @@ export class ConnectorService {
    * config is validated again. A changed config resets healthy/failing to untested and drops pooled sessions.
    */
   async update(ctx: RequestContext, id: string, input: UpdateConnectorInput, ifMatch?: number): Promise<Connector> {
+    // Without If-Match the caller asked for the last write to win. Updates of one connector take turns in this
+    // process, and one that loses the version race to another process is merged again over the row that won,
+    // rather than answered 409.
+    return this.inTurn(id, async () => {
+      for (let attempt = 1; ; attempt += 1) {
+        try {
+          return await this.updateOnce(ctx, id, input, ifMatch);
+        } catch (error) {
+          if (!(error instanceof LostVersionRace) || ifMatch !== undefined || attempt >= UPDATE_ATTEMPTS) throw error;
+        }
+      }
+    });
+  }
+
+  /** Runs `work` after every earlier call for the same connector has settled. */
+  private inTurn<T>(id: string, work: () => Promise<T>): Promise<T> {
+    const turn = (this.turns.get(id) ?? Promise.resolve()).then(work);
+    const settled = turn.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.turns.set(id, settled);
+    void settled.then(() => {
+      if (this.turns.get(id) === settled) this.turns.delete(id);
+    });
+    return turn;
+  }
+
+  private async updateOnce(ctx: RequestContext, id: string, input: UpdateConnectorInput, ifMatch?: number): Promise<Connector> {
     const connector = await this.require(ctx.organizationId, id);
     assertUnmanaged(connector, `connector "${connector.name}"`, ctx);
     if (ifMatch !== undefined && ifMatch !== connector.version) {
@@ -309,7 +351,7 @@ export class ConnectorService {
       });
     } catch (error) {
       if (error instanceof UniqueConstraintError) throw new PatchbayError('conflict', `a connector named "${input.name}" already exists`);
-      if ((error as Error).name === 'SequelizeOptimisticLockError') throw new PatchbayError('conflict', 'the connector changed meanwhile; reload and retry');
+      if ((error as Error).name === 'SequelizeOptimisticLockError') throw new LostVersionRace();
       throw error;
     }
     if (configChanged) await this.deps.harness.drop(connector.id);

@@ -206,6 +206,19 @@ describe('connectors routes', () => {
     assert.equal((await status()).status, 'untested');
   });
 
+  it('lets the last of concurrent updates without If-Match win: none is refused, none is lost', async (t) => {
+    const s = await setup(t);
+    if (!s) return;
+    const connector = await s.create(postgresql({ ...pg, password: 'first-password' }));
+    const url = `/connectors/${connector.id}`;
+    const updates = Array.from({ length: 8 }, (_, i) => s.asAdmin('PUT', url, { description: `update ${i}` }));
+    for (const response of await Promise.all(updates)) ok(response);
+    const after = ok<ConnectorBody & { description: string }>(await s.asDeveloper('GET', url));
+    // Each update was written once, on top of the one before it.
+    assert.equal(after.version, connector.version + 8);
+    assert.match(after.description, /^update [0-7]$/);
+  });
+
   it('disables a connector: status disabled, executes refused, tests leave it disabled', async (t) => {
     const s = await setup(t);
     if (!s) return;
