@@ -91,6 +91,8 @@ export async function soakBench(): Promise<void> {
         PATCHBAY_ENCRYPTION_KEYS: seed.key,
         PATCHBAY_SQLITE_ROOT: sqliteRoot,
         PATCHBAY_POOL_IDLE_MS: String(POOL_IDLE_MS),
+        // 500 clients share one process: its app-database pool is the queue they all wait in.
+        PATCHBAY_DB_POOL_MAX: '30',
         ...heapProbeEnv(probeFile),
       },
       folder,

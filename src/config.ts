@@ -8,7 +8,7 @@ import { z } from 'zod';
 
 export type DatabaseSettings =
   | { dialect: 'sqlite'; storage: string; url: string }
-  | { dialect: 'postgres'; url: string };
+  | { dialect: 'postgres'; url: string; /** Connections to the app database (PATCHBAY_DB_POOL_MAX). @default 10 */ poolMax?: number };
 
 export type EgressPolicy = 'public' | 'private' | 'any';
 
@@ -72,6 +72,7 @@ const env = {
   PATCHBAY_RATE_LIMIT_PER_KEY: int(1),
   PATCHBAY_RATE_LIMIT_FAILED_AUTH: int(1),
   PATCHBAY_POOL_MAX: int(1, 100),
+  PATCHBAY_DB_POOL_MAX: int(1, 1000),
   PATCHBAY_POOL_IDLE_MS: int(0),
   PATCHBAY_CACHE_TTL_MS: int(0, 3_600_000),
   PATCHBAY_ALLOWED_ORIGINS: list,
@@ -127,6 +128,12 @@ export function parseDatabaseUrl(url: string, variable = 'DATABASE_URL'): Databa
 }
 
 function databaseFrom(source: Environment): DatabaseSettings {
+  const settings = databaseLocation(source);
+  const poolMax = read(source, 'PATCHBAY_DB_POOL_MAX');
+  return settings.dialect === 'postgres' && poolMax !== undefined ? { ...settings, poolMax } : settings;
+}
+
+function databaseLocation(source: Environment): DatabaseSettings {
   const url = read(source, 'DATABASE_URL');
   if (url) return parseDatabaseUrl(url);
   const name = read(source, 'PSQL_DB_NAME');

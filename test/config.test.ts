@@ -33,6 +33,14 @@ describe('configuration', () => {
     assert.deepEqual(sqlite, { dialect: 'sqlite', storage: '/tmp/x.sqlite', url: 'sqlite:/tmp/x.sqlite' });
   });
 
+  it('sizes the PostgreSQL app database pool with PATCHBAY_DB_POOL_MAX (SQLite has no pool)', () => {
+    const postgres = loadConfig({ DATABASE_URL: 'postgres://db/patchbay', PATCHBAY_DB_POOL_MAX: '40' }).database;
+    assert.equal(postgres.dialect === 'postgres' && postgres.poolMax, 40);
+    const unset = loadConfig({ DATABASE_URL: 'postgres://db/patchbay' }).database;
+    assert.equal(unset.dialect === 'postgres' && unset.poolMax, undefined);
+    assert.equal('poolMax' in loadConfig({ DATABASE_URL: 'sqlite:./x.sqlite', PATCHBAY_DB_POOL_MAX: '40' }).database, false);
+  });
+
   it("falls back to PolicySynth's PSQL_DB_* variables when DATABASE_URL is unset", () => {
     const config = loadConfig({ PSQL_DB_NAME: 'ps', PSQL_DB_USER: 'psuser', PSQL_DB_PASS: 'p@ss', DB_HOST: 'dbhost', DB_PORT: '6543' });
     assert.equal(config.database.dialect, 'postgres');
@@ -56,6 +64,7 @@ describe('configuration', () => {
     ['PATCHBAY_BODY_LIMIT_BYTES', '-1'],
     ['PATCHBAY_ENCRYPTION_KEYS', ' , '],
     ['PATCHBAY_POOL_MAX', '0'],
+    ['PATCHBAY_DB_POOL_MAX', '0'],
   ];
   for (const [variable, value] of bad) {
     it(`refuses ${variable}=${value} with an error naming the variable and not echoing the value`, () => {

@@ -20,7 +20,7 @@ export function createSequelize(settings: DatabaseSettings, options: { logging?:
   return new Sequelize(settings.url, {
     dialect: 'postgres',
     logging,
-    pool: { max: 10, min: 0, idle: 10_000 },
+    pool: { max: settings.poolMax ?? 10, min: 0, idle: 10_000 },
     dialectOptions: { application_name: 'patchbay' },
   });
 }
