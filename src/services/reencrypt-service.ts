@@ -1,5 +1,6 @@
 import { QueryTypes, type Sequelize } from 'sequelize';
 import type { KeyRing } from '../crypto/key-ring.js';
+import { writeTransaction } from '../db/write-transaction.js';
 
 /**
  * Every encrypted column Patchbay keeps, with how its Fernet envelope is bound. A later table with a sealed
@@ -70,24 +71,28 @@ export class ReencryptService {
           { type: QueryTypes.SELECT, replacements: { primary, afterId, limit: batchSize } },
         );
         if (rows.length === 0) break;
+        // Sealed first, then written in one transaction per batch: one commit (and fsync) per batch, not per row.
+        const sealedRows: { row: EncryptedRow; sealed: { token: string; key_id: string } }[] = [];
         for (const row of rows) {
           afterId = row.id;
           if (failedIds.has(row.id)) continue;
-          let sealed: { token: string; key_id: string };
           try {
-            sealed = this.keyRing.seal(binding(row), this.keyRing.open(binding(row), row.token, row.key_id));
+            sealedRows.push({ row, sealed: this.keyRing.seal(binding(row), this.keyRing.open(binding(row), row.token, row.key_id)) });
           } catch (error) {
             failedIds.add(row.id);
             report.failed.push({ table, id: row.id, key_id: row.key_id, reason: error instanceof Error ? error.message : 'cannot decrypt' });
-            continue;
           }
-          const [, affected] = await this.sequelize.query(
-            `UPDATE ${table} SET ${column} = :token, key_id = :keyId WHERE id = :id AND version = :version`,
-            { type: QueryTypes.UPDATE, replacements: { token: sealed.token, keyId: sealed.key_id, id: row.id, version: row.version } },
-          );
-          if (affected === 1) report.reencrypted += 1;
-          else report.skipped_changed += 1; // changed meanwhile: the writer sealed it under the primary key already
         }
+        await writeTransaction(this.sequelize, async (transaction) => {
+          for (const { row, sealed } of sealedRows) {
+            const [, affected] = await this.sequelize.query(
+              `UPDATE ${table} SET ${column} = :token, key_id = :keyId WHERE id = :id AND version = :version`,
+              { type: QueryTypes.UPDATE, transaction, replacements: { token: sealed.token, keyId: sealed.key_id, id: row.id, version: row.version } },
+            );
+            if (affected === 1) report.reencrypted += 1;
+            else report.skipped_changed += 1; // changed meanwhile: the writer sealed it under the primary key already
+          }
+        });
         options.onBatch?.(report.reencrypted);
       }
     }
