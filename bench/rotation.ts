@@ -4,17 +4,18 @@
  * them attached to an agent) served by two `patchbay serve` processes. BENCH_ROTATION_CLIENTS clients (default 32)
  * keep executes (direct, on any connector), run-time executes (through the attachments) and connection tests
  * running back to back the whole time, spread over the servers that are up. Meanwhile:
- * 1. after BENCH_ROTATION_PHASE_SECONDS (default 5) on A, a rolling restart puts the new key B first
- *    (PATCHBAY_ENCRYPTION_KEYS=B,A): one server at a time leaves the rotation, finishes its calls in flight, stops
- *    on SIGTERM and comes back with the new keys (this process plays the load balancer with health checks);
+ * 1. after BENCH_ROTATION_PHASE_SECONDS (default 5) on A, a rolling restart adds the new key B last
+ *    (PATCHBAY_ENCRYPTION_KEYS=A,B), and a second one puts it first (B,A): one server at a time leaves the
+ *    rotation, finishes its calls in flight, stops on SIGTERM and comes back with the new keys (this process plays
+ *    the load balancer with health checks);
  * 2. `patchbay reencrypt` runs (again while it reports rows changed meanwhile);
- * 3. a second rolling restart drops A (PATCHBAY_ENCRYPTION_KEYS=B), and the load goes on for another phase.
+ * 3. a last rolling restart drops A (PATCHBAY_ENCRYPTION_KEYS=B), and the load goes on for another phase.
  * Prints the calls made and failed (goal: 0 failed), the reencrypt command's duration (process start included),
  * the time from its first row re-encrypted to its last and the rows/s over it, the rows under each key, then checks that every connector opens with B alone, that a few executes
  * succeed on the B-only servers after the load, and that no scheduled health check failed meanwhile. FAIL (exit
  * code 1) on any failed call or check.
- * The load writes no config: during the first rolling restart a config sealed under B by a restarted server could
- * not be opened by a server still on A alone (adding B last everywhere first, then first, avoids that).
+ * Adding B last everywhere before putting it first is what lets a server still on the old list open a config
+ * another server has already sealed under B; the load itself writes no config.
  * The servers close idle connector sessions after 2 s (PATCHBAY_POOL_IDLE_MS): executes on connectors picked at
  * random among 10,000 would otherwise keep thousands of SQLite handles open per server.
  */
@@ -148,6 +149,7 @@ export async function rotationBench(): Promise<void> {
 
     await sleep(PHASE_S * 1000);
     console.log(`  load on A alone for ${PHASE_S} s: ${log.calls} calls so far, ${log.failed} failed`);
+    await rollingRestart([keyA, keyB], `B ${ringB.primaryKeyId} added last (A,B)`);
     await rollingRestart([keyB, keyA], `B ${ringB.primaryKeyId} first (B,A)`);
 
     const reencrypt = await reencryptUntilDone(sequelize, db.url, [keyB, keyA], folder);
