@@ -191,7 +191,7 @@ describeProvider(
         { brokers: stubBrokers, ...sasl(USER.user, USER.password) }, // logs in: the password must still never show
       ],
     },
-    restart: { restartPeer: () => stub.restart() }, // same port, same topics; every open connection breaks
+    restart: { restartPeer: async () => void (await stub.restart()) }, // same port, same topics; every open connection breaks
   }),
 );
 

@@ -192,9 +192,9 @@ describeProvider(rabbitmq, {
       exact: consume(truncatedQueue, { max_messages: 1 }),
     },
   },
-  restart: { restartPeer: async () => proxy.dropConnections() },
+  restart: { restartPeer: async () => void proxy.dropConnections() },
   // amqplib dials through the egress guard's lookup only; the proxy counts the connections it carries.
-  openConnections: async () => proxy.openConnections(),
+  openConnections: async () => proxy.openConnections,
 });
 
 /** A queue of the test's own, deleted afterwards. */

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
-import type net from 'node:net';
 import { after, describe, test, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as SQS from '@aws-sdk/client-sqs';
@@ -11,6 +10,7 @@ import { EgressGuard } from '../../src/providers/egress.js';
 import type { ExecuteResult } from '../../src/providers/harness.js';
 import sqs from '../../src/providers/sqs.js';
 import type { CallContext } from '../../src/providers/types.js';
+import { TcpStub } from '../support/tcp-stub.js';
 import { describeProvider, expectFailure, openPeer, type Call } from './conformance.js';
 
 const unique = (prefix: string) => `${prefix}-${randomBytes(4).toString('hex')}`;
@@ -42,15 +42,12 @@ async function startEmulator() {
     emulateQueueCreationLifecycle: false,
   });
   const seen: (string | undefined)[] = [];
-  const sockets = new Set<net.Socket>();
-  let server: http.Server | undefined;
-  let port = 0;
   const refuse = (res: http.ServerResponse, status: number, code: string, message: string) => {
     res.writeHead(status, { 'content-type': 'application/x-amz-json-1.0', 'x-amzn-query-error': `${code};Sender` });
     res.end(JSON.stringify({ __type: `com.amazonaws.sqs#${code}`, message }));
   };
-  const start = async () => {
-    server = http.createServer((req, res) => {
+  const front = new TcpStub(
+    http.createServer((req, res) => {
       const keyId = /Credential=([^/]+)\//.exec(req.headers.authorization ?? '')?.[1];
       seen.push(keyId);
       if (keyId !== undefined && keyId !== KEY.accessKeyId && keyId !== READER.accessKeyId) {
@@ -60,22 +57,11 @@ async function startEmulator() {
       } else {
         void requestHandler(req, res);
       }
-    });
-    server.on('connection', (socket) => {
-      sockets.add(socket);
-      socket.on('close', () => sockets.delete(socket));
-    });
-    await new Promise<void>((resolve) => server?.listen(port, '127.0.0.1', resolve));
-    port = (server.address() as net.AddressInfo).port;
-    service.PORT = port;
-  };
-  const stop = async () => {
-    const closing = server;
-    server = undefined;
-    for (const socket of sockets) socket.destroy();
-    if (closing) await new Promise((resolve) => closing.close(resolve));
-  };
-  await start();
+    }),
+  );
+  await front.start();
+  const { port } = front;
+  service.PORT = port;
   const endpoint = `http://127.0.0.1:${port}`;
   // The test's own client, beside Patchbay: to make queues and look at them.
   const client = new SQS.SQSClient({ region: 'us-east-1', endpoint, credentials: KEY, maxAttempts: 1 });
@@ -84,13 +70,10 @@ async function startEmulator() {
     seen,
     client,
     queueUrl: (name: string, host = '127.0.0.1', at = port, scheme = 'http') => `${scheme}://${host}:${at}/${ACCOUNT}/${name}`,
-    restart: async () => {
-      await stop();
-      await start();
-    },
+    restart: () => front.restart(),
     stop: async () => {
       client.destroy();
-      await stop();
+      await front.stop();
     },
   };
 }
@@ -198,7 +181,7 @@ describeProvider(sqs, {
       },
     },
   },
-  restart: { restartPeer: () => emulator.restart() }, // same port, same queues; every open connection breaks
+  restart: { restartPeer: async () => void (await emulator.restart()) }, // same port, same queues; every open connection breaks
 });
 
 /** A queue of the test's own, deleted afterwards. */

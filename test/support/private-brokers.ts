@@ -6,6 +6,7 @@ import path from 'node:path';
 import type { TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { closedPort, type Address } from './listeners.js';
+import { TcpStub } from './tcp-stub.js';
 
 /**
  * Brokers a test starts for itself on 127.0.0.1 at a free port, where the machine's shared ones cannot show
@@ -95,48 +96,24 @@ export function requireBroker(t: TestContext, broker: PrivateBroker | MissingBro
   return false;
 }
 
-export interface TcpProxy extends Address {
-  /** Destroys every connection through the proxy, as a broker restart would; new ones are accepted. */
-  dropConnections(): void;
-  /** Client connections open through the proxy now. */
-  openConnections(): number;
-  stop(): Promise<void>;
-}
-
-/** A TCP proxy on 127.0.0.1 at a free port, forwarding each connection to `target`. */
-export async function startTcpProxy(target: Address): Promise<TcpProxy> {
-  const sockets = new Set<net.Socket>();
-  const track = (socket: net.Socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-    socket.on('error', () => undefined); // a dropped connection is what this proxy is for
-  };
-  const clients = new Set<net.Socket>();
-  const server = net.createServer((client) => {
-    const upstream = net.connect(target);
-    clients.add(client);
-    client.on('close', () => clients.delete(client));
-    track(client);
-    track(upstream);
-    client.pipe(upstream);
-    upstream.pipe(client);
-    client.on('close', () => upstream.destroy());
-    upstream.on('close', () => client.destroy());
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const dropConnections = () => {
-    for (const socket of sockets) socket.destroy();
-  };
-  return {
-    host: '127.0.0.1',
-    port: (server.address() as net.AddressInfo).port,
-    dropConnections,
-    openConnections: () => clients.size,
-    stop: async () => {
-      dropConnections();
-      await new Promise((resolve) => server.close(resolve));
-    },
-  };
+/**
+ * A TCP proxy on 127.0.0.1 at a free port, forwarding each connection to `target`. Its `openConnections` are the
+ * client connections it carries; `dropConnections()` cuts them all, as a broker restart would, and goes on
+ * accepting new ones.
+ */
+export async function startTcpProxy(target: Address): Promise<TcpStub> {
+  const proxy = new TcpStub(
+    net.createServer((client) => {
+      const upstream = net.connect(target);
+      upstream.on('error', () => undefined); // a dropped connection is what this proxy is for
+      client.pipe(upstream);
+      upstream.pipe(client);
+      client.on('close', () => upstream.destroy());
+      upstream.on('close', () => client.destroy());
+    }),
+  );
+  await proxy.start();
+  return proxy;
 }
 
 function missingCommand(...commands: string[]): MissingBroker | undefined {

@@ -212,8 +212,8 @@ export async function startGcsStub(): Promise<Emulator & { stub: GcsStub; endpoi
     port: Number(port),
     endpoint: stub.endpoint,
     stub,
-    restart: () => stub.restart(),
-    stop: () => stub.stop(),
+    restart: async () => void (await stub.restart()),
+    stop: async () => void (await stub.stop()),
   };
 }
 

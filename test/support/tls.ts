@@ -10,6 +10,7 @@ import pino from 'pino';
 import { ProviderHarness } from '../../src/providers/harness.js';
 import { itemsWsdl } from './http-peers.js';
 import { closedPort } from './listeners.js';
+import { TcpStub } from './tcp-stub.js';
 
 /**
  * Private TLS servers for the TLS tests, each on 127.0.0.1 at a free port, with certificates from a CA made
@@ -266,7 +267,6 @@ export interface HttpsPeer extends TlsServer {
  * `/graphql` answers `{ data: { __typename: "Query" } }`, anything else 200 `{ "ok": true }`.
  */
 export async function startHttpsPeer(pki: Pki): Promise<HttpsPeer> {
-  const sockets = new Set<net.Socket>();
   const peer = { host: '127.0.0.1', port: 0, url: '', requests: 0, received: [] as string[] } as HttpsPeer;
   const server = https.createServer(
     { cert: readFileSync(pki.serverCertFile), key: readFileSync(pki.serverKeyFile) },
@@ -285,18 +285,12 @@ export async function startHttpsPeer(pki: Pki): Promise<HttpsPeer> {
       });
     },
   );
-  server.on('connection', (socket: net.Socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-  });
   server.on('tlsClientError', () => undefined); // refused handshakes are what these tests make
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  peer.port = (server.address() as net.AddressInfo).port;
+  const listener = new TcpStub(server);
+  await listener.start();
+  peer.port = listener.port;
   peer.url = `https://127.0.0.1:${peer.port}`;
-  peer.stop = async () => {
-    for (const socket of sockets) socket.destroy();
-    await new Promise((resolve) => server.close(resolve));
-  };
+  peer.stop = async () => void (await listener.stop());
   return peer;
 }
 
