@@ -9,7 +9,8 @@ import { healthSetup } from '../health/support.js';
 import { bearer } from '../support/app.js';
 import { PG_ADMIN_URL } from '../support/db.js';
 import { targetDatabase } from '../support/pg.js';
-import { makePki, requireReady, startTlsPostgres, tlsHarness } from '../support/tls.js';
+import { requireReady } from '../support/server-processes.js';
+import { makePki, startTlsPostgres, tlsHarness } from '../support/tls.js';
 
 // A target database that dies in the middle of an execute: its backend terminated on the machine's PostgreSQL,
 // and a private cluster stopped outright. The call answers a stable code, the connector's pooled session is

@@ -5,7 +5,8 @@ import { after, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import mqttClient from 'mqtt';
 import mqtt from '../../src/providers/mqtt.js';
-import { requireBroker, startMosquitto } from '../support/private-brokers.js';
+import { startMosquitto } from '../support/private-brokers.js';
+import { requireReady } from '../support/server-processes.js';
 import { requireServer } from '../support/servers.js';
 import { describeProvider, expectFailure, openPeer, type Call, type Peer } from './conformance.js';
 
@@ -73,7 +74,7 @@ const retainedTopics = [`${base}/kept`, ...Array.from({ length: 5 }, (_, i) => `
 
 describeProvider(mqtt, {
   config,
-  ready: async (t) => requireBroker(t, broker),
+  ready: async (t) => requireReady(t, broker),
   setup: () =>
     direct(config, async (client) => {
       await client.publishAsync(`${base}/kept`, 'kept', { qos: 1, retain: true });
@@ -150,7 +151,7 @@ describeProvider(mqtt, {
 
 describe('mqtt', () => {
   test('a consume with no traffic returns nothing after about wait_ms', async (t) => {
-    if (!requireBroker(t, broker)) return;
+    if (!requireReady(t, broker)) return;
     const peer = openPeer(t, mqtt, config);
     await peer.execute(consume(`${base}/quiet`, { wait_ms: 0 })); // connected before the clock starts
     const started = performance.now();
@@ -180,7 +181,7 @@ describe('mqtt', () => {
   });
 
   test('overlapping filters on one session: each consume gets each message once', async (t) => {
-    if (!requireBroker(t, broker)) return;
+    if (!requireReady(t, broker)) return;
     const peer = openPeer(t, mqtt, config);
     const topic = `${base}/overlap/a`;
     const both = Promise.all([
@@ -196,7 +197,7 @@ describe('mqtt', () => {
   });
 
   test('a topic outside the boundary: scope_denied; a narrower filter is allowed', async (t) => {
-    if (!requireBroker(t, broker)) return;
+    if (!requireReady(t, broker)) return;
     const limited = openPeer(t, mqtt, { ...config, topic: `${base}/scoped/#` });
     for (const call of [
       publish({ topic: `${base}/other`, message: 'x' }),
@@ -213,7 +214,7 @@ describe('mqtt', () => {
   });
 
   test('a publish the ACL refuses (qos 1): permission_denied', async (t) => {
-    if (!requireBroker(t, broker)) return;
+    if (!requireReady(t, broker)) return;
     const peer: Peer = openPeer(t, mqtt, config);
     const error = await expectFailure(peer.execute(publish({ topic: `other/${unique('')}`, message: 'x', qos: 1 })));
     assert.equal(error.code, 'permission_denied');

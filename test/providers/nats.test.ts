@@ -10,7 +10,8 @@ import { EgressGuard } from '../../src/providers/egress.js';
 import nats from '../../src/providers/nats.js';
 import { parseConfig } from '../../src/providers/registry.js';
 import type { CallContext } from '../../src/providers/types.js';
-import { requireBroker, startNats } from '../support/private-brokers.js';
+import { startNats } from '../support/private-brokers.js';
+import { requireReady } from '../support/server-processes.js';
 import { requireServer } from '../support/servers.js';
 import { describeProvider, expectFailure, openPeer, type Call } from './conformance.js';
 
@@ -81,7 +82,7 @@ let stopEcho: () => void = () => undefined;
 
 describeProvider(nats, {
   config,
-  ready: async (t) => requireBroker(t, broker),
+  ready: async (t) => requireReady(t, broker),
   setup: async () => {
     const nc = await direct();
     const jsm = await jetstreamManager(nc);
@@ -240,7 +241,7 @@ async function ownStream(t: TestContext, prefix: string): Promise<string> {
 
 describe('nats', () => {
   test('a core consume with no traffic returns nothing after about wait_ms', async (t) => {
-    if (!requireBroker(t, broker)) return;
+    if (!requireReady(t, broker)) return;
     const peer = openPeer(t, nats, config);
     await peer.execute(consume({ subject: `${base}.quiet`, wait_ms: 0 })); // connected before the clock starts
     const started = performance.now();
@@ -250,7 +251,7 @@ describe('nats', () => {
   });
 
   test('a stream consume uses the durable patchbay-connector-<id>; a failed one hands its messages back', async (t) => {
-    if (!requireBroker(t, broker)) return;
+    if (!requireReady(t, broker)) return;
     const prefix = `${base}.${unique('d')}`;
     const name = await ownStream(t, prefix);
     const jsm = await jetstreamManager(await direct());
@@ -312,7 +313,7 @@ describe('nats', () => {
   });
 
   test('with a stream on the connector, publish is acknowledged by that stream', async (t) => {
-    if (!requireBroker(t, broker)) return;
+    if (!requireReady(t, broker)) return;
     const prefix = `${base}.${unique('p')}`;
     const name = await ownStream(t, prefix);
     const peer = openPeer(t, nats, { ...config, stream: name });
@@ -328,7 +329,7 @@ describe('nats', () => {
   });
 
   test('a subject or stream outside the boundary: scope_denied; a narrower filter is allowed', async (t) => {
-    if (!requireBroker(t, broker)) return;
+    if (!requireReady(t, broker)) return;
     const limited = openPeer(t, nats, { ...config, subject: `${base}.scoped.>`, stream });
     for (const call of [
       write('publish', { subject: `${base}.other`, message: 'x' }),
@@ -347,7 +348,7 @@ describe('nats', () => {
   });
 
   test('an nkey user logs in with its seed', async (t) => {
-    if (!requireBroker(t, broker)) return;
+    if (!requireReady(t, broker)) return;
     const seed = new TextDecoder().decode(nkeyUser.getSeed());
     const peer = openPeer(t, nats, { servers: config.servers, nkey_seed: seed });
     assert.deepEqual(messages(await peer.execute(consume({ subject: `${base}.nkey`, wait_ms: 0 }))), []);
@@ -360,7 +361,7 @@ describe('nats', () => {
   });
 
   test('a request whose responder never answers: timeout, and the session still works', async (t) => {
-    if (!requireBroker(t, broker)) return;
+    if (!requireReady(t, broker)) return;
     const subject = `${base}.${unique('silent')}`;
     const silent = (await direct()).subscribe(subject, { callback: () => undefined });
     t.after(() => silent.unsubscribe());
@@ -374,7 +375,7 @@ describe('nats', () => {
   });
 
   test('a subject the server refuses the user: permission_denied', async (t) => {
-    if (!requireBroker(t, broker)) return;
+    if (!requireReady(t, broker)) return;
     const peer = openPeer(t, nats, config);
     assert.equal(
       (await expectFailure(peer.execute(write('publish', { subject: 'denied.x', message: 'x' })))).code,

@@ -1,15 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, test, type TestContext } from 'node:test';
-import {
-  makePki,
-  requireReady,
-  startTlsMosquitto,
-  startTlsNats,
-  startTlsRedis,
-  tlsHarness,
-  type Missing,
-  type TlsServer,
-} from '../support/tls.js';
+import { requireReady, type Missing } from '../support/server-processes.js';
+import { makePki, startTlsMosquitto, startTlsNats, startTlsRedis, tlsHarness, type TlsServer } from '../support/tls.js';
 
 // Private Redis, Mosquitto and NATS servers that speak only TLS: the TLS paths of redis, redis_pubsub, mqtt and
 // nats through the harness's connection test, so each failure goes through the error mapping a user sees.

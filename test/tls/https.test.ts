@@ -7,7 +7,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { healthSetup, pgAt } from '../health/support.js';
 import { servePatchbay } from '../support/cli.js';
 import { client, ok } from '../support/http.js';
-import { makePki, requireReady, startHttpsPeer, tlsHarness, type HttpsPeer } from '../support/tls.js';
+import { requireReady } from '../support/server-processes.js';
+import { makePki, startHttpsPeer, tlsHarness, type HttpsPeer } from '../support/tls.js';
 
 // One HTTPS server with a certificate from a CA made for the run: the TLS paths of rest, graphql and soap
 // through the harness's connection test, and of webhook deliveries, which trust the system roots only.

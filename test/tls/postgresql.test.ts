@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
-import { makePki, requireReady, startTlsPostgres, tlsHarness } from '../support/tls.js';
+import { requireReady } from '../support/server-processes.js';
+import { makePki, startTlsPostgres, tlsHarness } from '../support/tls.js';
 
 // Private cluster with ssl=on: the TLS paths of the postgresql provider, through the harness's connection test
 // so that each failure goes through the error mapping a user sees.
