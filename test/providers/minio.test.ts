@@ -3,7 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { after, describe, test } from 'node:test';
 import minio from '../../src/providers/minio.js';
 import { parseConfig } from '../../src/providers/registry.js';
-import { describeStorageCases, s3rverBucket, startS3rver, storageFixture, uniqueName } from '../support/storage-emulators.js';
+import { uniqueName } from '../support/names.js';
+import { describeStorageCases, s3rverBucket, startS3rver, storageFixture } from '../support/storage-emulators.js';
 import { describeProvider } from './conformance.js';
 
 // MinIO speaks the S3 API, and so does s3rver: the same emulator as s3, addressed as a MinIO server is.

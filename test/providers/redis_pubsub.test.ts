@@ -5,16 +5,8 @@ import { describe, test, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ExecuteResult } from '../../src/providers/harness.js';
 import redisPubsub from '../../src/providers/redis_pubsub.js';
-import {
-  aclUser,
-  connectedClients,
-  redisClient,
-  redisCommand,
-  subscriber,
-  ticker,
-  unique,
-  waitUntilGone,
-} from '../support/redis.js';
+import { uniqueIdentifier as unique } from '../support/names.js';
+import { aclUser, connectedClients, redisClient, redisCommand, subscriber, ticker, waitUntilGone } from '../support/redis.js';
 import { requireServer } from '../support/servers.js';
 import { describeProvider, expectFailure, openPeer, type Call, type Peer } from './conformance.js';
 

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, describe, test } from 'node:test';
 import s3 from '../../src/providers/s3.js';
-import { describeStorageCases, s3rverBucket, startS3rver, storageFixture, uniqueName } from '../support/storage-emulators.js';
+import { uniqueName } from '../support/names.js';
+import { describeStorageCases, s3rverBucket, startS3rver, storageFixture } from '../support/storage-emulators.js';
 import { describeProvider, openPeer } from './conformance.js';
 
 const emulator = await startS3rver();

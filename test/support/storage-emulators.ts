@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
@@ -11,6 +10,7 @@ import type { ExecuteResult } from '../../src/providers/harness.js';
 import type { Provider } from '../../src/providers/types.js';
 import { expectFailure, openPeer, type Call, type Config, type Peer, type ProviderFixture } from '../providers/conformance.js';
 import { GcsStub } from './gcs-stub.js';
+import { uniqueName } from './names.js';
 
 /**
  * The storage emulators the provider tests start for themselves, each on 127.0.0.1 at a free port with its
@@ -231,8 +231,6 @@ export interface StoreChannel {
   /** Deletes every object under `prefix`. */
   clear(prefix: string): Promise<void>;
 }
-
-export const uniqueName = (prefix: string): string => `${prefix}-${randomBytes(4).toString('hex')}`;
 
 const text = 'text/plain';
 const call = (operation: string, input: Record<string, unknown>, mode: Call['mode'] = 'read'): Call => ({

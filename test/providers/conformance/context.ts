@@ -224,6 +224,9 @@ export async function expectFailure(promise: Promise<unknown>): Promise<Patchbay
   assert.fail('expected the call to fail');
 }
 
+/** Where a validation_failed error points: the path of each of its `errors`, in order. */
+export const errorPaths = (error: PatchbayError): string[] | undefined => error.errors?.map((item) => item.path);
+
 /**
  * The secret values of a config that must never be shown: every string of its secret fields (nested ones
  * too) and the password inside a URL-shaped one. Values under 3 characters are not scrubbed by design.
