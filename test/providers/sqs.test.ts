@@ -5,24 +5,24 @@ import { after, describe, test, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as SQS from '@aws-sdk/client-sqs';
 import { createRequestHandler } from 'local-aws-sqs';
-import pino from 'pino';
-import { EgressGuard } from '../../src/providers/egress.js';
-import type { ExecuteResult } from '../../src/providers/harness.js';
 import sqs from '../../src/providers/sqs.js';
-import type { CallContext } from '../../src/providers/types.js';
+import {
+  assertFitsIn,
+  bodies,
+  call,
+  eventually,
+  messagesOf,
+  ownCall,
+  ownSession,
+  returnsBetween,
+} from '../support/messaging-fixture.js';
+import { uniqueName as unique } from '../support/names.js';
 import { TcpStub } from '../support/tcp-stub.js';
-import { describeProvider, expectFailure, openPeer, type Call } from './conformance.js';
+import { describeProvider, errorPaths, expectFailure, openPeer } from './conformance.js';
 
-const unique = (prefix: string) => `${prefix}-${randomBytes(4).toString('hex')}`;
 const canary = `Canary${randomBytes(6).toString('hex')}`;
-const call = (operation: string, input: Record<string, unknown>, mode: Call['mode'] = 'read_write'): Call => ({
-  operation,
-  input,
-  mode,
-});
 type Message = { message: string; headers: Record<string, string>; receive_count: number; redelivered: boolean };
-const messages = (result: ExecuteResult) => (result.data as { messages: Message[] }).messages;
-const bodies = (result: ExecuteResult) => messages(result).map((item) => item.message);
+const messages = (result: { data: unknown }) => messagesOf<Message>(result);
 
 const KEY = { accessKeyId: 'pb-key', secretAccessKey: `sk-${randomBytes(6).toString('hex')}` };
 const READER = { accessKeyId: 'pb-reader', secretAccessKey: `sk-${randomBytes(6).toString('hex')}` }; // refused SendMessage
@@ -177,7 +177,7 @@ describeProvider(sqs, {
       limit: 200, // {"messages":[…]} and one message of about 150 bytes
       check: (result) => {
         assert.equal(messages(result).length, 1);
-        assert.ok(Buffer.byteLength(JSON.stringify(result.data)) <= 200);
+        assertFitsIn(result, 200);
       },
     },
   },
@@ -197,11 +197,8 @@ const send = (url: string, body: string) =>
 describe('sqs', () => {
   test('a bounded consume with no traffic returns after about wait_ms, with nothing', async (t) => {
     const peer = openPeer(t, sqs, { ...config, queue_url: await ownQueue(t) });
-    const started = performance.now();
-    const result = await peer.execute(call('consume', { wait_ms: 600 }));
-    const elapsed = performance.now() - started;
+    const result = await returnsBetween(500, 600 + 3_000, () => peer.execute(call('consume', { wait_ms: 600 })));
     assert.deepEqual(messages(result), []);
-    assert.ok(elapsed >= 500 && elapsed < 600 + 3_000, `took ${Math.round(elapsed)} ms`);
   });
 
   test('acknowledged messages are deleted, not redelivered; what max_rows cut off is back at once', async (t) => {
@@ -219,23 +216,17 @@ describe('sqs', () => {
 
   test('a consume that fails before its response is built deletes nothing: the message is back at once', async (t) => {
     const url = await ownQueue(t);
-    const ctx = {
-      signal: new AbortController().signal,
-      log: pino({ level: 'silent' }),
-      egress: new EgressGuard('private'),
-      poolMax: 1,
-      sqliteRoot: '.',
-    };
-    const session = await sqs.connect!(sqs.config.parse({ ...config, queue_url: url }), ctx);
-    t.after(() => session.close());
+    const session = await ownSession(t, sqs, { ...config, queue_url: url });
     const controller = new AbortController();
-    const limits = { maxRows: 100, maxBytes: 1_048_576, timeoutMs: 10_000 };
-    const context: CallContext = { mode: 'read_write', limits, boundParams: {}, signal: controller.signal, connectorId: 'c1' };
     // On an empty queue the consume waits for 10 messages; it holds one when the call goes away.
-    const failing = session.execute('consume', { max_messages: 10, wait_ms: 5_000 }, context);
+    const failing = session.execute(
+      'consume',
+      { max_messages: 10, wait_ms: 5_000 },
+      ownCall(controller.signal, { connectorId: 'c1' }),
+    );
     await sleep(200);
     await send(url, 'held');
-    for (let i = 0; i < 300 && (await counts(url)).inFlight === 0; i += 1) await sleep(10);
+    await eventually(async () => (await counts(url)).inFlight > 0, 300, 10);
     controller.abort(new Error('the caller went away'));
     await assert.rejects(failing);
     assert.deepEqual(await counts(url), { visible: 1, inFlight: 0 }, 'handed back, not deleted');
@@ -286,6 +277,6 @@ describe('sqs', () => {
     const error = await expectFailure(
       peer.execute(call('publish', { message: Buffer.from([0xff, 0xfe]).toString('base64'), encoding: 'base64' })),
     );
-    assert.deepEqual([error.code, error.errors?.map(({ path }) => path)], ['validation_failed', ['message']]);
+    assert.deepEqual([error.code, errorPaths(error)], ['validation_failed', ['message']]);
   });
 });
