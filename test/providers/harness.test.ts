@@ -3,9 +3,10 @@ import { describe, test, type TestContext } from 'node:test';
 import pino from 'pino';
 import { z } from 'zod';
 import { PatchbayError } from '../../src/errors.js';
-import { ProviderHarness, poolKey, type ExecuteRequest, type HarnessOptions } from '../../src/providers/harness.js';
+import { poolKey, type ExecuteRequest, type HarnessOptions } from '../../src/providers/harness.js';
 import { getProvider } from '../../src/providers/registry.js';
 import { secret, type Provider, type Session } from '../../src/providers/types.js';
+import { openHarness } from '../support/harness.js';
 import { closedPort, silentListener } from '../support/listeners.js';
 import { expectFailure } from './conformance.js';
 
@@ -46,17 +47,7 @@ function fakeProvider(session: Partial<Session> = {}, overrides: Partial<Provide
 }
 
 function harness(t: TestContext, options: Partial<HarnessOptions> = {}, provider?: Provider) {
-  const instance = new ProviderHarness({
-    egress: 'private',
-    poolMax: 2,
-    poolIdleMs: 60_000,
-    sqliteRoot: '.',
-    logger: pino({ level: 'silent' }),
-    providers: provider ? (id) => (id === provider.id ? provider : getProvider(id)) : undefined,
-    ...options,
-  });
-  t.after(() => instance.close());
-  return instance;
+  return openHarness(t, { providers: provider ? (id) => (id === provider.id ? provider : getProvider(id)) : undefined, ...options });
 }
 
 const call: ExecuteRequest['call'] = {

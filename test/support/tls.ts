@@ -3,9 +3,6 @@ import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, wri
 import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
-import type { TestContext } from 'node:test';
-import pino from 'pino';
-import { ProviderHarness } from '../../src/providers/harness.js';
 import { itemsWsdl } from './http-peers.js';
 import { closedPort } from './listeners.js';
 import { missingCommands, startServerProcess, type Missing } from './server-processes.js';
@@ -296,17 +293,4 @@ function userIds(name: string): { uid: number; gid: number } | undefined {
 async function startProcess(command: string, args: string[], ports: number[]): Promise<TlsServer> {
   const server = await startServerProcess(command, args, ports);
   return { host: '127.0.0.1', port: ports[0]!, stop: server.stop };
-}
-
-/** A provider harness as the server builds one (private egress: loopback allowed), closed after the test. */
-export function tlsHarness(t: TestContext): ProviderHarness {
-  const harness = new ProviderHarness({
-    egress: 'private',
-    poolMax: 2,
-    poolIdleMs: 60_000,
-    sqliteRoot: '.',
-    logger: pino({ level: 'silent' }),
-  });
-  t.after(() => harness.close());
-  return harness;
 }

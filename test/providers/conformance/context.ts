@@ -6,14 +6,15 @@ import pino from 'pino';
 import { PatchbayError } from '../../../src/errors.js';
 import { EgressGuard } from '../../../src/providers/egress.js';
 import {
-  ProviderHarness,
   poolKey,
   type ExecuteResult,
   type HarnessOptions,
+  type ProviderHarness,
   type TestResult,
 } from '../../../src/providers/harness.js';
 import { getProvider, secretFieldNames } from '../../../src/providers/registry.js';
 import type { Provider, Session } from '../../../src/providers/types.js';
+import { newHarness } from '../../support/harness.js';
 import { isOff, type Call, type Config, type Off, type Peer, type ProviderFixture } from './fixture.js';
 
 /**
@@ -128,11 +129,7 @@ export class Run {
    */
   harness(options: Partial<Omit<HarnessOptions, 'providers' | 'logger'>> = {}): ProviderHarness {
     const logger = pino({ level: 'trace' }, { write: (line: string) => void this.seen.push(line) });
-    const harness = new ProviderHarness({
-      egress: 'private',
-      poolMax: 2,
-      poolIdleMs: 60_000,
-      sqliteRoot: '.',
+    const harness = newHarness({
       ...this.settings.harness,
       ...options,
       logger,
