@@ -1,5 +1,6 @@
 import { createHash, createVerify, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
 import http from 'node:http';
+import { uniqueName } from './names.js';
 import { TcpStub } from './tcp-stub.js';
 
 /**
@@ -87,7 +88,7 @@ export class GcsStub extends TcpStub {
 
   /** A service account key file (JSON text) whose token the stub grants: a reader may not write. */
   serviceAccount(role: Role = 'writer'): string {
-    const email = `pb-${randomBytes(4).toString('hex')}@patchbay-test.iam.gserviceaccount.com`;
+    const email = `${uniqueName('pb')}@patchbay-test.iam.gserviceaccount.com`;
     const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
     this.accounts.set(email, { publicKey, role });
     return keyFile(email, privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, `${this.endpoint}/token`);

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import type net from 'node:net';
 import { describe, test, type TestContext } from 'node:test';
 import pino from 'pino';
@@ -15,6 +14,7 @@ import {
 import { getProvider, secretFieldNames } from '../../../src/providers/registry.js';
 import type { Provider, Session } from '../../../src/providers/types.js';
 import { newHarness } from '../../support/harness.js';
+import { uniqueName } from '../../support/names.js';
 import { isOff, type Call, type Config, type Off, type Peer, type ProviderFixture } from './fixture.js';
 
 /**
@@ -249,7 +249,7 @@ function urlPassword(value: string): string[] {
   }
 }
 
-const connectorIdFor = (provider: Provider): string => `conformance-${provider.id}-${randomBytes(4).toString('hex')}`;
+const connectorIdFor = (provider: Provider): string => uniqueName(`conformance-${provider.id}`);
 
 /** An EgressGuard that keeps every socket it hands out, so a test can see whether they were all closed. */
 class RecordingEgress extends EgressGuard {
