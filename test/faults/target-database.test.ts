@@ -9,7 +9,9 @@ import { healthSetup } from '../health/support.js';
 import { bearer } from '../support/app.js';
 import { PG_ADMIN_URL } from '../support/db.js';
 import { targetDatabase } from '../support/pg.js';
-import { makePki, requireReady, startTlsPostgres, tlsHarness } from '../support/tls.js';
+import { openHarness } from '../support/harness.js';
+import { requireReady } from '../support/server-processes.js';
+import { makePki, startTlsPostgres } from '../support/tls.js';
 
 // A target database that dies in the middle of an execute: its backend terminated on the machine's PostgreSQL,
 // and a private cluster stopped outright. The call answers a stable code, the connector's pooled session is
@@ -57,7 +59,7 @@ describe('a target PostgreSQL that dies in the middle of an execute', () => {
     const admin = new pg.Client({ connectionString: PG_ADMIN_URL });
     await admin.connect();
     t.after(() => admin.end());
-    const harness = tlsHarness(t);
+    const harness = openHarness(t);
     const config = { host: '127.0.0.1', port: 5432, username: 'postgres', database: target.name };
     const key = poolKey('fault-terminate', 1);
     await execute(harness, key, config, 'SELECT 1');
@@ -91,7 +93,7 @@ describe('a private PostgreSQL cluster stopped in the middle of an execute', () 
     const admin = new pg.Client({ host: cluster.host, port: cluster.port, user: 'postgres', database: 'postgres', ssl: { ca: pki.ca } });
     await admin.connect();
     admin.on('error', () => undefined); // the halt below drops it too
-    const harness = tlsHarness(t);
+    const harness = openHarness(t);
     const config = { host: cluster.host, port: cluster.port, username: 'postgres', database: 'postgres', ssl: true, tls_ca: pki.ca };
     const key = poolKey('fault-halt', 1);
     await execute(harness, key, config, 'SELECT 1');

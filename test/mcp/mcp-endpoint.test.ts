@@ -4,7 +4,8 @@ import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js';
 import { startRestPeer } from '../support/http-peers.js';
 import { client, ok, problem } from '../support/http.js';
 import { targetDatabase } from '../support/pg.js';
-import { redisCommand, unique } from '../support/redis.js';
+import { redisCommand } from '../support/redis.js';
+import { uniqueIdentifier } from '../support/names.js';
 import { requireServer } from '../support/servers.js';
 import { agentWorld, mcpOutcome, restOutcome, type AgentWorld } from './support.js';
 
@@ -106,7 +107,7 @@ describe('the MCP endpoint of an agent', () => {
   it('calls each family of tool and answers what REST answers; refuses a write tool called anyway in read mode', async (t) => {
     const w = await world(t);
     if (!w) return;
-    const key = unique('mcp_key');
+    const key = uniqueIdentifier('mcp_key');
     await redisCommand(['SET', key, 'cached value']);
     t.after(() => redisCommand(['DEL', key]));
     const mcp = await w.mcp();
@@ -115,7 +116,7 @@ describe('the MCP endpoint of an agent', () => {
       ['db', 'describe', {}],
       ['rw', 'query', { query: "UPDATE orders SET note = 'first' WHERE id = 1" }],
       ['cache', 'command', { command: ['GET', key] }],
-      ['events', 'consume', { channel: unique('quiet'), max_messages: 1, wait_ms: 50 }],
+      ['events', 'consume', { channel: uniqueIdentifier('quiet'), max_messages: 1, wait_ms: 50 }],
       ['api', 'request', { path: '/health' }],
     ];
     for (const [alias, operation, input] of cases) {
@@ -142,7 +143,7 @@ describe('the MCP endpoint of an agent', () => {
 
     // Not listed in read mode, and refused when called anyway; a writing input of a listed tool is refused too.
     for (const [name, input] of [
-      ['events__publish', { channel: unique('never'), message: 'x' }],
+      ['events__publish', { channel: uniqueIdentifier('never'), message: 'x' }],
       ['cache__command', { command: ['SET', key, 'changed'] }],
       ['db__query', { query: 'DELETE FROM orders' }],
     ] as const) {
@@ -233,7 +234,7 @@ describe('the MCP endpoint of an agent', () => {
     };
     assert.equal((await post(w, initialize, auth)).status, 200);
     const call = (query: string) => ({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'db__query', arguments: { query } } });
-    const literal = unique('zebra_literal');
+    const literal = uniqueIdentifier('zebra_literal');
     const first = await post(w, call(`SELECT id, note FROM orders WHERE note <> '${literal}' AND id < 98765`), { ...auth, 'user-agent': 'agent-runner/2.5.0 (linux)' });
     assert.equal(first.status, 200);
     assert.equal(((await first.json()) as { result: CallToolResult }).result.isError, undefined);

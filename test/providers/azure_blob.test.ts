@@ -9,12 +9,12 @@ import {
   StorageSharedKeyCredential,
 } from '@azure/storage-blob';
 import azureBlob from '../../src/providers/azure_blob.js';
+import { uniqueName } from '../support/names.js';
 import {
   AZURITE_ACCOUNT,
   describeStorageCases,
   startAzurite,
   storageFixture,
-  uniqueName,
   type StoreChannel,
 } from '../support/storage-emulators.js';
 import { describeProvider, expectFailure, openPeer } from './conformance.js';

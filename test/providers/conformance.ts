@@ -63,7 +63,7 @@ export function openPeer(
   return run.peer();
 }
 
-export { expectFailure } from './conformance/context.js';
+export { errorPaths, expectFailure } from './conformance/context.js';
 export { off } from './conformance/fixture.js';
 export { sqlDescribeCase } from './conformance/sql.js';
 export type {

@@ -8,13 +8,8 @@ import gcs from '../../src/providers/gcs.js';
 import { GcsBucket } from '../../src/providers/gcs/json-api.js';
 import { parseServiceAccount, type ServiceAccountKey } from '../../src/providers/gcs/service-account.js';
 import { foreignServiceAccount } from '../support/gcs-stub.js';
-import {
-  describeStorageCases,
-  startGcsStub,
-  storageFixture,
-  uniqueName,
-  type StoreChannel,
-} from '../support/storage-emulators.js';
+import { uniqueName } from '../support/names.js';
+import { describeStorageCases, startGcsStub, storageFixture, type StoreChannel } from '../support/storage-emulators.js';
 import { describeProvider, expectFailure, off, openPeer, type Config } from './conformance.js';
 
 /**

@@ -1,12 +1,14 @@
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import { describe, test, type TestContext } from 'node:test';
 import pino from 'pino';
 import { z } from 'zod';
 import { PatchbayError } from '../../src/errors.js';
-import { ProviderHarness, poolKey, type ExecuteRequest, type HarnessOptions } from '../../src/providers/harness.js';
+import { poolKey, type ExecuteRequest, type HarnessOptions } from '../../src/providers/harness.js';
 import { getProvider } from '../../src/providers/registry.js';
 import { secret, type Provider, type Session } from '../../src/providers/types.js';
+import { openHarness } from '../support/harness.js';
+import { closedPort, silentListener } from '../support/listeners.js';
+import { expectFailure } from './conformance.js';
 
 const fakeConfig = z.strictObject({
   host: z.string().default('fake.example'),
@@ -45,17 +47,7 @@ function fakeProvider(session: Partial<Session> = {}, overrides: Partial<Provide
 }
 
 function harness(t: TestContext, options: Partial<HarnessOptions> = {}, provider?: Provider) {
-  const instance = new ProviderHarness({
-    egress: 'private',
-    poolMax: 2,
-    poolIdleMs: 60_000,
-    sqliteRoot: '.',
-    logger: pino({ level: 'silent' }),
-    providers: provider ? (id) => (id === provider.id ? provider : getProvider(id)) : undefined,
-    ...options,
-  });
-  t.after(() => instance.close());
-  return instance;
+  return openHarness(t, { providers: provider ? (id) => (id === provider.id ? provider : getProvider(id)) : undefined, ...options });
 }
 
 const call: ExecuteRequest['call'] = {
@@ -64,41 +56,11 @@ const call: ExecuteRequest['call'] = {
   boundParams: {},
 };
 
-async function executeError(promise: Promise<unknown>): Promise<PatchbayError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof PatchbayError, `expected a PatchbayError, got ${String(error)}`);
-    return error;
-  }
-  assert.fail('expected the call to fail');
-}
-
-/** A TCP listener that accepts connections and never says a word. */
-async function silentListener(t: TestContext): Promise<number> {
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((socket) => sockets.add(socket));
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.after(() => {
-    for (const socket of sockets) socket.destroy();
-    server.close();
-  });
-  return (server.address() as net.AddressInfo).port;
-}
-
-async function closedPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
 const pgConfig = (extra: Record<string, unknown>) => ({ host: '127.0.0.1', username: 'postgres', ...extra });
 
 describe('test()', () => {
   test('a listener that never answers: timeout, returned near the deadline', async (t) => {
-    const port = await silentListener(t);
+    const { port } = await silentListener(t);
     const result = await harness(t).test('postgresql', pgConfig({ port, connect_timeout_ms: 500 }));
     assert.equal(result.success, false);
     assert.equal(result.error_code, 'timeout');
@@ -217,16 +179,16 @@ describe('execute()', () => {
   test('an unknown operation, an invalid input, a write in read mode, a provider without connect', async (t) => {
     const { provider, stats } = fakeProvider();
     const instance = harness(t, {}, provider);
-    assert.equal((await executeError(instance.execute(request(provider, { operation: 'nope' })))).code, 'unsupported_operation');
-    const invalid = await executeError(instance.execute(request(provider, { input: { value: 1 } })));
+    assert.equal((await expectFailure(instance.execute(request(provider, { operation: 'nope' })))).code, 'unsupported_operation');
+    const invalid = await expectFailure(instance.execute(request(provider, { input: { value: 1 } })));
     assert.equal(invalid.code, 'validation_failed');
     assert.deepEqual(invalid.errors?.map((error) => error.path), ['value']);
-    const write = await executeError(instance.execute(request(provider, { operation: 'write', input: {} })));
+    const write = await expectFailure(instance.execute(request(provider, { operation: 'write', input: {} })));
     assert.equal(write.code, 'read_only');
     assert.equal(stats.connects, 0, 'refused before connecting');
     const { provider: driverless } = fakeProvider({}, { id: 'fake', connect: undefined });
     const other = harness(t, {}, driverless);
-    assert.equal((await executeError(other.execute(request(driverless)))).code, 'unsupported_operation');
+    assert.equal((await expectFailure(other.execute(request(driverless)))).code, 'unsupported_operation');
   });
 
   test('a mode other than read_write is a read: refused writes, and the session is told read', async (t) => {
@@ -240,7 +202,7 @@ describe('execute()', () => {
     const instance = harness(t, {}, provider);
     for (const mode of ['READ_WRITE', 'write', '', 'readwrite']) {
       const odd = { ...call, mode } as unknown as ExecuteRequest['call'];
-      const write = await executeError(instance.execute(request(provider, { operation: 'write', input: {}, call: odd })));
+      const write = await expectFailure(instance.execute(request(provider, { operation: 'write', input: {}, call: odd })));
       assert.equal(write.code, 'read_only', `mode ${JSON.stringify(mode)} is a read`);
       await instance.execute(request(provider, { call: odd }));
     }
@@ -301,9 +263,9 @@ describe('execute()', () => {
     );
     const instance = harness(t, {}, provider);
     failure = new Error('bad sql');
-    assert.equal((await executeError(instance.execute(request(provider)))).code, 'query_failed');
+    assert.equal((await expectFailure(instance.execute(request(provider)))).code, 'query_failed');
     failure = Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' });
-    assert.equal((await executeError(instance.execute(request(provider)))).code, 'upstream_error');
+    assert.equal((await expectFailure(instance.execute(request(provider)))).code, 'upstream_error');
     failure = undefined;
     await instance.execute(request(provider));
     assert.deepEqual(stats, { connects: 2, closes: 1 });
@@ -318,7 +280,7 @@ describe('execute()', () => {
       },
     });
     const started = performance.now();
-    const error = await executeError(harness(t, {}, provider).execute(request(provider)));
+    const error = await expectFailure(harness(t, {}, provider).execute(request(provider)));
     assert.equal(error.code, 'timeout');
     assert.ok(performance.now() - started < call.limits.timeoutMs + 3_000);
     assert.ok(aborted, 'the session saw the abort');
@@ -333,7 +295,7 @@ describe('execute()', () => {
         throw new PatchbayError('query_failed', `near "${password}"`, { errors: [{ path: 'query', message: password }] });
       },
     });
-    const error = await executeError(harness(t, {}, provider).execute(request(provider, { config: { password } })));
+    const error = await expectFailure(harness(t, {}, provider).execute(request(provider, { config: { password } })));
     assert.equal(error.code, 'query_failed');
     assert.ok(!JSON.stringify({ message: error.message, errors: error.errors }).includes(password));
   });

@@ -1,29 +1,15 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import minio from '../../src/providers/minio.js';
 import { parseConfig } from '../../src/providers/registry.js';
-import { describeStorageCases, s3rverBucket, startS3rver, storageFixture, uniqueName } from '../support/storage-emulators.js';
+import { uniqueName } from '../support/names.js';
+import { describeStorageCases, s3rverStore, storageFixture } from '../support/storage-emulators.js';
 import { describeProvider } from './conformance.js';
 
 // MinIO speaks the S3 API, and so does s3rver: the same emulator as s3, addressed as a MinIO server is.
-const emulator = await startS3rver();
-const store = await s3rverBucket(emulator);
-const { bucket, channel } = store;
-const root = 'agents/';
-const config = {
-  bucket,
-  endpoint: emulator.endpoint,
-  access_key_id: emulator.accessKeyId,
-  secret_access_key: emulator.secretAccessKey,
-  prefix: root,
-};
+const { emulator, bucket, channel, root, config } = await s3rverStore();
 const canary = `Canary${randomBytes(6).toString('hex')}`;
-
-after(async () => {
-  await store.remove();
-  await emulator.stop();
-});
 
 describeProvider(minio, {
   config,

@@ -5,9 +5,9 @@ import { BSON, MongoClient } from 'mongodb';
 import type { ExecuteResult } from '../../src/providers/harness.js';
 import mongodb from '../../src/providers/mongodb.js';
 import { MongoStub } from '../support/mongo-stub.js';
+import { uniqueIdentifier as unique } from '../support/names.js';
 import { describeProvider, expectFailure, off, openPeer, type Call, type Config, type ProviderFixture } from './conformance.js';
 
-const unique = (prefix: string) => `${prefix}_${randomBytes(4).toString('hex')}`;
 const canary = `Canary${randomBytes(6).toString('hex')}`;
 const documents = (result: ExecuteResult) => (result.data as { documents: Record<string, unknown>[] }).documents;
 const call = (operation: string, input: Record<string, unknown>, mode?: Call['mode']): Call => ({ operation, input, mode });

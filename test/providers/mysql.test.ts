@@ -2,32 +2,22 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, test, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import mysql2 from 'mysql2/promise';
 import { bindNamedParams } from '../../src/providers/_shared/sql-params.js';
-import type { ExecuteResult } from '../../src/providers/harness.js';
 import mysql from '../../src/providers/mysql.js';
+import { uniqueIdentifier as unique } from '../support/names.js';
 import { requireServer } from '../support/servers.js';
-import { describeProvider, expectFailure, openPeer, sqlDescribeCase, type Call } from './conformance.js';
+import {
+  createTable,
+  MARIADB as config,
+  mariadbDirect as direct,
+  ownTable,
+  rows,
+  sql,
+  sqlFixture,
+} from '../support/sql-fixture.js';
+import { describeProvider, errorPaths, expectFailure, openPeer } from './conformance.js';
 
-const config = { host: '127.0.0.1', port: 3306, username: 'root', database: 'test' };
-const unique = (prefix: string) => `${prefix}_${randomBytes(4).toString('hex')}`;
 const canary = `Canary${randomBytes(6).toString('hex')}`;
-const sql = (query: string, params?: Record<string, unknown>, mode?: Call['mode']): Call => ({
-  input: params === undefined ? { query } : { query, params },
-  mode,
-});
-const rows = (result: ExecuteResult) => (result.data as { rows: Record<string, unknown>[] }).rows;
-
-/** The test's own channel to the server, beside Patchbay: to set up, to look at the data, to kill a session. */
-async function direct(text: string, values: unknown[] = []): Promise<Record<string, unknown>[]> {
-  const connection = await mysql2.createConnection({ host: config.host, port: config.port, user: 'root', database: 'test' });
-  try {
-    const [result] = await connection.query(text, values);
-    return Array.isArray(result) ? (result as Record<string, unknown>[]) : [];
-  } finally {
-    await connection.end();
-  }
-}
 
 /** Waits (generously) until no other server thread matches `where`; resolves to how many are left. */
 async function settled(where: string, values: unknown[]): Promise<number> {
@@ -49,8 +39,7 @@ describeProvider(mysql, {
   config,
   ready: (t) => requireServer(t, 'mariadb'),
   setup: async () => {
-    await direct(`CREATE TABLE ${table} (id int PRIMARY KEY, name text)`);
-    await direct(`INSERT INTO ${table} VALUES (1, 'kept')`);
+    await createTable(direct, table, ['kept']);
     await direct(`CREATE SEQUENCE ${sequence}`);
     await direct(`CREATE USER '${authUser}'@'%' IDENTIFIED BY '${randomBytes(8).toString('hex')}'`);
   },
@@ -60,7 +49,6 @@ describeProvider(mysql, {
     await direct(`DROP USER IF EXISTS '${authUser}'@'%'`);
   },
   at: ({ host, port }) => ({ ...config, host, port }),
-  probe: sql('SELECT 1 AS one'),
   schema: {
     bad: [
       { config: { ...config, port: 0 }, path: 'port' },
@@ -84,35 +72,28 @@ describeProvider(mysql, {
       { ...config, password: canary },
     ],
   },
-  operations: [
-    {
-      name: 'query writes with bound params in read_write mode; a quote, a backslash and a comment stay data',
-      ...sql(`INSERT INTO ${table} VALUES (:id, :name)`, { id: 2, name: "O'Brien\\; DROP TABLE x -- #" }, 'read_write'),
-      check: (result) => assert.equal((result.data as { row_count: number }).row_count, 1),
-    },
-    {
-      name: "query reads it back in read mode; ':id' in a literal or a comment is not a placeholder",
-      ...sql(`SELECT id, name FROM ${table} WHERE id = :id AND name <> ':id' # :id\n`, { id: 2 }),
-      check: (result) =>
-        assert.deepEqual(result.data, {
-          columns: [
-            { name: 'id', type: 'int' },
-            { name: 'name', type: 'text' },
-          ],
-          rows: [{ id: 2, name: "O'Brien\\; DROP TABLE x -- #" }],
-          row_count: 1,
-        }),
-    },
-    {
-      name: 'query deletes it again',
-      ...sql(`DELETE FROM ${table} WHERE id = :id`, { id: 2 }, 'read_write'),
-      check: async (_result, peer) => assert.deepEqual(rows(await peer.execute(sql(`SELECT id FROM ${table}`))), [{ id: 1 }]),
-    },
-    sqlDescribeCase(table, [
+  ...sqlFixture({
+    described: [
       { name: 'id', type: 'int(11)', nullable: false },
       { name: 'name', type: 'text', nullable: true },
-    ]),
-  ],
+    ],
+    table,
+    written: { name: "O'Brien\\; DROP TABLE x -- #", stays: 'a quote, a backslash and a comment' },
+    readBack: {
+      query: `SELECT id, name FROM ${table} WHERE id = :id AND name <> ':id' # :id\n`,
+      where: 'a literal or a comment',
+      columns: [
+        { name: 'id', type: 'int' },
+        { name: 'name', type: 'text' },
+      ],
+    },
+    series: {
+      endless: 'SELECT seq AS n FROM seq_1_to_1000000',
+      exact: 'SELECT seq AS n FROM seq_1_to_3',
+      column: { name: 'n', type: 'bigint unsigned' },
+      values: ['1', '2', '3'],
+    },
+  }),
   readMode: {
     // Refused by Patchbay's statement check, or by the read-only session (NEXTVAL writes the sequence).
     writes: [
@@ -134,19 +115,6 @@ describeProvider(mysql, {
       sequence: await direct(`SELECT next_not_cached_value FROM ${sequence}`),
     }),
   },
-  truncation: {
-    maxRows: {
-      ...sql('SELECT seq AS n FROM seq_1_to_1000000'),
-      limit: 3,
-      check: (result) =>
-        assert.deepEqual(result.data, {
-          columns: [{ name: 'n', type: 'bigint unsigned' }],
-          rows: [{ n: '1' }, { n: '2' }, { n: '3' }],
-          row_count: 3,
-        }),
-      exact: sql('SELECT seq AS n FROM seq_1_to_3'),
-    },
-  },
   restart: {
     // Kills the pooled session's connection from a connection of the test's own, and waits until it is gone.
     restartPeer: async (peer) => {
@@ -161,14 +129,6 @@ describeProvider(mysql, {
 async function connect(t: TestContext, poolMax?: number) {
   if (!(await requireServer(t, 'mariadb'))) return undefined;
   return openPeer(t, mysql, config, { harness: poolMax === undefined ? {} : { poolMax } });
-}
-
-/** An empty table of the test's own, dropped afterwards. */
-async function ownTable(t: TestContext) {
-  const name = unique('pb_t');
-  await direct(`CREATE TABLE ${name} (id int PRIMARY KEY, name text)`);
-  t.after(() => direct(`DROP TABLE IF EXISTS ${name}`));
-  return name;
 }
 
 /** A user with a password and no grants at all, dropped afterwards. */
@@ -186,20 +146,9 @@ describe('mysql', () => {
     if (!db) return;
     const missing = await expectFailure(db.execute(sql('SELECT :a + :b', { a: 1 })));
     assert.equal(missing.code, 'validation_failed');
-    assert.deepEqual(
-      missing.errors?.map((error) => error.path),
-      ['params.b'],
-    );
-    const extra = await expectFailure(db.execute(sql('SELECT 1', { a: 1 })));
-    assert.deepEqual(
-      extra.errors?.map((error) => error.path),
-      ['params.a'],
-    );
-    const positional = await expectFailure(db.execute(sql('SELECT ?')));
-    assert.deepEqual(
-      positional.errors?.map((error) => error.path),
-      ['query'],
-    );
+    assert.deepEqual(errorPaths(missing), ['params.b']);
+    assert.deepEqual(errorPaths(await expectFailure(db.execute(sql('SELECT 1', { a: 1 })))), ['params.a']);
+    assert.deepEqual(errorPaths(await expectFailure(db.execute(sql('SELECT ?')))), ['query']);
   });
 
   test('a repeated :name binds its value at each place', async (t) => {
@@ -219,7 +168,7 @@ describe('mysql', () => {
 
   test('a user without grants: permission_denied, on the table and on the database', async (t) => {
     if (!(await requireServer(t, 'mariadb'))) return;
-    const name = await ownTable(t);
+    const name = await ownTable(t, direct);
     const user = await ownUser(t);
     const limited = openPeer(t, mysql, user);
     const error = await expectFailure(limited.execute(sql(`SELECT * FROM test.${name}`)));
@@ -231,7 +180,7 @@ describe('mysql', () => {
   test('several statements are refused in read_write mode too (query_failed), and nothing runs', async (t) => {
     const db = await connect(t);
     if (!db) return;
-    const name = await ownTable(t);
+    const name = await ownTable(t, direct);
     const error = await expectFailure(db.execute(sql(`SELECT 1; DROP TABLE ${name}`, undefined, 'read_write')));
     assert.equal(error.code, 'query_failed');
     assert.equal((await direct('SELECT table_name FROM information_schema.tables WHERE table_name = ?', [name])).length, 1);
@@ -272,7 +221,7 @@ describe('mysql', () => {
   test('one connection switches between the read-only and the read-write session as calls need', async (t) => {
     const db = await connect(t, 1);
     if (!db) return;
-    const name = await ownTable(t);
+    const name = await ownTable(t, direct);
     await db.execute(sql(`INSERT INTO ${name} VALUES (1, 'a')`, undefined, 'read_write'));
     // A stored function that writes passes the statement check; the read-only session refuses it.
     await direct(

@@ -1,26 +1,32 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { performance } from 'node:perf_hooks';
 import { after, describe, test, type TestContext } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, headers, nkeys, type NatsConnection } from '@nats-io/transport-node';
-import pino from 'pino';
-import { EgressGuard } from '../../src/providers/egress.js';
 import nats from '../../src/providers/nats.js';
-import { parseConfig } from '../../src/providers/registry.js';
-import type { CallContext } from '../../src/providers/types.js';
-import { requireBroker, startNats } from '../support/private-brokers.js';
+import {
+  bodies,
+  call,
+  eventually,
+  FOURTEEN,
+  messagesOf,
+  ownCall,
+  ownSession,
+  returnsBetween,
+  storedTruncation,
+} from '../support/messaging-fixture.js';
+import { uniqueName } from '../support/names.js';
+import { startNats } from '../support/private-brokers.js';
+import { requireReady } from '../support/server-processes.js';
 import { requireServer } from '../support/servers.js';
 import { describeProvider, expectFailure, openPeer, type Call } from './conformance.js';
 
 // The suite's peer is a private nats-server with JetStream and a password (the machine's accepts anyone):
 // user `pb-user` (and an nkey user) may publish and subscribe on pb.> (and what JetStream and replies need),
 // nothing else.
-const unique = (prefix: string) => `${prefix}${randomBytes(4).toString('hex')}`;
 const user = 'pb-user';
-const password = unique('pw-');
-const canary = unique('Canary');
+const password = uniqueName('pw');
+const canary = uniqueName('Canary');
 const nkeyUser = nkeys.createUser();
 const permissions = `permissions: {
   publish: { allow: ["pb.>", "$JS.API.>", "$JS.ACK.>", "_INBOX.>"] },
@@ -42,9 +48,8 @@ type Message = {
   sequence?: number;
   redelivered?: boolean;
 };
-const messages = (result: { data: unknown }) => (result.data as { messages: Message[] }).messages;
-const write = (operation: string, input: Record<string, unknown>): Call => ({ operation, input, mode: 'read_write' });
-const consume = (input: Record<string, unknown>, mode: Call['mode'] = 'read'): Call => ({ operation: 'consume', input, mode });
+const messages = (result: { data: unknown }) => messagesOf<Message>(result);
+const consume = (input: Record<string, unknown>, mode: Call['mode'] = 'read') => call('consume', input, mode);
 
 /**
  * The test's own connection, beside Patchbay. It never reconnects (a restart closes it; the next use opens
@@ -60,8 +65,8 @@ after(async () => {
   if (!('missing' in broker)) await broker.stop();
 });
 
-const base = `pb.${unique('')}`;
-const stream = unique('PB_');
+const base = uniqueName('pb', '.');
+const stream = uniqueName('PB', '_');
 let ticker: NodeJS.Timeout | undefined;
 
 /** A responder on `subject` of the test's own: replies with the request upper-cased and an `echoed` header. */
@@ -81,14 +86,14 @@ let stopEcho: () => void = () => undefined;
 
 describeProvider(nats, {
   config,
-  ready: async (t) => requireBroker(t, broker),
+  ready: async (t) => requireReady(t, broker),
   setup: async () => {
     const nc = await direct();
     const jsm = await jetstreamManager(nc);
     await jsm.streams.add({ name: stream, subjects: [`${base}.js.>`] });
     const js = jsm.jetstream();
     for (const body of ['one', 'two']) await js.publish(`${base}.js.ops`, body);
-    for (let i = 0; i < 14; i += 1) await js.publish(`${base}.js.trunc`, `message-${String(i).padStart(2, '0')}`);
+    for (const body of FOURTEEN) await js.publish(`${base}.js.trunc`, body);
     stopEcho = await echoResponder(`${base}.echo`);
     // Live traffic for a core consume, until teardown (or a restart closes the connection).
     ticker = setInterval(() => {
@@ -136,12 +141,12 @@ describeProvider(nats, {
   operations: [
     {
       name: 'publish to a subject, with headers (the stream captures it)',
-      ...write('publish', { subject: `${base}.js.ops`, message: 'three', headers: { kind: 'x' } }),
+      ...call('publish', { subject: `${base}.js.ops`, message: 'three', headers: { kind: 'x' } }),
       check: (result) => assert.deepEqual(result.data, { subject: `${base}.js.ops` }),
     },
     {
       name: 'request returns the reply of a responder the test runs, with its headers',
-      ...write('request', { subject: `${base}.echo`, message: 'hello' }),
+      ...call('request', { subject: `${base}.echo`, message: 'hello' }),
       check: (result) => assert.deepEqual(result.data, { message: 'HELLO', encoding: 'utf8', headers: { echoed: 'yes' } }),
     },
     {
@@ -185,19 +190,19 @@ describeProvider(nats, {
     {
       name: 'stream_info of a stream that does not exist: upstream_not_found',
       operation: 'stream_info',
-      input: { stream: unique('NONE_') },
+      input: { stream: uniqueName('NONE', '_') },
       fails: 'upstream_not_found',
     },
     {
       name: 'a request nobody answers: upstream_not_found',
-      ...write('request', { subject: `${base}.nobody`, message: 'x' }),
+      ...call('request', { subject: `${base}.nobody`, message: 'x' }),
       fails: 'upstream_not_found',
     },
   ],
   readMode: {
     writes: [
-      write('publish', { subject: `${base}.js.ro`, message: 'x' }),
-      write('request', { subject: `${base}.echo`, message: 'x' }),
+      call('publish', { subject: `${base}.js.ro`, message: 'x' }),
+      call('request', { subject: `${base}.echo`, message: 'x' }),
       consume({ stream, subject: `${base}.js.ops` }, 'read_write'),
     ],
     snapshot: async () => {
@@ -205,34 +210,16 @@ describeProvider(nats, {
       return { messages: state.messages, consumers: state.consumer_count };
     },
   },
-  truncation: {
-    // Fourteen stored messages: a cut consume acknowledges what it returns and hands the extra one back.
-    maxRows: {
-      ...consume({ stream, subject: `${base}.js.trunc`, max_messages: 10 }, 'read_write'),
-      limit: 3,
-      check: (result) =>
-        assert.deepEqual(
-          messages(result).map((m) => m.message),
-          ['message-00', 'message-01', 'message-02'],
-        ),
-      exact: consume({ stream, subject: `${base}.js.trunc`, max_messages: 3 }, 'read_write'),
-    },
-    maxBytes: {
-      ...consume({ stream, subject: `${base}.js.trunc`, max_messages: 10 }, 'read_write'),
-      limit: 300,
-      check: (result) => {
-        assert.ok(messages(result).length >= 1 && messages(result).length < 10);
-        assert.ok(Buffer.byteLength(JSON.stringify(result.data)) <= 300);
-      },
-      exact: consume({ stream, subject: `${base}.js.trunc`, max_messages: 1 }, 'read_write'),
-    },
-  },
+  truncation: storedTruncation(
+    (max) => consume({ stream, subject: `${base}.js.trunc`, max_messages: max }, 'read_write'),
+    (result) => assert.ok(messages(result).length < 10),
+  ),
   restart: { restartPeer: () => ('missing' in broker ? Promise.resolve() : broker.restart()) },
 });
 
 /** A stream of the test's own on `<prefix>.>`, deleted afterwards. */
 async function ownStream(t: TestContext, prefix: string): Promise<string> {
-  const name = unique('PB_T_');
+  const name = uniqueName('PB_T', '_');
   await (await jetstreamManager(await direct())).streams.add({ name, subjects: [`${prefix}.>`] });
   t.after(async () => void (await (await jetstreamManager(await direct())).streams.delete(name)));
   return name;
@@ -240,53 +227,32 @@ async function ownStream(t: TestContext, prefix: string): Promise<string> {
 
 describe('nats', () => {
   test('a core consume with no traffic returns nothing after about wait_ms', async (t) => {
-    if (!requireBroker(t, broker)) return;
+    if (!requireReady(t, broker)) return;
     const peer = openPeer(t, nats, config);
     await peer.execute(consume({ subject: `${base}.quiet`, wait_ms: 0 })); // connected before the clock starts
-    const started = performance.now();
-    assert.deepEqual(messages(await peer.execute(consume({ subject: `${base}.quiet`, wait_ms: 300 }))), []);
-    const elapsed = performance.now() - started;
-    assert.ok(elapsed >= 250 && elapsed < 5_000, `returned after ${Math.round(elapsed)} ms`);
+    const quiet = await returnsBetween(250, 5_000, () => peer.execute(consume({ subject: `${base}.quiet`, wait_ms: 300 })));
+    assert.deepEqual(messages(quiet), []);
   });
 
   test('a stream consume uses the durable patchbay-connector-<id>; a failed one hands its messages back', async (t) => {
-    if (!requireBroker(t, broker)) return;
-    const prefix = `${base}.${unique('d')}`;
+    if (!requireReady(t, broker)) return;
+    const prefix = `${base}.${uniqueName('d')}`;
     const name = await ownStream(t, prefix);
     const jsm = await jetstreamManager(await direct());
     await jsm.jetstream().publish(`${prefix}.a`, 'first');
     const peer = openPeer(t, nats, config) as ReturnType<typeof openPeer> & { connectorId: string };
     const taken = await peer.execute(consume({ stream: name, wait_ms: 2_000 }, 'read_write'));
-    assert.deepEqual(
-      messages(taken).map((m) => m.message),
-      ['first'],
-    );
+    assert.deepEqual(bodies(taken), ['first']);
     const durable = await jsm.consumers.info(name, `patchbay-connector-${peer.connectorId}`);
     assert.equal(durable.num_ack_pending, 0);
 
     // On a session of the test's own, an attachment's consume (durable patchbay-<instance id>) is aborted
     // while it holds a message: nothing is acknowledged and the message comes again.
-    const parsed = parseConfig(nats, config);
-    assert.ok(parsed.success);
-    const session = await nats.connect!(parsed.data as Parameters<NonNullable<typeof nats.connect>>[0], {
-      signal: new AbortController().signal,
-      log: pino({ level: 'silent' }),
-      egress: new EgressGuard('private'),
-      poolMax: 1,
-      sqliteRoot: '.',
-    });
-    t.after(() => session.close());
-    const instanceId = unique('instance-');
-    const call = (signal: AbortSignal): CallContext => ({
-      mode: 'read_write',
-      limits: { maxRows: 100, maxBytes: 1_048_576, timeoutMs: 10_000 },
-      boundParams: {},
-      signal,
-      instanceId,
-    });
+    const session = await ownSession(t, nats, config);
+    const instanceId = uniqueName('instance');
     const input = { stream: name, subject: `${prefix}.b`, max_messages: 5, wait_ms: 10_000 };
     const aborted = new AbortController();
-    const waiting = session.execute('consume', input, call(aborted.signal));
+    const waiting = session.execute('consume', input, ownCall(aborted.signal, { instanceId }));
     waiting.catch(() => undefined);
     // Its pull request waits at the server before the message is published: one already there would come at once.
     const waitingPulls = () =>
@@ -294,60 +260,65 @@ describe('nats', () => {
         (info) => info.num_waiting,
         () => 0,
       );
-    for (let i = 0; i < 500 && (await waitingPulls()) === 0; i += 1) await sleep(20);
+    await eventually(async () => (await waitingPulls()) > 0, 500, 20);
     await jsm.jetstream().publish(`${prefix}.b`, 'in flight');
     const ackPending = async () => (await jsm.consumers.info(name, `patchbay-${instanceId}`)).num_ack_pending;
-    for (let i = 0; i < 500 && (await ackPending()) === 0; i += 1) await sleep(20);
+    await eventually(async () => (await ackPending()) > 0, 500, 20);
     assert.equal(await ackPending(), 1, 'the waiting consume holds the message');
     aborted.abort(new Error('the caller went away'));
     await assert.rejects(waiting, /the caller went away/);
-    const again = await session.execute('consume', { ...input, wait_ms: 2_000 }, call(new AbortController().signal));
-    // Delivered again at once (NATS 2.9 may count a negatively acknowledged last delivery as not delivered).
-    assert.deepEqual(
-      messages(again).map((m) => m.message),
-      ['in flight'],
+    const again = await session.execute(
+      'consume',
+      { ...input, wait_ms: 2_000 },
+      ownCall(new AbortController().signal, { instanceId }),
     );
-    const none = await session.execute('consume', { ...input, wait_ms: 200 }, call(new AbortController().signal));
+    // Delivered again at once (NATS 2.9 may count a negatively acknowledged last delivery as not delivered).
+    assert.deepEqual(bodies(again), ['in flight']);
+    const none = await session.execute(
+      'consume',
+      { ...input, wait_ms: 200 },
+      ownCall(new AbortController().signal, { instanceId }),
+    );
     assert.deepEqual(messages(none), [], 'acknowledged: not redelivered');
   });
 
   test('with a stream on the connector, publish is acknowledged by that stream', async (t) => {
-    if (!requireBroker(t, broker)) return;
-    const prefix = `${base}.${unique('p')}`;
+    if (!requireReady(t, broker)) return;
+    const prefix = `${base}.${uniqueName('p')}`;
     const name = await ownStream(t, prefix);
     const peer = openPeer(t, nats, { ...config, stream: name });
-    const result = await peer.execute(write('publish', { subject: `${prefix}.x`, message: 'kept' }));
+    const result = await peer.execute(call('publish', { subject: `${prefix}.x`, message: 'kept' }));
     assert.deepEqual(result.data, { subject: `${prefix}.x`, stream: name, seq: 1, duplicate: false });
-    const uncaptured = write('publish', { subject: `${base}.uncaptured`, message: 'x' });
+    const uncaptured = call('publish', { subject: `${base}.uncaptured`, message: 'x' });
     assert.equal((await expectFailure(peer.execute(uncaptured))).code, 'upstream_not_found');
     // Captured, but by a stream other than the connector's: refused, not stored.
-    const other = await ownStream(t, `${base}.${unique('o')}`);
+    const other = await ownStream(t, `${base}.${uniqueName('o')}`);
     const elsewhere = openPeer(t, nats, { ...config, stream: other });
-    const captured = write('publish', { subject: `${prefix}.x`, message: 'x' });
+    const captured = call('publish', { subject: `${prefix}.x`, message: 'x' });
     assert.equal((await expectFailure(elsewhere.execute(captured))).code, 'query_failed');
   });
 
   test('a subject or stream outside the boundary: scope_denied; a narrower filter is allowed', async (t) => {
-    if (!requireBroker(t, broker)) return;
+    if (!requireReady(t, broker)) return;
     const limited = openPeer(t, nats, { ...config, subject: `${base}.scoped.>`, stream });
-    for (const call of [
-      write('publish', { subject: `${base}.other`, message: 'x' }),
-      write('request', { subject: `${base}.other`, message: 'x' }),
+    for (const request of [
+      call('publish', { subject: `${base}.other`, message: 'x' }),
+      call('request', { subject: `${base}.other`, message: 'x' }),
       consume({ subject: `${base}.>` }),
       consume({ subject: `${base}.scoped` }), // `>` needs at least one more token
-      consume({ stream: unique('OTHER_') }, 'read_write'),
-      { operation: 'stream_info', input: { stream: unique('OTHER_') } },
+      consume({ stream: uniqueName('OTHER', '_') }, 'read_write'),
+      { operation: 'stream_info', input: { stream: uniqueName('OTHER', '_') } },
     ]) {
-      assert.equal((await expectFailure(limited.execute(call))).code, 'scope_denied', JSON.stringify(call.input));
+      assert.equal((await expectFailure(limited.execute(request))).code, 'scope_denied', JSON.stringify(request.input));
     }
-    assert.equal((await expectFailure(limited.execute(write('publish', { message: 'x' })))).code, 'validation_failed');
-    const readMode = { ...write('publish', { subject: `${base}.scoped.a`, message: 'x' }), mode: 'read' as const };
+    assert.equal((await expectFailure(limited.execute(call('publish', { message: 'x' })))).code, 'validation_failed');
+    const readMode = { ...call('publish', { subject: `${base}.scoped.a`, message: 'x' }), mode: 'read' as const };
     assert.equal((await expectFailure(limited.execute(readMode))).code, 'read_only');
     assert.deepEqual(messages(await limited.execute(consume({ subject: `${base}.scoped.*.x`, wait_ms: 0 }))), []);
   });
 
   test('an nkey user logs in with its seed', async (t) => {
-    if (!requireBroker(t, broker)) return;
+    if (!requireReady(t, broker)) return;
     const seed = new TextDecoder().decode(nkeyUser.getSeed());
     const peer = openPeer(t, nats, { servers: config.servers, nkey_seed: seed });
     assert.deepEqual(messages(await peer.execute(consume({ subject: `${base}.nkey`, wait_ms: 0 }))), []);
@@ -360,29 +331,29 @@ describe('nats', () => {
   });
 
   test('a request whose responder never answers: timeout, and the session still works', async (t) => {
-    if (!requireBroker(t, broker)) return;
-    const subject = `${base}.${unique('silent')}`;
+    if (!requireReady(t, broker)) return;
+    const subject = `${base}.${uniqueName('silent')}`;
     const silent = (await direct()).subscribe(subject, { callback: () => undefined });
     t.after(() => silent.unsubscribe());
     await (await direct()).flush();
     const peer = openPeer(t, nats, config);
     assert.equal(
-      (await expectFailure(peer.execute(write('request', { subject, message: 'x', timeout_ms: 300 })))).code,
+      (await expectFailure(peer.execute(call('request', { subject, message: 'x', timeout_ms: 300 })))).code,
       'timeout',
     );
     assert.equal((await peer.execute(consume({ subject: `${base}.after`, wait_ms: 0 }))).ok, true);
   });
 
   test('a subject the server refuses the user: permission_denied', async (t) => {
-    if (!requireBroker(t, broker)) return;
+    if (!requireReady(t, broker)) return;
     const peer = openPeer(t, nats, config);
     assert.equal(
-      (await expectFailure(peer.execute(write('publish', { subject: 'denied.x', message: 'x' })))).code,
+      (await expectFailure(peer.execute(call('publish', { subject: 'denied.x', message: 'x' })))).code,
       'permission_denied',
     );
     assert.equal((await expectFailure(peer.execute(consume({ subject: 'denied.>', wait_ms: 1_000 })))).code, 'permission_denied');
     assert.equal(
-      (await expectFailure(peer.execute(write('request', { subject: 'denied.x', message: 'x' })))).code,
+      (await expectFailure(peer.execute(call('request', { subject: 'denied.x', message: 'x' })))).code,
       'permission_denied',
     );
   });
@@ -391,7 +362,7 @@ describe('nats', () => {
     if (!(await requireServer(t, 'nats'))) return;
     const shared = { servers: ['127.0.0.1:4222'] };
     const peer = openPeer(t, nats, shared);
-    const subject = `pb.${unique('live')}.a`;
+    const subject = `pb.${uniqueName('live')}.a`;
     const publisher = await connect({ ...shared, reconnect: false });
     t.after(() => publisher.close());
     const timer = setInterval(() => publisher.publish(subject, 'live'), 50);

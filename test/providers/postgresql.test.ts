@@ -2,43 +2,30 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, test, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import pg from 'pg';
-import type { ExecuteResult } from '../../src/providers/harness.js';
 import postgresql from '../../src/providers/postgresql.js';
+import { uniqueIdentifier as unique } from '../support/names.js';
 import { requireServer } from '../support/servers.js';
-import { describeProvider, expectFailure, openPeer, sqlDescribeCase, type Call } from './conformance.js';
+import {
+  createTable,
+  ownTable,
+  POSTGRESQL as config,
+  postgresDirect as direct,
+  rows,
+  sql,
+  sqlFixture,
+} from '../support/sql-fixture.js';
+import { describeProvider, errorPaths, expectFailure, openPeer } from './conformance.js';
 
-const config = { host: '127.0.0.1', port: 5432, username: 'postgres', database: 'test' };
-const unique = (prefix: string) => `${prefix}_${randomBytes(4).toString('hex')}`;
 const canary = `Canary${randomBytes(6).toString('hex')}`;
-const sql = (query: string, params?: Record<string, unknown>, mode?: Call['mode']): Call => ({
-  input: params === undefined ? { query } : { query, params },
-  mode,
-});
-const rows = (result: ExecuteResult) => (result.data as { rows: Record<string, unknown>[] }).rows;
-
-/** The test's own channel to the database, beside Patchbay: to set up, to look at the data, to kill a session. */
-async function direct(text: string, values: unknown[] = []): Promise<pg.QueryResult> {
-  const client = new pg.Client({ host: config.host, port: config.port, user: config.username, database: config.database });
-  await client.connect();
-  try {
-    return await client.query(text, values);
-  } finally {
-    await client.end();
-  }
-}
-
 const table = unique('pb_conf'); // the suite's table, holding one row (1, 'kept')
 const refusedTable = unique('pb_ro'); // what the writes refused in read mode would have created
 
 describeProvider(postgresql, {
   config,
   ready: (t) => requireServer(t, 'postgresql'),
-  setup: async () =>
-    void (await direct(`CREATE TABLE ${table} (id int PRIMARY KEY, name text); INSERT INTO ${table} VALUES (1, 'kept')`)),
+  setup: () => createTable(direct, table, ['kept']),
   teardown: async () => void (await direct(`DROP TABLE IF EXISTS ${table}, ${refusedTable}`)),
   at: ({ host, port }) => ({ ...config, host, port }),
-  probe: sql('SELECT 1 AS one'),
   schema: {
     bad: [
       { config: { ...config, port: 0 }, path: 'port' },
@@ -57,35 +44,28 @@ describeProvider(postgresql, {
       { ...config, password: canary }, // trust auth: succeeds, and the password must still never show
     ],
   },
-  operations: [
-    {
-      name: 'query writes with bound params in read_write mode; a quote and a comment stay data',
-      ...sql(`INSERT INTO ${table} VALUES (:id, :name)`, { id: 2, name: "O'Brien; DROP TABLE x --" }, 'read_write'),
-      check: (result) => assert.equal((result.data as { row_count: number }).row_count, 1),
-    },
-    {
-      name: "query reads it back in read mode; ':id' in a literal is not a placeholder",
-      ...sql(`SELECT id, name FROM ${table} WHERE id = :id AND name <> ':id'`, { id: 2 }),
-      check: (result) =>
-        assert.deepEqual(result.data, {
-          columns: [
-            { name: 'id', type: 'integer' },
-            { name: 'name', type: 'text' },
-          ],
-          rows: [{ id: 2, name: "O'Brien; DROP TABLE x --" }],
-          row_count: 1,
-        }),
-    },
-    {
-      name: 'query deletes it again',
-      ...sql(`DELETE FROM ${table} WHERE id = :id`, { id: 2 }, 'read_write'),
-      check: async (_result, peer) => assert.deepEqual(rows(await peer.execute(sql(`SELECT id FROM ${table}`))), [{ id: 1 }]),
-    },
-    sqlDescribeCase(table, [
+  ...sqlFixture({
+    described: [
       { name: 'id', type: 'integer', nullable: false },
       { name: 'name', type: 'text', nullable: true },
-    ]),
-  ],
+    ],
+    table,
+    written: { name: "O'Brien; DROP TABLE x --", stays: 'a quote and a comment' },
+    readBack: {
+      query: `SELECT id, name FROM ${table} WHERE id = :id AND name <> ':id'`,
+      where: 'a literal',
+      columns: [
+        { name: 'id', type: 'integer' },
+        { name: 'name', type: 'text' },
+      ],
+    },
+    series: {
+      endless: 'SELECT n FROM generate_series(1, 1000000) AS n',
+      exact: 'SELECT n FROM generate_series(1, 3) AS n',
+      column: { name: 'n', type: 'integer' },
+      values: [1, 2, 3],
+    },
+  }),
   readMode: {
     // Refused by Patchbay's statement check, or by the READ ONLY transaction (WITH … DELETE, SELECT INTO).
     writes: [
@@ -101,19 +81,6 @@ describeProvider(postgresql, {
       rows: (await direct(`SELECT * FROM ${table} ORDER BY id`)).rows,
       created: (await direct('SELECT to_regclass($1) AS name', [refusedTable])).rows,
     }),
-  },
-  truncation: {
-    maxRows: {
-      ...sql('SELECT n FROM generate_series(1, 1000000) AS n'),
-      limit: 3,
-      check: (result) =>
-        assert.deepEqual(result.data, {
-          columns: [{ name: 'n', type: 'integer' }],
-          rows: [{ n: 1 }, { n: 2 }, { n: 3 }],
-          row_count: 3,
-        }),
-      exact: sql('SELECT n FROM generate_series(1, 3) AS n'),
-    },
   },
   restart: {
     // Kills the pooled session's backend from a connection of the test's own, and waits until it is gone.
@@ -132,29 +99,14 @@ async function connect(t: TestContext) {
   return (await requireServer(t, 'postgresql')) ? openPeer(t, postgresql, config) : undefined;
 }
 
-/** An empty table of the test's own, dropped afterwards. */
-async function ownTable(t: TestContext) {
-  const name = unique('pb_t');
-  await direct(`CREATE TABLE ${name} (id int PRIMARY KEY, name text)`);
-  t.after(() => direct(`DROP TABLE IF EXISTS ${name}`));
-  return name;
-}
-
 describe('postgresql', () => {
   test('a missing or extra param is validation_failed at params.<name>', async (t) => {
     const db = await connect(t);
     if (!db) return;
     const missing = await expectFailure(db.execute(sql('SELECT :a::int + :b::int', { a: 1 })));
     assert.equal(missing.code, 'validation_failed');
-    assert.deepEqual(
-      missing.errors?.map((error) => error.path),
-      ['params.b'],
-    );
-    const extra = await expectFailure(db.execute(sql('SELECT 1', { a: 1 })));
-    assert.deepEqual(
-      extra.errors?.map((error) => error.path),
-      ['params.a'],
-    );
+    assert.deepEqual(errorPaths(missing), ['params.b']);
+    assert.deepEqual(errorPaths(await expectFailure(db.execute(sql('SELECT 1', { a: 1 })))), ['params.a']);
   });
 
   test('a database that does not exist: database_not_found', async (t) => {
@@ -167,7 +119,7 @@ describe('postgresql', () => {
   test('several statements in read_write mode are refused by the extended protocol', async (t) => {
     const db = await connect(t);
     if (!db) return;
-    const name = await ownTable(t);
+    const name = await ownTable(t, direct);
     assert.equal(
       (await expectFailure(db.execute(sql(`SELECT 1; DROP TABLE ${name}`, undefined, 'read_write')))).code,
       'query_failed',
@@ -177,7 +129,7 @@ describe('postgresql', () => {
 
   test('a role without the privilege: permission_denied', async (t) => {
     if (!(await requireServer(t, 'postgresql'))) return;
-    const name = await ownTable(t);
+    const name = await ownTable(t, direct);
     const role = unique('pb_role');
     await direct(`CREATE ROLE ${role} LOGIN`);
     const limited = openPeer(t, postgresql, { ...config, username: role });

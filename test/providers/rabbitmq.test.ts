@@ -1,23 +1,28 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { performance } from 'node:perf_hooks';
 import { after, describe, test, type TestContext } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import amqp, { type ChannelModel, type ConfirmChannel } from 'amqplib';
-import pino from 'pino';
-import { EgressGuard } from '../../src/providers/egress.js';
 import rabbitmq from '../../src/providers/rabbitmq.js';
-import { parseConfig } from '../../src/providers/registry.js';
+import {
+  call,
+  eventually,
+  FOURTEEN,
+  messagesOf,
+  ownCall,
+  ownSession,
+  returnsBetween,
+  storedTruncation,
+} from '../support/messaging-fixture.js';
+import { uniqueName as unique } from '../support/names.js';
 import { startTcpProxy } from '../support/private-brokers.js';
 import { requireServer } from '../support/servers.js';
-import { describeProvider, expectFailure, openPeer, type Call } from './conformance.js';
+import { describeProvider, expectFailure, openPeer } from './conformance.js';
 
 // The suite's peer is the machine's RabbitMQ behind a proxy of the test's own, so that `restart` can cut the
 // pooled connection without touching the shared server.
 const broker = { host: '127.0.0.1', port: 5672 };
 const proxy = await startTcpProxy(broker);
 const config = { host: proxy.host, port: proxy.port, username: 'guest', password: 'guest' };
-const unique = (prefix: string) => `${prefix}-${randomBytes(4).toString('hex')}`;
 const canary = `Canary${randomBytes(6).toString('hex')}`;
 
 type Message = {
@@ -28,13 +33,9 @@ type Message = {
   routing_key: string;
   redelivered: boolean;
 };
-const messages = (result: { data: unknown }) => (result.data as { messages: Message[] }).messages;
-const publish = (input: Record<string, unknown>): Call => ({ operation: 'publish', input, mode: 'read_write' });
-const consume = (queue: string, more: Record<string, unknown> = {}): Call => ({
-  operation: 'consume',
-  input: { queue, ...more },
-  mode: 'read_write',
-});
+const messages = (result: { data: unknown }) => messagesOf<Message>(result);
+const publish = (input: Record<string, unknown>) => call('publish', input);
+const consume = (queue: string, more: Record<string, unknown> = {}) => call('consume', { queue, ...more });
 
 /** The test's own connection to the broker, beside Patchbay: to set up, to look at the queues, to clean up. */
 let directConnection: Promise<ChannelModel> | undefined;
@@ -64,7 +65,7 @@ const queue = unique('pb-ops'); // the operations' queue, bound to `exchange` wi
 const exchange = unique('pb-x');
 const probeQueue = unique('pb-probe'); // always empty
 const readOnlyQueue = unique('pb-ro'); // holds one message that read mode must leave alone
-const truncatedQueue = unique('pb-trunc'); // fourteen messages for the max_rows and max_bytes cases
+const truncatedQueue = unique('pb-trunc'); // FOURTEEN, for the max_rows and max_bytes cases
 const suiteQueues = [queue, probeQueue, readOnlyQueue, truncatedQueue];
 
 describeProvider(rabbitmq, {
@@ -77,10 +78,7 @@ describeProvider(rabbitmq, {
       await channel.bindQueue(queue, exchange, 'rk');
     });
     await enqueue(readOnlyQueue, ['kept']);
-    await enqueue(
-      truncatedQueue,
-      Array.from({ length: 14 }, (_, index) => `message-${String(index).padStart(2, '0')}`),
-    );
+    await enqueue(truncatedQueue, FOURTEEN);
   },
   teardown: () =>
     direct(async (channel) => {
@@ -170,31 +168,10 @@ describeProvider(rabbitmq, {
     writes: [publish({ queue: readOnlyQueue, message: 'new' }), consume(readOnlyQueue)],
     snapshot: async () => ({ ready: await readyCount(readOnlyQueue) }),
   },
-  truncation: {
-    // Fourteen messages: a cut consume acknowledges what it returns and hands the extra one back.
-    maxRows: {
-      ...consume(truncatedQueue, { max_messages: 10 }),
-      limit: 3,
-      check: (result) =>
-        assert.deepEqual(
-          messages(result).map((m) => m.message),
-          ['message-00', 'message-01', 'message-02'],
-        ),
-      exact: consume(truncatedQueue, { max_messages: 3 }),
-    },
-    maxBytes: {
-      ...consume(truncatedQueue, { max_messages: 10 }),
-      limit: 300,
-      check: (result) => {
-        assert.ok(messages(result).length >= 1, 'at least one message fits');
-        assert.ok(Buffer.byteLength(JSON.stringify(result.data)) <= 300);
-      },
-      exact: consume(truncatedQueue, { max_messages: 1 }),
-    },
-  },
-  restart: { restartPeer: async () => proxy.dropConnections() },
+  truncation: storedTruncation((max) => consume(truncatedQueue, { max_messages: max })),
+  restart: { restartPeer: async () => void proxy.dropConnections() },
   // amqplib dials through the egress guard's lookup only; the proxy counts the connections it carries.
-  openConnections: async () => proxy.openConnections(),
+  openConnections: async () => proxy.openConnections,
 });
 
 /** A queue of the test's own, deleted afterwards. */
@@ -211,44 +188,22 @@ describe('rabbitmq', () => {
     const name = await ownQueue(t);
     const peer = openPeer(t, rabbitmq, config);
     await peer.execute(consume(name, { wait_ms: 0 })); // connected before the clock starts
-    const started = performance.now();
-    assert.deepEqual(messages(await peer.execute(consume(name, { wait_ms: 300 }))), []);
-    const elapsed = performance.now() - started;
-    assert.ok(elapsed >= 250 && elapsed < 5_000, `returned after ${Math.round(elapsed)} ms`);
+    assert.deepEqual(messages(await returnsBetween(250, 5_000, () => peer.execute(consume(name, { wait_ms: 300 })))), []);
   });
 
   test('a consume that fails before its response is built hands its messages back; acknowledged ones stay gone', async (t) => {
     if (!(await requireServer(t, 'rabbitmq'))) return;
     const name = await ownQueue(t);
-    const parsed = parseConfig(rabbitmq, config);
-    assert.ok(parsed.success);
-    const session = await rabbitmq.connect!(parsed.data as Parameters<NonNullable<typeof rabbitmq.connect>>[0], {
-      signal: new AbortController().signal,
-      log: pino({ level: 'silent' }),
-      egress: new EgressGuard('private'),
-      poolMax: 1,
-      sqliteRoot: '.',
-    });
-    t.after(() => session.close());
-    const limits = { maxRows: 100, maxBytes: 1_048_576, timeoutMs: 10_000 };
+    const session = await ownSession(t, rabbitmq, config);
     const aborted = new AbortController();
-    const waiting = session.execute(
-      'consume',
-      { queue: name, max_messages: 5, wait_ms: 10_000 },
-      {
-        mode: 'read_write',
-        limits,
-        boundParams: {},
-        signal: aborted.signal,
-      },
-    );
+    const waiting = session.execute('consume', { queue: name, max_messages: 5, wait_ms: 10_000 }, ownCall(aborted.signal));
     waiting.catch(() => undefined);
     // Subscribed to the empty queue first: a message already there would be returned at once.
     const consumers = () => direct(async (channel) => (await channel.checkQueue(name)).consumerCount);
-    for (let i = 0; i < 500 && (await consumers()) === 0; i += 1) await sleep(20);
+    await eventually(async () => (await consumers()) > 0, 500, 20);
     await enqueue(name, ['in flight']);
     // Delivered to the waiting consume (no longer ready), not yet acknowledged: then the call is aborted.
-    for (let i = 0; i < 500 && (await readyCount(name)) > 0; i += 1) await sleep(20);
+    await eventually(async () => (await readyCount(name)) === 0, 500, 20);
     assert.equal(await readyCount(name), 0, 'the waiting consume holds the message');
     aborted.abort(new Error('the caller went away'));
     await assert.rejects(waiting, /the caller went away/);
@@ -264,13 +219,13 @@ describe('rabbitmq', () => {
     if (!(await requireServer(t, 'rabbitmq'))) return;
     const name = await ownQueue(t);
     const limited = openPeer(t, rabbitmq, { ...config, queue: name });
-    for (const call of [
+    for (const request of [
       publish({ queue: unique('pb-other'), message: 'x' }),
       publish({ routing_key: unique('pb-other'), message: 'x' }),
       publish({ exchange: 'amq.direct', routing_key: name, message: 'x' }),
       consume(unique('pb-other')),
     ]) {
-      assert.equal((await expectFailure(limited.execute(call))).code, 'scope_denied', JSON.stringify(call.input));
+      assert.equal((await expectFailure(limited.execute(request))).code, 'scope_denied', JSON.stringify(request.input));
     }
     assert.equal((await expectFailure(limited.execute({ ...publish({ message: 'x' }), mode: 'read' }))).code, 'read_only');
     // Naming nothing uses the boundary itself.

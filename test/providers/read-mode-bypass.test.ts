@@ -1,15 +1,12 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
-import sqlite3 from 'sqlite3';
 import { PatchbayError } from '../../src/errors.js';
 import { assertReadOnlySql } from '../../src/providers/_shared/sql-guard/index.js';
 import type { SqlDialect } from '../../src/providers/_shared/sql-params.js';
-import type { ExecuteResult } from '../../src/providers/harness.js';
+import type { HarnessOptions } from '../../src/providers/harness.js';
 import graphql from '../../src/providers/graphql.js';
 import mysql from '../../src/providers/mysql.js';
 import postgresql from '../../src/providers/postgresql.js';
@@ -18,9 +15,19 @@ import rest from '../../src/providers/rest.js';
 import sqlite from '../../src/providers/sqlite.js';
 import type { Provider } from '../../src/providers/types.js';
 import { startGraphqlPeer, startRestPeer } from '../support/http-peers.js';
+import { uniqueIdentifier as unique } from '../support/names.js';
 import { redisCommand } from '../support/redis.js';
-import { mysqlQuery, pgQuery } from '../support/direct.js';
 import { requireServer } from '../support/servers.js';
+import {
+  createTable,
+  MARIADB,
+  mariadbDirect,
+  POSTGRESQL,
+  postgresDirect,
+  rows,
+  sql,
+  sqliteRoot,
+} from '../support/sql-fixture.js';
 import { expectFailure, openPeer, type Call, type Config } from './conformance.js';
 
 /**
@@ -31,9 +38,6 @@ import { expectFailure, openPeer, type Call, type Config } from './conformance.j
  * wall are shown to hold by themselves, and the guard alone is asked about each of them.
  */
 
-const unique = (prefix: string) => `${prefix}_${randomBytes(4).toString('hex')}`;
-const sql = (query: string): Call => ({ input: { query } });
-const rows = (result: ExecuteResult) => (result.data as { rows: Record<string, unknown>[] }).rows;
 /** Where a file an attack would write goes: a name no one else uses, never created by the test itself. */
 const strayFile = (prefix: string) => path.join(os.tmpdir(), `${unique(prefix)}.out`);
 
@@ -49,9 +53,16 @@ function withoutPrecheck(provider: Provider): Provider {
  * connection each, so that session state an attack left behind would reach the checks that follow), after
  * asking the guard alone; each must be refused with read_only.
  */
-async function refuseAll(t: TestContext, provider: Provider, dialect: SqlDialect, config: Config, attacks: string[]) {
-  const deployed = openPeer(t, provider, config, { harness: { poolMax: 1 } });
-  const bare = openPeer(t, withoutPrecheck(provider), config, { harness: { poolMax: 1 } });
+async function refuseAll(
+  t: TestContext,
+  provider: Provider,
+  dialect: SqlDialect,
+  config: Config,
+  attacks: string[],
+  harness: Partial<Pick<HarnessOptions, 'sqliteRoot'>> = {},
+) {
+  const deployed = openPeer(t, provider, config, { harness: { ...harness, poolMax: 1 } });
+  const bare = openPeer(t, withoutPrecheck(provider), config, { harness: { ...harness, poolMax: 1 } });
   const peers = [deployed, bare];
   for (const query of attacks) {
     await assert.rejects(
@@ -68,10 +79,7 @@ async function refuseAll(t: TestContext, provider: Provider, dialect: SqlDialect
 }
 
 describe('read-mode bypass: postgresql', () => {
-  const config = { host: '127.0.0.1', port: 5432, username: 'postgres', database: 'test' };
-
-  const direct = (text: string, values: unknown[] = []) =>
-    pgQuery({ host: config.host, port: config.port, user: config.username, database: config.database }, text, values);
+  const direct = postgresDirect;
 
   test('every attack is refused with read_only, and nothing changed', async (t) => {
     if (!(await requireServer(t, 'postgresql'))) return;
@@ -80,9 +88,7 @@ describe('read-mode bypass: postgresql', () => {
     const sequence = unique('pb_bypass_seq');
     const lockKey = 1_000_000 + Math.floor(Math.random() * 1_000_000);
     const file = strayFile('pb_bypass_pg');
-    await direct(
-      `CREATE TABLE ${table} (id int PRIMARY KEY, name text); INSERT INTO ${table} VALUES (1, 'kept'), (2, 'also kept')`,
-    );
+    await createTable(direct, table, ['kept', 'also kept']);
     await direct(`CREATE SEQUENCE ${sequence}`);
     t.after(() => direct(`DROP TABLE IF EXISTS ${table}, ${created}; DROP SEQUENCE IF EXISTS ${sequence}`));
     const snapshot = async () => ({
@@ -96,7 +102,7 @@ describe('read-mode bypass: postgresql', () => {
     });
     const before = await snapshot();
 
-    const [deployed, bare] = await refuseAll(t, postgresql, 'postgresql', config, [
+    const [deployed, bare] = await refuseAll(t, postgresql, 'postgresql', POSTGRESQL, [
       `WITH gone AS (DELETE FROM ${table} RETURNING *) SELECT * FROM gone`,
       `SELECT 1; DROP TABLE ${table}`,
       `COMMIT; DROP TABLE ${table}`,
@@ -127,10 +133,7 @@ describe('read-mode bypass: postgresql', () => {
 });
 
 describe('read-mode bypass: mysql (MariaDB)', () => {
-  const config = { host: '127.0.0.1', port: 3306, username: 'root', database: 'test' };
-
-  const direct = (text: string, values: unknown[] = []) =>
-    mysqlQuery({ host: config.host, port: config.port, user: config.username, database: config.database }, text, values);
+  const direct = mariadbDirect;
 
   test('every attack is refused with read_only, and nothing changed', async (t) => {
     if (!(await requireServer(t, 'mariadb'))) return;
@@ -138,8 +141,7 @@ describe('read-mode bypass: mysql (MariaDB)', () => {
     const sequence = unique('pb_bypass_seq');
     const lock = unique('pb_bypass_lock');
     const file = strayFile('pb_bypass_my');
-    await direct(`CREATE TABLE ${table} (id int PRIMARY KEY, name text)`);
-    await direct(`INSERT INTO ${table} VALUES (1, 'kept'), (2, 'also kept')`);
+    await createTable(direct, table, ['kept', 'also kept']);
     await direct(`CREATE SEQUENCE ${sequence}`);
     t.after(async () => {
       await direct(`DROP TABLE IF EXISTS ${table}`);
@@ -157,7 +159,7 @@ describe('read-mode bypass: mysql (MariaDB)', () => {
     });
     const before = await snapshot();
 
-    const [deployed, bare] = await refuseAll(t, mysql, 'mysql', config, [
+    const [deployed, bare] = await refuseAll(t, mysql, 'mysql', MARIADB, [
       `SELECT 1 /*!50000 ; DROP TABLE ${table} */`,
       `SELECT 1 /*!50000 INTO OUTFILE '${file}' */`,
       `SELECT 1 /*M! INTO OUTFILE '${file}' */`,
@@ -189,55 +191,37 @@ describe('read-mode bypass: mysql (MariaDB)', () => {
 
 describe('read-mode bypass: sqlite', () => {
   test('every attack is refused with read_only, and nothing changed', async (t) => {
-    const root = await mkdtemp(path.join(os.tmpdir(), 'pb-bypass-'));
-    t.after(() => rm(root, { recursive: true, force: true }));
+    const { root, direct } = await sqliteRoot(t);
     const file = `${unique('bypass')}.db`;
-    const direct = async (text: string): Promise<Record<string, unknown>[]> => {
-      const db = await new Promise<sqlite3.Database>((resolve, reject) => {
-        const opened = new sqlite3.Database(path.join(root, file), (error) => (error ? reject(error) : resolve(opened)));
-      });
-      try {
-        return await new Promise((resolve, reject) =>
-          db.all(text, (error: Error | null, found: Record<string, unknown>[]) => (error ? reject(error) : resolve(found))),
-        );
-      } finally {
-        await new Promise((resolve) => db.close(resolve));
-      }
-    };
-    await direct('CREATE TABLE things (id INTEGER PRIMARY KEY, name TEXT)');
-    await direct("INSERT INTO things VALUES (1, 'kept'), (2, 'also kept')");
+    await createTable((text) => direct(file, text), 'things', ['kept', 'also kept']);
     const strays = ['other.db', 'copy.db'];
     const snapshot = async () => ({
-      rows: await direct('SELECT * FROM things ORDER BY id'),
-      objects: await direct('SELECT name FROM sqlite_master ORDER BY name'),
-      version: await direct('PRAGMA user_version'),
+      rows: await direct(file, 'SELECT * FROM things ORDER BY id'),
+      objects: await direct(file, 'SELECT name FROM sqlite_master ORDER BY name'),
+      version: await direct(file, 'PRAGMA user_version'),
       files: strays.filter((name) => existsSync(path.join(root, name))),
     });
     const before = await snapshot();
-    const config = { path: file };
-    const peers = [sqlite, withoutPrecheck(sqlite)].map((variant) =>
-      openPeer(t, variant, config, { harness: { sqliteRoot: root, poolMax: 1 } }),
-    );
 
-    for (const query of [
-      "ATTACH 'other.db' AS other",
-      "VACUUM INTO 'copy.db'",
-      'SELECT 1; DROP TABLE things',
-      'WITH x AS (SELECT 1) DELETE FROM things',
-      "INSERT INTO things VALUES (3, 'new')",
-      'DROP TABLE things',
-      'PRAGMA user_version = 7',
-      'PRAGMA foreign_keys = ON',
-      "SELECT load_extension('mod_spatialite')",
-      "SELECT 1 AS a, #x\n load_extension('mod_spatialite')",
-    ]) {
-      await assert.rejects(
-        assertReadOnlySql('sqlite', query),
-        (error) => error instanceof PatchbayError && error.code === 'read_only',
-        query,
-      );
-      for (const peer of peers) assert.equal((await expectFailure(peer.execute(sql(query)))).code, 'read_only', query);
-    }
+    const peers = await refuseAll(
+      t,
+      sqlite,
+      'sqlite',
+      { path: file },
+      [
+        "ATTACH 'other.db' AS other",
+        "VACUUM INTO 'copy.db'",
+        'SELECT 1; DROP TABLE things',
+        'WITH x AS (SELECT 1) DELETE FROM things',
+        "INSERT INTO things VALUES (3, 'new')",
+        'DROP TABLE things',
+        'PRAGMA user_version = 7',
+        'PRAGMA foreign_keys = ON',
+        "SELECT load_extension('mod_spatialite')",
+        "SELECT 1 AS a, #x\n load_extension('mod_spatialite')",
+      ],
+      { sqliteRoot: root },
+    );
 
     assert.deepEqual(await snapshot(), before);
     for (const peer of peers) {

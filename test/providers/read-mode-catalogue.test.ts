@@ -1,16 +1,12 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
-import sqlite3 from 'sqlite3';
 import type { ExecuteResult } from '../../src/providers/harness.js';
 import mysql from '../../src/providers/mysql.js';
 import postgresql from '../../src/providers/postgresql.js';
 import sqlite from '../../src/providers/sqlite.js';
-import { mysqlQuery, pgQuery } from '../support/direct.js';
+import { uniqueIdentifier as unique } from '../support/names.js';
 import { requireServer } from '../support/servers.js';
+import { MARIADB, mariadbDirect, POSTGRESQL, postgresDirect, rows, sql, sqliteRoot } from '../support/sql-fixture.js';
 import { expectFailure, openPeer, type Call } from './conformance.js';
 
 /**
@@ -20,10 +16,6 @@ import { expectFailure, openPeer, type Call } from './conformance.js';
  * happened.
  */
 
-const unique = (prefix: string) => `${prefix}_${randomBytes(4).toString('hex')}`;
-const sql = (query: string, mode: Call['mode'] = 'read'): Call => ({ input: { query }, mode });
-const rows = (result: ExecuteResult) => (result.data as { rows: Record<string, unknown>[] }).rows;
-
 async function refused(peer: { execute(call: Call): Promise<ExecuteResult> }, query: string, why?: RegExp): Promise<void> {
   const error = await expectFailure(peer.execute(sql(query)));
   assert.equal(error.code, 'read_only', `${query}: ${error.message}`);
@@ -31,9 +23,7 @@ async function refused(peer: { execute(call: Call): Promise<ExecuteResult> }, qu
 }
 
 describe('read-mode catalogue: postgresql', () => {
-  const admin = { host: '127.0.0.1', port: 5432, user: 'postgres', database: 'test' };
-
-  const direct = (database: string, text: string, values: unknown[] = []) => pgQuery({ ...admin, database }, text, values);
+  const direct = (database: string, text: string, values: unknown[] = []) => postgresDirect(text, values, database);
 
   /** A scratch database of the test's own, dropped afterwards. */
   async function scratch(t: TestContext): Promise<string> {
@@ -49,7 +39,7 @@ describe('read-mode catalogue: postgresql', () => {
   test('ts_rewrite running SQL text is refused, and no advisory lock outlives the call', async (t) => {
     if (!(await requireServer(t, 'postgresql'))) return;
     const database = await scratch(t);
-    const peer = openPeer(t, postgresql, { host: '127.0.0.1', port: 5432, username: 'postgres', database }, { harness: { poolMax: 1 } });
+    const peer = openPeer(t, postgresql, { ...POSTGRESQL, database }, { harness: { poolMax: 1 } });
     const key = 2_000_000 + Math.floor(Math.random() * 1_000_000);
 
     await refused(
@@ -64,7 +54,9 @@ describe('read-mode catalogue: postgresql', () => {
     // The harmless forms and functions still run.
     const [row] = rows(
       await peer.execute(
-        sql("SELECT ts_rewrite('a & b'::tsquery, 'a'::tsquery, 'c'::tsquery)::text AS q, random() < 2 AS r, now() IS NOT NULL AS n"),
+        sql(
+          "SELECT ts_rewrite('a & b'::tsquery, 'a'::tsquery, 'c'::tsquery)::text AS q, random() < 2 AS r, now() IS NOT NULL AS n",
+        ),
       ),
     );
     assert.deepEqual(row, { q: "'b' & 'c'", r: true, n: true });
@@ -82,7 +74,7 @@ describe('read-mode catalogue: postgresql', () => {
     }
     await direct(database, 'CREATE EXTENSION dblink');
     const table = unique('pb_dblink');
-    const peer = openPeer(t, postgresql, { host: '127.0.0.1', port: 5432, username: 'postgres', database });
+    const peer = openPeer(t, postgresql, { ...POSTGRESQL, database });
     await refused(peer, `SELECT dblink_exec('dbname=${database} user=postgres', 'CREATE TABLE ${table} (id int)')`);
     // Quoted and schema-qualified, past the name denylist: pg_proc still names it volatile.
     await refused(peer, `SELECT public."dblink_exec"('dbname=${database} user=postgres', 'CREATE TABLE ${table} (id int)')`);
@@ -96,9 +88,9 @@ describe('read-mode catalogue: postgresql', () => {
     await direct(database, 'CREATE TABLE log (at timestamptz)');
     await direct(
       database,
-      "CREATE FUNCTION note() RETURNS int LANGUAGE plpgsql VOLATILE AS $$ BEGIN INSERT INTO log VALUES (now()); RETURN 1; END $$",
+      'CREATE FUNCTION note() RETURNS int LANGUAGE plpgsql VOLATILE AS $$ BEGIN INSERT INTO log VALUES (now()); RETURN 1; END $$',
     );
-    const peer = openPeer(t, postgresql, { host: '127.0.0.1', port: 5432, username: 'postgres', database }, { harness: { poolMax: 1 } });
+    const peer = openPeer(t, postgresql, { ...POSTGRESQL, database }, { harness: { poolMax: 1 } });
 
     await refused(peer, 'SELECT note()', /volatile/);
     assert.deepEqual(rows(await peer.execute(sql('SELECT count(*)::int AS n FROM log'))), [{ n: 0 }]);
@@ -122,9 +114,7 @@ describe('read-mode catalogue: postgresql', () => {
 });
 
 describe('read-mode catalogue: mysql (MariaDB)', () => {
-  const config = { host: '127.0.0.1', port: 3306, username: 'root', database: 'test' };
-
-  const direct = (text: string) => mysqlQuery({ host: config.host, port: config.port, user: config.username, database: config.database }, text);
+  const direct = mariadbDirect;
 
   test('stored functions are refused, also one created after the first call; built-ins run', async (t) => {
     if (!(await requireServer(t, 'mariadb'))) return;
@@ -135,13 +125,19 @@ describe('read-mode catalogue: mysql (MariaDB)', () => {
       await direct(`DROP FUNCTION IF EXISTS ${later}`);
     });
     await direct(`CREATE FUNCTION ${fn}() RETURNS INT DETERMINISTIC RETURN GET_LOCK('${fn}', 0)`);
-    const peer = openPeer(t, mysql, config, { harness: { poolMax: 1 } });
+    const peer = openPeer(t, mysql, MARIADB, { harness: { poolMax: 1 } });
 
     assert.deepEqual(rows(await peer.execute(sql("SELECT CONCAT('a', 'b') AS c, ABS(-1) AS a"))), [{ c: 'ab', a: 1 }]);
     await refused(peer, `SELECT ${fn}()`, /stored function/);
     await refused(peer, `SELECT \`${fn.toUpperCase()}\`()`, /stored function/);
     await refused(peer, `SELECT test.${fn}()`);
-    for (const query of ['SELECT SLEEP(1)', "SELECT GET_LOCK('x', 0)", "SELECT RELEASE_LOCK('x')", 'SELECT BENCHMARK(1, 1)', "SELECT LOAD_FILE('x')"]) {
+    for (const query of [
+      'SELECT SLEEP(1)',
+      "SELECT GET_LOCK('x', 0)",
+      "SELECT RELEASE_LOCK('x')",
+      'SELECT BENCHMARK(1, 1)',
+      "SELECT LOAD_FILE('x')",
+    ]) {
       await refused(peer, query);
     }
 
@@ -155,15 +151,9 @@ describe('read-mode catalogue: mysql (MariaDB)', () => {
 
 describe('read-mode catalogue: sqlite', () => {
   test('load_extension and the functions extensions add are refused; built-ins run', async (t) => {
-    const root = await mkdtemp(path.join(os.tmpdir(), 'pb-catalogue-'));
-    t.after(() => rm(root, { recursive: true, force: true }));
+    const { root, direct } = await sqliteRoot(t);
     const file = `${unique('catalogue')}.db`;
-    await new Promise<void>((resolve, reject) => {
-      const db = new sqlite3.Database(path.join(root, file), (error) => {
-        if (error) reject(error);
-        else db.run('CREATE TABLE t (a TEXT)', (failure) => db.close(() => (failure ? reject(failure) : resolve())));
-      });
-    });
+    await direct(file, 'CREATE TABLE t (a TEXT)');
     const peer = openPeer(t, sqlite, { path: file }, { harness: { sqliteRoot: root } });
 
     assert.deepEqual(rows(await peer.execute(sql("SELECT upper('a') AS u, json_array(1) AS j, abs(-2) AS a"))), [

@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { describe, test } from 'node:test';
-import type { ExecuteResult } from '../../src/providers/harness.js';
 import mysql from '../../src/providers/mysql.js';
 import postgresql from '../../src/providers/postgresql.js';
-import { mysqlQuery, pgQuery } from '../support/direct.js';
+import { uniqueIdentifier as unique } from '../support/names.js';
 import { requireServer } from '../support/servers.js';
-import { expectFailure, openPeer, type Call } from './conformance.js';
+import { MARIADB, mariadbDirect, POSTGRESQL, postgresDirect, rows, sql } from '../support/sql-fixture.js';
+import { expectFailure, openPeer } from './conformance.js';
 
 /**
  * Pooled sessions carry nothing from one call into the next: a read_write call that leaves every kind of session
@@ -15,15 +14,9 @@ import { expectFailure, openPeer, type Call } from './conformance.js';
  * another read_write call that see none of it; and read and read_write calls never share a connection.
  */
 
-const unique = (prefix: string) => `${prefix}_${randomBytes(4).toString('hex')}`;
-const sql = (query: string, mode: Call['mode']): Call => ({ input: { query }, mode });
-const rows = (result: ExecuteResult) => (result.data as { rows: Record<string, unknown>[] }).rows;
-
 describe('pooled sessions: postgresql', () => {
-  const config = { host: '127.0.0.1', port: 5432, username: 'postgres', database: 'test' };
-
-  const direct = (text: string, values: unknown[] = []) =>
-    pgQuery({ host: config.host, port: config.port, user: config.username, database: config.database }, text, values);
+  const config = POSTGRESQL;
+  const direct = postgresDirect;
 
   test('no state of a read_write call reaches the next read or read_write call', async (t) => {
     if (!(await requireServer(t, 'postgresql'))) return;
@@ -32,7 +25,7 @@ describe('pooled sessions: postgresql', () => {
     const channel = unique('pb_channel');
     const temp = unique('pb_temp');
 
-    const writer = rows(await peer.execute(sql('SELECT pg_backend_pid() AS pid', 'read_write')))[0]?.pid;
+    const writer = rows(await peer.execute(sql('SELECT pg_backend_pid() AS pid', undefined, 'read_write')))[0]?.pid;
     for (const statement of [
       "SET application_name = 'pb_leaked'",
       'SET search_path = pg_catalog',
@@ -43,9 +36,13 @@ describe('pooled sessions: postgresql', () => {
       'PREPARE pb_leaked AS SELECT 1',
       `LISTEN ${channel}`,
     ]) {
-      await peer.execute(sql(statement, 'read_write'));
+      await peer.execute(sql(statement, undefined, 'read_write'));
     }
-    assert.equal(rows(await peer.execute(sql('SELECT pg_backend_pid() AS pid', 'read_write')))[0]?.pid, writer, 'the pool of one reused its connection');
+    assert.equal(
+      rows(await peer.execute(sql('SELECT pg_backend_pid() AS pid', undefined, 'read_write')))[0]?.pid,
+      writer,
+      'the pool of one reused its connection',
+    );
     assert.equal(
       (await direct("SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND objid = $1::oid", [key])).rows[0]?.n,
       0,
@@ -58,7 +55,7 @@ describe('pooled sessions: postgresql', () => {
         (SELECT count(*)::int FROM pg_listening_channels() AS c WHERE c = '${channel}') AS listening`;
     const clean = { app: 'patchbay', path: '"$user", public', who: 'postgres', temp: null, prepared: 0, listening: 0 };
     for (const mode of ['read', 'read_write'] as const) {
-      const [seen] = rows(await peer.execute(sql(state, mode)));
+      const [seen] = rows(await peer.execute(sql(state, undefined, mode)));
       const { pid, timeout, ...rest } = seen ?? {};
       assert.deepEqual(rest, clean, `${mode} call`);
       assert.notEqual(timeout, '1h');
@@ -69,10 +66,8 @@ describe('pooled sessions: postgresql', () => {
 });
 
 describe('pooled sessions: mysql (MariaDB)', () => {
-  const config = { host: '127.0.0.1', port: 3306, username: 'root', database: 'test' };
-
-  const direct = (text: string, values: unknown[] = []) =>
-    mysqlQuery({ host: config.host, port: config.port, user: config.username, database: config.database }, text, values);
+  const config = MARIADB;
+  const direct = mariadbDirect;
 
   test('no state of a read_write call reaches the next read or read_write call', async (t) => {
     if (!(await requireServer(t, 'mariadb'))) return;
@@ -80,11 +75,15 @@ describe('pooled sessions: mysql (MariaDB)', () => {
     const lock = unique('pb_lock');
     const temp = unique('pb_temp');
 
-    const writer = rows(await peer.execute(sql('SELECT CONNECTION_ID() AS id', 'read_write')))[0]?.id;
+    const writer = rows(await peer.execute(sql('SELECT CONNECTION_ID() AS id', undefined, 'read_write')))[0]?.id;
     // A SELECT gives its connection back to the pool (others close it): the reset is what clears it.
-    await peer.execute(sql(`SELECT GET_LOCK('${lock}', 0) AS got, @pb_var := 'leaked' AS v`, 'read_write'));
-    assert.deepEqual(await direct('SELECT IS_USED_LOCK(?) AS holder', [lock]), [{ holder: null }], 'a named lock outlived its call');
-    assert.deepEqual(rows(await peer.execute(sql('SELECT CONNECTION_ID() AS id, @pb_var AS v', 'read_write'))), [
+    await peer.execute(sql(`SELECT GET_LOCK('${lock}', 0) AS got, @pb_var := 'leaked' AS v`, undefined, 'read_write'));
+    assert.deepEqual(
+      await direct('SELECT IS_USED_LOCK(?) AS holder', [lock]),
+      [{ holder: null }],
+      'a named lock outlived its call',
+    );
+    assert.deepEqual(rows(await peer.execute(sql('SELECT CONNECTION_ID() AS id, @pb_var AS v', undefined, 'read_write'))), [
       { id: writer, v: null },
     ]);
     for (const statement of [
@@ -93,23 +92,25 @@ describe('pooled sessions: mysql (MariaDB)', () => {
       `CREATE TEMPORARY TABLE ${temp} (id int)`,
       "PREPARE pb_leaked FROM 'SELECT 1'",
     ]) {
-      await peer.execute(sql(statement, 'read_write'));
+      await peer.execute(sql(statement, undefined, 'read_write'));
     }
 
     const state = `SELECT CONNECTION_ID() AS id, @pb_var AS v, @pb_set AS s, @@session.sql_mode LIKE '%ANSI_QUOTES%' AS ansi,
         @@session.time_zone AS tz`;
     for (const mode of ['read', 'read_write'] as const) {
-      const [seen] = rows(await peer.execute(sql(state, mode)));
+      const [seen] = rows(await peer.execute(sql(state, undefined, mode)));
       const { id, ...rest } = seen ?? {};
       assert.deepEqual(rest, { v: null, s: null, ansi: 0, tz: '+00:00' }, `${mode} call`);
       if (mode === 'read') assert.notEqual(id, writer, 'a read call ran on the connection of read_write calls');
-      const error = await expectFailure(peer.execute(sql(`SELECT COUNT(*) FROM ${temp}`, mode)));
+      const error = await expectFailure(peer.execute(sql(`SELECT COUNT(*) FROM ${temp}`, undefined, mode)));
       assert.match(error.message, /doesn't exist/, `${mode} call: the temporary table is gone`);
-      const prepared = await expectFailure(peer.execute(sql('EXECUTE pb_leaked', 'read_write')));
+      const prepared = await expectFailure(peer.execute(sql('EXECUTE pb_leaked', undefined, 'read_write')));
       assert.match(prepared.message, /Unknown prepared statement/);
     }
     // The read session is still read-only, the read_write one read-write.
-    assert.deepEqual(rows(await peer.execute(sql('SELECT @@session.tx_read_only AS ro', 'read'))), [{ ro: '1' }]);
-    assert.deepEqual(rows(await peer.execute(sql('SELECT @@session.tx_read_only AS ro', 'read_write'))), [{ ro: '0' }]);
+    assert.deepEqual(rows(await peer.execute(sql('SELECT @@session.tx_read_only AS ro', undefined, 'read'))), [{ ro: '1' }]);
+    assert.deepEqual(rows(await peer.execute(sql('SELECT @@session.tx_read_only AS ro', undefined, 'read_write'))), [
+      { ro: '0' },
+    ]);
   });
 });

@@ -3,7 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { describe, test, type TestContext } from 'node:test';
 import { capReply } from '../../src/providers/_shared/redis-reply.js';
 import redis from '../../src/providers/redis.js';
-import { aclUser, privateRedis, redisCommand, unique, waitUntilGone } from '../support/redis.js';
+import { aclUser, privateRedis, redisCommand, waitUntilGone } from '../support/redis.js';
+import { uniqueIdentifier } from '../support/names.js';
 import { requireServer } from '../support/servers.js';
 import { describeProvider, expectFailure, off, openPeer, type Call } from './conformance.js';
 
@@ -14,9 +15,9 @@ const canary = `Canary${randomBytes(6).toString('hex')}`;
 const cmd = (command: string[], mode?: Call['mode'], limits?: Call['limits']): Call => ({ input: { command }, mode, limits });
 const direct = (...command: string[]) => redisCommand(command, { db: DB });
 
-const prefix = unique('pb_redis'); // every key of the suite starts with it
+const prefix = uniqueIdentifier('pb_redis'); // every key of the suite starts with it
 const key = (name: string) => `${prefix}:${name}`;
-const user = unique('pb_x');
+const user = uniqueIdentifier('pb_x');
 const userPassword = `Pw${randomBytes(8).toString('hex')}`;
 
 async function removeKeys(pattern: string): Promise<void> {
@@ -164,7 +165,7 @@ describe('redis', () => {
   test('allowed_commands unlocks an admin command, or one subcommand, in read_write mode only', async (t) => {
     const db = await connect(t, { ...config, allowed_commands: ['config get', 'KEYS'] });
     if (!db) return;
-    const name = key(unique('listed'));
+    const name = key(uniqueIdentifier('listed'));
     await direct('SET', name, '1');
     t.after(() => direct('DEL', name));
     assert.deepEqual((await db.execute(cmd(['CONFIG', 'GET', 'maxmemory'], 'read_write'))).data, [
@@ -180,7 +181,7 @@ describe('redis', () => {
 
   test('an ACL user without a command: permission_denied, and the session still works', async (t) => {
     if (!(await requireServer(t, 'redis'))) return;
-    const limited = await aclUser(unique('pb_x'), `Pw${randomBytes(8).toString('hex')}`, ['+@all', '-get']);
+    const limited = await aclUser(uniqueIdentifier('pb_x'), `Pw${randomBytes(8).toString('hex')}`, ['+@all', '-get']);
     const db = openPeer(t, redis, { ...config, username: limited.name, password: limited.password });
     t.after(() => limited.drop()); // after the peer's sessions are closed
     assert.equal((await expectFailure(db.execute(cmd(['GET', key('kept')])))).code, 'permission_denied');
@@ -190,7 +191,7 @@ describe('redis', () => {
   test('blocking commands must end within timeout_ms: 0 (forever) or longer is scope_denied', async (t) => {
     const db = await connect(t);
     if (!db) return;
-    const list = key(unique('empty'));
+    const list = key(uniqueIdentifier('empty'));
     const limits = { timeoutMs: 3_000 };
     assert.equal((await db.execute(cmd(['BLPOP', list, '0.2'], 'read_write', limits))).data, null);
     for (const command of [
@@ -212,7 +213,7 @@ describe('redis', () => {
   test('url: its db is used, and the db field wins over it', async (t) => {
     const db = await connect(t, { url: `redis://127.0.0.1:6379/5`, db: DB });
     if (!db) return;
-    const name = key(unique('url'));
+    const name = key(uniqueIdentifier('url'));
     t.after(() => direct('DEL', name));
     await db.execute(cmd(['SET', name, 'here'], 'read_write'));
     assert.equal(await direct('GET', name), 'here');

@@ -1,22 +1,13 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { performance } from 'node:perf_hooks';
 import { describe, test, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { ExecuteResult } from '../../src/providers/harness.js';
 import redisPubsub from '../../src/providers/redis_pubsub.js';
-import {
-  aclUser,
-  connectedClients,
-  redisClient,
-  redisCommand,
-  subscriber,
-  ticker,
-  unique,
-  waitUntilGone,
-} from '../support/redis.js';
+import { assertFitsIn, call, eventually, messagesOf, returnsBetween } from '../support/messaging-fixture.js';
+import { uniqueIdentifier as unique } from '../support/names.js';
+import { aclUser, connectedClients, redisClient, redisCommand, subscriber, ticker, waitUntilGone } from '../support/redis.js';
 import { requireServer } from '../support/servers.js';
-import { describeProvider, expectFailure, openPeer, type Call, type Peer } from './conformance.js';
+import { describeProvider, errorPaths, expectFailure, openPeer, type Call, type Peer } from './conformance.js';
 
 // The suite logs in as an ACL user of its own, so that a restart can kill exactly its connections.
 const user = unique('pb_ps');
@@ -26,14 +17,14 @@ const canary = `Canary${randomBytes(6).toString('hex')}`;
 
 const channel = unique('pb_chan'); // the suite's channel, with a subscriber of the test's own on it
 const ticks = unique('pb_tick'); // a channel with traffic: `tick <n>` every 20 ms
-const publish = (target: string, message: string, mode: Call['mode'] = 'read_write', encoding?: string): Call => ({
-  operation: 'publish',
-  input: encoding === undefined ? { channel: target, message } : { channel: target, message, encoding },
-  mode,
+const publish = (target: string, message: string, mode: Call['mode'] = 'read_write', encoding?: string) =>
+  call('publish', encoding === undefined ? { channel: target, message } : { channel: target, message, encoding }, mode);
+const consume = (input: Record<string, unknown>, limits?: Call['limits']): Call => ({
+  ...call('consume', input, 'read'),
+  limits,
 });
-const consume = (input: Record<string, unknown>, limits?: Call['limits']): Call => ({ operation: 'consume', input, limits });
-const messagesOf = (result: ExecuteResult) =>
-  (result.data as { messages: { channel: string; message: string; encoding: string }[] }).messages;
+type Message = { channel: string; message: string; encoding: string };
+const messages = (result: { data: unknown }) => messagesOf<Message>(result);
 
 let watcher: Awaited<ReturnType<typeof subscriber>> | undefined;
 let traffic: Awaited<ReturnType<typeof ticker>> | undefined;
@@ -41,10 +32,7 @@ let traffic: Awaited<ReturnType<typeof ticker>> | undefined;
 /** What the suite's own subscriber has received on `channel`, as text. */
 const seen = () => (watcher?.received ?? []).map((message) => message.toString('utf8'));
 
-async function waitFor(condition: () => boolean): Promise<void> {
-  for (let attempt = 0; attempt < 250 && !condition(); attempt += 1) await sleep(20);
-  assert.ok(condition(), 'timed out waiting');
-}
+const waitFor = async (condition: () => boolean) => assert.ok(await eventually(condition, 250, 20), 'timed out waiting');
 
 describeProvider(redisPubsub, {
   config,
@@ -93,9 +81,9 @@ describeProvider(redisPubsub, {
       name: 'consume returns what arrives while it waits, up to max_messages',
       ...consume({ channel: ticks, max_messages: 2, wait_ms: 5_000 }),
       check: (result) => {
-        const messages = messagesOf(result);
-        assert.equal(messages.length, 2);
-        for (const message of messages) {
+        const received = messages(result);
+        assert.equal(received.length, 2);
+        for (const message of received) {
           assert.equal(message.channel, ticks);
           assert.equal(message.encoding, 'utf8');
           assert.match(message.message, /^tick \d+$/);
@@ -114,14 +102,14 @@ describeProvider(redisPubsub, {
     maxRows: {
       ...consume({ channel: ticks, max_messages: 10, wait_ms: 5_000 }),
       limit: 2,
-      check: (result) => assert.equal(messagesOf(result).length, 2),
+      check: (result) => assert.equal(messages(result).length, 2),
     },
     maxBytes: {
       ...consume({ channel: ticks, max_messages: 10, wait_ms: 5_000 }),
       limit: 150,
       check: (result) => {
-        assert.ok(messagesOf(result).length >= 1);
-        assert.ok(Buffer.byteLength(JSON.stringify(result.data)) <= 150);
+        assert.ok(messages(result).length >= 1);
+        assertFitsIn(result, 150);
       },
     },
   },
@@ -155,12 +143,9 @@ describe('redis_pubsub', () => {
   test('a consume under no traffic returns after about wait_ms, with no messages', async (t) => {
     const peer = await connect(t, {});
     if (!peer) return;
-    const started = performance.now();
-    const result = await peer.execute(consume({ channel: unique('pb_quiet'), wait_ms: 300 }));
-    const elapsed = performance.now() - started;
+    const result = await returnsBetween(250, 5_000, () => peer.execute(consume({ channel: unique('pb_quiet'), wait_ms: 300 })));
     assert.deepEqual(result.data, { messages: [] });
     assert.equal(result.truncated, false);
-    assert.ok(elapsed >= 250 && elapsed < 5_000, `took ${Math.round(elapsed)} ms`);
   });
 
   test('messages published during a consume are returned, text as utf8 and other bytes as base64', async (t) => {
@@ -170,18 +155,14 @@ describe('redis_pubsub', () => {
     const started = performance.now();
     const consuming = peer.execute(consume({ channel: target, max_messages: 2, wait_ms: 10_000 }, { timeoutMs: 15_000 }));
     // Publish once the consume has subscribed (Redis counts its subscriber).
-    for (let attempt = 0; attempt < 250; attempt += 1) {
-      const [, count] = (await redisCommand(['PUBSUB', 'NUMSUB', target])) as [string, number];
-      if (count > 0) break;
-      await sleep(20);
-    }
+    await eventually(async () => ((await redisCommand(['PUBSUB', 'NUMSUB', target])) as [string, number])[1] > 0, 250, 20);
     await redisCommand(['PUBLISH', target, 'first']);
     const binary = Buffer.from([0xff, 0x00, 0xfe]);
     const client = await redisClient();
     await client.publish(target, binary);
     client.destroy();
     const result = await consuming;
-    assert.deepEqual(messagesOf(result), [
+    assert.deepEqual(messages(result), [
       { channel: target, message: 'first', encoding: 'utf8' },
       { channel: target, message: binary.toString('base64'), encoding: 'base64' },
     ]);
@@ -203,7 +184,7 @@ describe('redis_pubsub', () => {
     assert.equal((await expectFailure(peer.execute(consume({ channel: other, wait_ms: 0 })))).code, 'scope_denied');
     const listener = await subscriber(own);
     t.after(() => listener.close());
-    const result = await peer.execute({ operation: 'publish', input: { message: 'to the default' }, mode: 'read_write' });
+    const result = await peer.execute(call('publish', { message: 'to the default' }));
     assert.deepEqual(result.data, { channel: own, receivers: 1 });
     assert.equal((await peer.execute(consume({ channel: own, wait_ms: 0 }))).ok, true);
     // The connection that consumed has unsubscribed: it publishes again.
@@ -225,11 +206,8 @@ describe('redis_pubsub', () => {
   test('without a channel in the connector or the request: validation_failed at channel', async (t) => {
     const peer = await connect(t, {});
     if (!peer) return;
-    const error = await expectFailure(peer.execute({ operation: 'publish', input: { message: 'x' }, mode: 'read_write' }));
+    const error = await expectFailure(peer.execute(call('publish', { message: 'x' })));
     assert.equal(error.code, 'validation_failed');
-    assert.deepEqual(
-      error.errors?.map((item) => item.path),
-      ['channel'],
-    );
+    assert.deepEqual(errorPaths(error), ['channel']);
   });
 });

@@ -2,11 +2,11 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import pino from 'pino';
 import { errorCodes } from '../../src/errors.js';
-import { ProviderHarness, poolKey } from '../../src/providers/harness.js';
+import { poolKey } from '../../src/providers/harness.js';
 import { describeFields, listProviders, parseConfig, providerIds } from '../../src/providers/registry.js';
 import { expectFailure } from './conformance.js';
+import { openHarness } from '../support/harness.js';
 import { minimalConfigs } from '../support/minimal-configs.js';
 
 /**
@@ -84,14 +84,7 @@ describe('provider registry', () => {
         parsed.success,
         `the minimal ${provider.id} config does not parse: ${JSON.stringify(!parsed.success && parsed.errors)}`,
       );
-      const harness = new ProviderHarness({
-        egress: 'private',
-        poolMax: 1,
-        poolIdleMs: 1_000,
-        sqliteRoot: '.',
-        logger: pino({ level: 'silent' }),
-      });
-      t.after(() => harness.close());
+      const harness = openHarness(t, { poolMax: 1, poolIdleMs: 1_000 });
       const result = await harness.test(provider.id, config);
       assert.equal(result.success, false);
       assert.equal(result.error_code, 'unsupported_operation', result.message);

@@ -1,28 +1,15 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import s3 from '../../src/providers/s3.js';
-import { describeStorageCases, s3rverBucket, startS3rver, storageFixture, uniqueName } from '../support/storage-emulators.js';
+import { uniqueName } from '../support/names.js';
+import { describeStorageCases, s3rverStore, storageFixture } from '../support/storage-emulators.js';
 import { describeProvider, openPeer } from './conformance.js';
 
-const emulator = await startS3rver();
-const store = await s3rverBucket(emulator);
-const { bucket, channel } = store;
-const root = 'agents/';
-const config = {
-  bucket,
-  endpoint: emulator.endpoint,
-  force_path_style: true,
-  access_key_id: emulator.accessKeyId,
-  secret_access_key: emulator.secretAccessKey,
-  prefix: root,
-};
+const store = await s3rverStore();
+const { emulator, bucket, channel, root } = store;
+const config = { ...store.config, force_path_style: true };
 const canary = `Canary${randomBytes(6).toString('hex')}`;
-
-after(async () => {
-  await store.remove();
-  await emulator.stop();
-});
 
 describeProvider(s3, {
   config,

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { describe, test } from 'node:test';
 import pino from 'pino';
+import { newHarness, openHarness } from '../support/harness.js';
 import { requireServer } from '../support/servers.js';
-import { ProviderHarness } from '../../src/providers/harness.js';
 import { getProvider } from '../../src/providers/registry.js';
 import { encodedForms, MASK, scrubber, secretParts } from '../../src/providers/scrub.js';
 import type { Provider } from '../../src/providers/types.js';
@@ -159,11 +159,8 @@ describe('composite secret fields: their parts are scrubbed from failures', () =
       const provider = getProvider(id);
       assert.ok(provider);
       const lines: string[] = [];
-      const harness = new ProviderHarness({
-        egress: 'private',
+      const harness = newHarness({
         poolMax: 1,
-        poolIdleMs: 60_000,
-        sqliteRoot: '.',
         logger: pino({ level: 'trace' }, { write: (line: string) => void lines.push(line) }),
         providers: (wanted) => (wanted === id ? quoting(provider, part) : getProvider(wanted)),
       });
@@ -186,8 +183,7 @@ describe('a real connection failure quoting an encoded secret is scrubbed', () =
   test('postgresql: database "<form of the password>" does not exist', async (t) => {
     if (!(await requireServer(t, 'postgresql'))) return;
     const password = `${randomBytes(3).toString('hex')} é/+&"`;
-    const harness = new ProviderHarness({ egress: 'private', poolMax: 1, poolIdleMs: 60_000, sqliteRoot: '.', logger: pino({ level: 'silent' }) });
-    t.after(() => harness.close());
+    const harness = openHarness(t, { poolMax: 1 });
     for (const [name, form] of Object.entries(spellings(password))) {
       const uri = `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:5432/${encodeURIComponent(form)}`;
       const result = await harness.test('postgresql', { connection_string: uri });

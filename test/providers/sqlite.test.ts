@@ -1,41 +1,19 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, symlink } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { after, describe, test, type TestContext } from 'node:test';
+import { describe, test, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import sqlite3 from 'sqlite3';
 import { analyzeSql, bindNamedParams } from '../../src/providers/_shared/sql-params.js';
-import type { ExecuteResult } from '../../src/providers/harness.js';
 import sqlite from '../../src/providers/sqlite.js';
-import { describeProvider, expectFailure, off, openPeer, sqlDescribeCase, type Call, type Config } from './conformance.js';
+import { sqliteQuery } from '../support/direct.js';
+import { uniqueIdentifier as unique } from '../support/names.js';
+import { createTable, rows, sql, sqlFixture, sqliteRoot } from '../support/sql-fixture.js';
+import { describeProvider, errorPaths, expectFailure, off, openPeer, type Config } from './conformance.js';
 
-// PATCHBAY_SQLITE_ROOT of these tests: a folder of their own, removed at the end.
-const root = await mkdtemp(path.join(os.tmpdir(), 'pb-sqlite-'));
-after(() => rm(root, { recursive: true, force: true }));
-
-const unique = (prefix: string) => `${prefix}_${randomBytes(4).toString('hex')}`;
-const sql = (query: string, params?: Record<string, unknown>, mode?: Call['mode']): Call => ({
-  input: params === undefined ? { query } : { query, params },
-  mode,
-});
-const rows = (result: ExecuteResult) => (result.data as { rows: Record<string, unknown>[] }).rows;
-
-/** The test's own connection to a file under the root (created if missing), beside Patchbay. */
-async function direct(file: string, text: string, values: unknown[] = []): Promise<Record<string, unknown>[]> {
-  const db = await new Promise<sqlite3.Database>((resolve, reject) => {
-    const opened = new sqlite3.Database(path.join(root, file), (error) => (error ? reject(error) : resolve(opened)));
-  });
-  try {
-    return await new Promise((resolve, reject) =>
-      db.all(text, values, (error: Error | null, found: Record<string, unknown>[]) => (error ? reject(error) : resolve(found))),
-    );
-  } finally {
-    await new Promise((resolve) => db.close(resolve));
-  }
-}
+// PATCHBAY_SQLITE_ROOT of these tests, and the test's own connection to a file under it (created if missing).
+const { root, direct } = await sqliteRoot();
 
 const file = `${unique('conf')}.db`; // the suite's database, holding one row (1, 'kept')
 const config = { path: file };
@@ -43,11 +21,7 @@ const config = { path: file };
 describeProvider(sqlite, {
   config,
   harness: { sqliteRoot: root },
-  setup: async () => {
-    await direct(file, 'CREATE TABLE things (id INTEGER PRIMARY KEY, name TEXT)');
-    await direct(file, "INSERT INTO things VALUES (1, 'kept')");
-  },
-  probe: sql('SELECT 1 AS one'),
+  setup: () => createTable((text) => direct(file, text), 'things', ['kept']),
   schema: {
     bad: [
       { config: { path: '/etc/passwd' }, path: 'path' },
@@ -66,38 +40,30 @@ describeProvider(sqlite, {
   egress: off('no network: PATCHBAY_EGRESS does not apply to a local file'),
   openConnections: off('no network: a session holds a file, closed with its session'),
   secrets: off('sqlite has no secret fields'),
-  operations: [
-    {
-      name: 'query writes with bound params in read_write mode; a quote and a comment stay data',
-      ...sql('INSERT INTO things VALUES (:id, :name)', { id: 2, name: "O'Brien; DROP TABLE x --" }, 'read_write'),
-      check: (result) => assert.equal((result.data as { row_count: number }).row_count, 1),
-    },
-    {
-      name: "query reads it back in read mode; ':id' in a literal or a [name] is not a placeholder",
-      ...sql("SELECT id, name AS [name:id] FROM things WHERE id = :id AND name <> ':id'", { id: 2 }),
-      check: (result) =>
-        assert.deepEqual(result.data, {
-          columns: [
-            { name: 'id', type: 'integer' },
-            { name: 'name:id', type: 'text' },
-          ],
-          rows: [{ id: 2, 'name:id': "O'Brien; DROP TABLE x --" }],
-          row_count: 1,
-        }),
-    },
-    {
-      name: 'query deletes it again',
-      ...sql('DELETE FROM things WHERE id = :id', { id: 2 }, 'read_write'),
-      check: async (result, peer) => {
-        assert.equal((result.data as { row_count: number }).row_count, 1);
-        assert.deepEqual(rows(await peer.execute(sql('SELECT id FROM things'))), [{ id: 1 }]);
-      },
-    },
-    sqlDescribeCase('things', [
+  ...sqlFixture({
+    described: [
       { name: 'id', type: 'INTEGER', nullable: true },
       { name: 'name', type: 'TEXT', nullable: true },
-    ]),
-  ],
+    ],
+    table: 'things',
+    written: { name: "O'Brien; DROP TABLE x --", stays: 'a quote and a comment' },
+    readBack: {
+      query: "SELECT id, name AS [name:id] FROM things WHERE id = :id AND name <> ':id'",
+      where: 'a literal or a [name]',
+      columns: [
+        { name: 'id', type: 'integer' },
+        { name: 'name:id', type: 'text' },
+      ],
+    },
+    deleteCountsRows: true,
+    // An endless result: stepping stops at max_rows+1, so nothing else of it is ever computed.
+    series: {
+      endless: 'WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c) SELECT n FROM c',
+      exact: 'WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c LIMIT 3) SELECT n FROM c',
+      column: { name: 'n', type: 'integer' },
+      values: [1, 2, 3],
+    },
+  }),
   readMode: {
     // Refused by Patchbay's statement check before the read-only file would refuse them.
     writes: [
@@ -117,26 +83,12 @@ describeProvider(sqlite, {
       files: ['other.db', 'copy.db'].filter((name) => existsSync(path.join(root, name))),
     }),
   },
-  truncation: {
-    // An endless result: stepping stops at max_rows+1, so nothing else of it is ever computed.
-    maxRows: {
-      ...sql('WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c) SELECT n FROM c'),
-      limit: 3,
-      check: (result) =>
-        assert.deepEqual(result.data, {
-          columns: [{ name: 'n', type: 'integer' }],
-          rows: [{ n: 1 }, { n: 2 }, { n: 3 }],
-          row_count: 3,
-        }),
-      exact: sql('WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c LIMIT 3) SELECT n FROM c'),
-    },
-  },
   restart: off('an embedded file: no server to restart (a handle broken at the hard deadline is closed and reopened)'),
 });
 
 /** A database file of the test's own under the root, with an empty table `t`, removed afterwards. */
 async function ownFile(t: TestContext, name = `${unique('own')}.db`): Promise<Config> {
-  await direct(name, 'CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT)');
+  await createTable((text) => direct(name, text), 't');
   t.after(() => rm(path.join(root, name), { force: true }));
   return { path: name };
 }
@@ -159,11 +111,7 @@ describe('sqlite', () => {
   test('a symbolic link out of the root: scope_denied; a link inside the root is followed', async (t) => {
     const outside = await mkdtemp(path.join(os.tmpdir(), 'pb-outside-'));
     t.after(() => rm(outside, { recursive: true, force: true }));
-    await new Promise<void>((resolve, reject) => {
-      const db = new sqlite3.Database(path.join(outside, 'secret.db'), (error) =>
-        error ? reject(error) : db.close(() => resolve()),
-      );
-    });
+    await sqliteQuery(path.join(outside, 'secret.db'), 'SELECT 1');
     const links = unique('links');
     await mkdir(path.join(root, links));
     t.after(() => rm(path.join(root, links), { recursive: true, force: true }));
@@ -231,19 +179,11 @@ describe('sqlite', () => {
 
   test('a missing or extra param is validation_failed at params.<name>; ?, @name and $name are refused', async (t) => {
     const db = open(t, await ownFile(t));
-    const missing = await expectFailure(db.execute(sql('SELECT :a + :b', { a: 1 })));
-    assert.deepEqual(
-      missing.errors?.map((error) => error.path),
-      ['params.b'],
-    );
-    const extra = await expectFailure(db.execute(sql('SELECT 1', { a: 1 })));
-    assert.deepEqual(
-      extra.errors?.map((error) => error.path),
-      ['params.a'],
-    );
+    assert.deepEqual(errorPaths(await expectFailure(db.execute(sql('SELECT :a + :b', { a: 1 })))), ['params.b']);
+    assert.deepEqual(errorPaths(await expectFailure(db.execute(sql('SELECT 1', { a: 1 })))), ['params.a']);
     for (const query of ['SELECT ?', 'SELECT ?1', 'SELECT @a', 'SELECT $a']) {
       const error = await expectFailure(db.execute(sql(query)));
-      assert.deepEqual([error.code, error.errors?.map((item) => item.path)], ['validation_failed', ['query']], query);
+      assert.deepEqual([error.code, errorPaths(error)], ['validation_failed', ['query']], query);
     }
   });
 

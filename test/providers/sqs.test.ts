@@ -1,28 +1,28 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
-import type net from 'node:net';
 import { after, describe, test, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as SQS from '@aws-sdk/client-sqs';
 import { createRequestHandler } from 'local-aws-sqs';
-import pino from 'pino';
-import { EgressGuard } from '../../src/providers/egress.js';
-import type { ExecuteResult } from '../../src/providers/harness.js';
 import sqs from '../../src/providers/sqs.js';
-import type { CallContext } from '../../src/providers/types.js';
-import { describeProvider, expectFailure, openPeer, type Call } from './conformance.js';
+import {
+  assertFitsIn,
+  bodies,
+  call,
+  eventually,
+  messagesOf,
+  ownCall,
+  ownSession,
+  returnsBetween,
+} from '../support/messaging-fixture.js';
+import { uniqueName as unique } from '../support/names.js';
+import { TcpStub } from '../support/tcp-stub.js';
+import { describeProvider, errorPaths, expectFailure, openPeer } from './conformance.js';
 
-const unique = (prefix: string) => `${prefix}-${randomBytes(4).toString('hex')}`;
 const canary = `Canary${randomBytes(6).toString('hex')}`;
-const call = (operation: string, input: Record<string, unknown>, mode: Call['mode'] = 'read_write'): Call => ({
-  operation,
-  input,
-  mode,
-});
 type Message = { message: string; headers: Record<string, string>; receive_count: number; redelivered: boolean };
-const messages = (result: ExecuteResult) => (result.data as { messages: Message[] }).messages;
-const bodies = (result: ExecuteResult) => messages(result).map((item) => item.message);
+const messages = (result: { data: unknown }) => messagesOf<Message>(result);
 
 const KEY = { accessKeyId: 'pb-key', secretAccessKey: `sk-${randomBytes(6).toString('hex')}` };
 const READER = { accessKeyId: 'pb-reader', secretAccessKey: `sk-${randomBytes(6).toString('hex')}` }; // refused SendMessage
@@ -42,15 +42,12 @@ async function startEmulator() {
     emulateQueueCreationLifecycle: false,
   });
   const seen: (string | undefined)[] = [];
-  const sockets = new Set<net.Socket>();
-  let server: http.Server | undefined;
-  let port = 0;
   const refuse = (res: http.ServerResponse, status: number, code: string, message: string) => {
     res.writeHead(status, { 'content-type': 'application/x-amz-json-1.0', 'x-amzn-query-error': `${code};Sender` });
     res.end(JSON.stringify({ __type: `com.amazonaws.sqs#${code}`, message }));
   };
-  const start = async () => {
-    server = http.createServer((req, res) => {
+  const front = new TcpStub(
+    http.createServer((req, res) => {
       const keyId = /Credential=([^/]+)\//.exec(req.headers.authorization ?? '')?.[1];
       seen.push(keyId);
       if (keyId !== undefined && keyId !== KEY.accessKeyId && keyId !== READER.accessKeyId) {
@@ -60,22 +57,11 @@ async function startEmulator() {
       } else {
         void requestHandler(req, res);
       }
-    });
-    server.on('connection', (socket) => {
-      sockets.add(socket);
-      socket.on('close', () => sockets.delete(socket));
-    });
-    await new Promise<void>((resolve) => server?.listen(port, '127.0.0.1', resolve));
-    port = (server.address() as net.AddressInfo).port;
-    service.PORT = port;
-  };
-  const stop = async () => {
-    const closing = server;
-    server = undefined;
-    for (const socket of sockets) socket.destroy();
-    if (closing) await new Promise((resolve) => closing.close(resolve));
-  };
-  await start();
+    }),
+  );
+  await front.start();
+  const { port } = front;
+  service.PORT = port;
   const endpoint = `http://127.0.0.1:${port}`;
   // The test's own client, beside Patchbay: to make queues and look at them.
   const client = new SQS.SQSClient({ region: 'us-east-1', endpoint, credentials: KEY, maxAttempts: 1 });
@@ -84,13 +70,10 @@ async function startEmulator() {
     seen,
     client,
     queueUrl: (name: string, host = '127.0.0.1', at = port, scheme = 'http') => `${scheme}://${host}:${at}/${ACCOUNT}/${name}`,
-    restart: async () => {
-      await stop();
-      await start();
-    },
+    restart: () => front.restart(),
     stop: async () => {
       client.destroy();
-      await stop();
+      await front.stop();
     },
   };
 }
@@ -194,11 +177,11 @@ describeProvider(sqs, {
       limit: 200, // {"messages":[…]} and one message of about 150 bytes
       check: (result) => {
         assert.equal(messages(result).length, 1);
-        assert.ok(Buffer.byteLength(JSON.stringify(result.data)) <= 200);
+        assertFitsIn(result, 200);
       },
     },
   },
-  restart: { restartPeer: () => emulator.restart() }, // same port, same queues; every open connection breaks
+  restart: { restartPeer: async () => void (await emulator.restart()) }, // same port, same queues; every open connection breaks
 });
 
 /** A queue of the test's own, deleted afterwards. */
@@ -214,11 +197,8 @@ const send = (url: string, body: string) =>
 describe('sqs', () => {
   test('a bounded consume with no traffic returns after about wait_ms, with nothing', async (t) => {
     const peer = openPeer(t, sqs, { ...config, queue_url: await ownQueue(t) });
-    const started = performance.now();
-    const result = await peer.execute(call('consume', { wait_ms: 600 }));
-    const elapsed = performance.now() - started;
+    const result = await returnsBetween(500, 600 + 3_000, () => peer.execute(call('consume', { wait_ms: 600 })));
     assert.deepEqual(messages(result), []);
-    assert.ok(elapsed >= 500 && elapsed < 600 + 3_000, `took ${Math.round(elapsed)} ms`);
   });
 
   test('acknowledged messages are deleted, not redelivered; what max_rows cut off is back at once', async (t) => {
@@ -236,23 +216,17 @@ describe('sqs', () => {
 
   test('a consume that fails before its response is built deletes nothing: the message is back at once', async (t) => {
     const url = await ownQueue(t);
-    const ctx = {
-      signal: new AbortController().signal,
-      log: pino({ level: 'silent' }),
-      egress: new EgressGuard('private'),
-      poolMax: 1,
-      sqliteRoot: '.',
-    };
-    const session = await sqs.connect!(sqs.config.parse({ ...config, queue_url: url }), ctx);
-    t.after(() => session.close());
+    const session = await ownSession(t, sqs, { ...config, queue_url: url });
     const controller = new AbortController();
-    const limits = { maxRows: 100, maxBytes: 1_048_576, timeoutMs: 10_000 };
-    const context: CallContext = { mode: 'read_write', limits, boundParams: {}, signal: controller.signal, connectorId: 'c1' };
     // On an empty queue the consume waits for 10 messages; it holds one when the call goes away.
-    const failing = session.execute('consume', { max_messages: 10, wait_ms: 5_000 }, context);
+    const failing = session.execute(
+      'consume',
+      { max_messages: 10, wait_ms: 5_000 },
+      ownCall(controller.signal, { connectorId: 'c1' }),
+    );
     await sleep(200);
     await send(url, 'held');
-    for (let i = 0; i < 300 && (await counts(url)).inFlight === 0; i += 1) await sleep(10);
+    await eventually(async () => (await counts(url)).inFlight > 0, 300, 10);
     controller.abort(new Error('the caller went away'));
     await assert.rejects(failing);
     assert.deepEqual(await counts(url), { visible: 1, inFlight: 0 }, 'handed back, not deleted');
@@ -303,6 +277,6 @@ describe('sqs', () => {
     const error = await expectFailure(
       peer.execute(call('publish', { message: Buffer.from([0xff, 0xfe]).toString('base64'), encoding: 'base64' })),
     );
-    assert.deepEqual([error.code, error.errors?.map(({ path }) => path)], ['validation_failed', ['message']]);
+    assert.deepEqual([error.code, errorPaths(error)], ['validation_failed', ['message']]);
   });
 });

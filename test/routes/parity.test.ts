@@ -13,7 +13,8 @@ import { RATE_WINDOW_MS } from '../../src/services/rate-limit-service.js';
 import { agentWorld, mcpOutcome, notices, restOutcome, type AgentWorld, type Outcome } from '../mcp/support.js';
 import { bearerAllow, startRestPeer } from '../support/http-peers.js';
 import { targetDatabase } from '../support/pg.js';
-import { redisCommand, unique } from '../support/redis.js';
+import { redisCommand } from '../support/redis.js';
+import { uniqueIdentifier } from '../support/names.js';
 import { requireServer } from '../support/servers.js';
 
 /**
@@ -95,7 +96,7 @@ describe('REST and MCP parity', () => {
     await w.attach(pg, 'slowrw', { mode: 'read_write', limits: { timeout_ms: 300 } });
     await w.attach(await w.connector('postgresql', pgConfig, { enabled: false }), 'off');
     await w.attach(await w.connector('redis', { host: '127.0.0.1', port: 6379 }), 'cache');
-    const key = unique('parity');
+    const key = uniqueIdentifier('parity');
     await redisCommand(['SET', key, 'kept']);
     t.after(() => redisCommand(['DEL', key]));
     const providers = { ro: 'postgresql', rw: 'postgresql', rows: 'postgresql', bytes: 'postgresql', rl: 'postgresql', tenant: 'postgresql', slow: 'postgresql', slowrw: 'postgresql', off: 'postgresql', cache: 'redis' };

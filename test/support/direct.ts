@@ -1,5 +1,6 @@
 import mysql2 from 'mysql2/promise';
 import pg from 'pg';
+import sqlite3 from 'sqlite3';
 
 /**
  * One statement on a connection of its own, opened and closed around it: how a test looks at a database behind
@@ -23,5 +24,19 @@ export async function mysqlQuery(connection: mysql2.ConnectionOptions, text: str
     return Array.isArray(result) ? (result as Record<string, unknown>[]) : [];
   } finally {
     await client.end();
+  }
+}
+
+/** The same for SQLite: the rows of one statement on the database file `file`, created if missing. */
+export async function sqliteQuery(file: string, text: string, values: unknown[] = []): Promise<Record<string, unknown>[]> {
+  const db = await new Promise<sqlite3.Database>((resolve, reject) => {
+    const opened = new sqlite3.Database(file, (error) => (error ? reject(error) : resolve(opened)));
+  });
+  try {
+    return await new Promise((resolve, reject) =>
+      db.all(text, values, (error: Error | null, found: Record<string, unknown>[]) => (error ? reject(error) : resolve(found))),
+    );
+  } finally {
+    await new Promise((resolve) => db.close(resolve));
   }
 }

@@ -1,6 +1,7 @@
 import { createHash, createVerify, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { uniqueName } from './names.js';
+import { TcpStub } from './tcp-stub.js';
 
 /**
  * A Cloud Storage JSON API stub (DESIGN.md section 6: a stub covers connect and the listed operations only):
@@ -30,19 +31,27 @@ interface Bucket {
   anonymous: Role | 'none';
 }
 
-export class GcsStub {
+/** Its `stop()` drops every connection and keeps the buckets, so that `restart()` shows a restarted server. */
+export class GcsStub extends TcpStub {
   private readonly buckets = new Map<string, Bucket>();
   private readonly accounts = new Map<string, { publicKey: KeyObject; role: Role }>();
   private readonly tokens = new Map<string, Role>();
-  private server?: http.Server;
   private generation = 0;
 
-  private constructor(private port: number) {}
+  private constructor() {
+    super(
+      http.createServer((request, response) => {
+        this.handle(request, response).catch((error: unknown) =>
+          reply(response, 500, apiError(500, String(error), 'backendError')),
+        );
+      }),
+    );
+  }
 
   /** Starts a stub on 127.0.0.1 at a free port. */
   static async start(): Promise<GcsStub> {
-    const stub = new GcsStub(0);
-    await stub.listen();
+    const stub = new GcsStub();
+    await stub.start();
     return stub;
   }
 
@@ -79,36 +88,10 @@ export class GcsStub {
 
   /** A service account key file (JSON text) whose token the stub grants: a reader may not write. */
   serviceAccount(role: Role = 'writer'): string {
-    const email = `pb-${randomBytes(4).toString('hex')}@patchbay-test.iam.gserviceaccount.com`;
+    const email = `${uniqueName('pb')}@patchbay-test.iam.gserviceaccount.com`;
     const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
     this.accounts.set(email, { publicKey, role });
     return keyFile(email, privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, `${this.endpoint}/token`);
-  }
-
-  /** Stops listening and drops every connection; the buckets stay for a restart. */
-  async stop(): Promise<void> {
-    const server = this.server;
-    if (!server) return;
-    this.server = undefined;
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
-  }
-
-  /** Stop and start on the same port, keeping the data: a restarted server for the `restart` capability. */
-  async restart(): Promise<void> {
-    await this.stop();
-    await this.listen();
-  }
-
-  private async listen(): Promise<void> {
-    const server = http.createServer((request, response) => {
-      this.handle(request, response).catch((error: unknown) =>
-        reply(response, 500, apiError(500, String(error), 'backendError')),
-      );
-    });
-    await new Promise<void>((resolve) => server.listen(this.port, '127.0.0.1', resolve));
-    this.port = (server.address() as AddressInfo).port;
-    this.server = server;
   }
 
   private async handle(request: http.IncomingMessage, response: http.ServerResponse): Promise<void> {

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
-import type net from 'node:net';
 import zlib from 'node:zlib';
+import { TcpStub } from './tcp-stub.js';
 
 /**
  * The peers of the api providers' tests (rest, graphql, soap): HTTP servers each test file starts on
@@ -27,12 +27,8 @@ type Handler = (req: http.IncomingMessage, res: http.ServerResponse, body: strin
 /** An HTTP server on 127.0.0.1 at a free port; `setup` may attach listeners of its own (soap.listen). */
 async function startHttpPeer(handler: Handler | undefined, setup?: (server: http.Server) => void): Promise<HttpPeer> {
   const requests: HttpPeer['requests'] = [];
-  const sockets = new Set<net.Socket>();
   const server = http.createServer();
-  server.on('connection', (socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-  });
+  const listener = new TcpStub(server);
   server.prependListener('request', (req: http.IncomingMessage) => {
     requests.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers });
   });
@@ -49,25 +45,15 @@ async function startHttpPeer(handler: Handler | undefined, setup?: (server: http
     });
   }
   setup?.(server);
-  const listen = (port: number) => new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
-  await listen(0);
-  const port = (server.address() as net.AddressInfo).port;
-  const close = async () => {
-    const closed = new Promise((resolve) => server.close(resolve));
-    for (const socket of sockets) socket.destroy();
-    await closed;
-  };
+  await listener.start();
   return {
-    origin: `http://127.0.0.1:${port}`,
-    host: '127.0.0.1',
-    port,
+    origin: `http://127.0.0.1:${listener.port}`,
+    host: listener.host,
+    port: listener.port,
     server,
     requests,
-    async restart() {
-      await close();
-      await listen(port);
-    },
-    stop: close,
+    restart: async () => void (await listener.restart()),
+    stop: async () => void (await listener.stop()),
   };
 }
 

@@ -1,5 +1,6 @@
 import net from 'node:net';
 import { ScramConversation, ScramFailure, scramCredential, type ScramCredential, type ScramDigest } from './scram.js';
+import { int32BESizePrefix, readFrames, TcpStub } from './tcp-stub.js';
 
 /**
  * A Kafka wire-protocol stub for the kafka provider's tests (DESIGN.md section 6): enough of a single broker
@@ -42,8 +43,6 @@ interface Partition {
 }
 
 interface Connection {
-  buffer: Buffer;
-  queue: Promise<void>;
   /** The mechanism SaslHandshake chose, which the SaslAuthenticate requests that follow speak. */
   mechanism?: Mechanism;
   /** A SCRAM exchange between its first and its final message. */
@@ -73,23 +72,20 @@ const EARLIEST = -2n;
 /** Byte offsets inside a v2 record batch. */
 const BATCH = { length: 8, magic: 16, lastOffsetDelta: 23, overhead: 61 };
 
-export class KafkaStub {
-  readonly host = '127.0.0.1';
+export class KafkaStub extends TcpStub {
   readonly nodeId = 1;
-  port = 0;
   /** topic → its partitions; kept across stop() and start(). */
   readonly topics = new Map<string, Partition[]>();
   /** group → `topic:partition` → committed offset. */
   readonly groups = new Map<string, Map<string, bigint>>();
   /** Records the stub has handed out in Fetch answers, so a test can tell that a consume has its messages. */
   fetchedRecords = 0;
-  private server?: net.Server;
-  private readonly sockets = new Set<net.Socket>();
   private readonly waiters = new Set<() => void>();
   /** `<digest>:<user>` → the SCRAM credential a broker keeps for that user and mechanism. */
   private readonly scramCredentials = new Map<string, ScramCredential>();
 
   private constructor(private readonly options: KafkaStubOptions) {
+    super(net.createServer((socket) => this.accept(socket)));
     for (const { user, password } of options.users ?? []) {
       for (const digest of ['sha256', 'sha512'] as const)
         this.scramCredentials.set(`${digest}:${user}`, scramCredential(password, digest));
@@ -102,30 +98,11 @@ export class KafkaStub {
     return stub;
   }
 
-  /** Listens again (after stop()) on the same port, with the same topics and offsets. */
-  async start(): Promise<void> {
-    const server = net.createServer((socket) => this.accept(socket));
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.port, this.host, () => resolve());
-    });
-    this.port = (server.address() as net.AddressInfo).port;
-    this.server = server;
-  }
-
-  /** Closes the listener and every open connection; safe to call twice. */
-  async stop(): Promise<void> {
-    const server = this.server;
-    this.server = undefined;
-    for (const socket of this.sockets) socket.destroy();
+  /** Also wakes every Fetch waiting for records, which then answers at once. Topics and offsets are kept. */
+  override stop(): Promise<number> {
+    const stopping = super.stop();
     for (const wake of this.waiters) wake();
-    if (server) await new Promise((resolve) => server.close(resolve));
-  }
-
-  /** stop() then start(): every open connection breaks, the data survives. */
-  async restart(): Promise<void> {
-    await this.stop();
-    await this.start();
+    return stopping;
   }
 
   createTopic(name: string, partitions = 1): void {
@@ -156,21 +133,8 @@ export class KafkaStub {
   }
 
   private accept(socket: net.Socket): void {
-    this.sockets.add(socket);
-    const connection: Connection = { buffer: Buffer.alloc(0), queue: Promise.resolve() };
-    socket.on('close', () => this.sockets.delete(socket));
-    socket.on('error', () => undefined); // a client resetting its connection is expected here
-    socket.on('data', (chunk) => {
-      connection.buffer = Buffer.concat([connection.buffer, chunk]);
-      while (connection.buffer.length >= 4) {
-        const size = connection.buffer.readInt32BE(0);
-        if (connection.buffer.length < 4 + size) break;
-        const frame = connection.buffer.subarray(4, 4 + size);
-        connection.buffer = connection.buffer.subarray(4 + size);
-        // Answers go out in request order, as a broker sends them.
-        connection.queue = connection.queue.then(() => this.answer(socket, connection, frame));
-      }
-    });
+    const connection: Connection = {};
+    readFrames(socket, int32BESizePrefix, (frame) => this.answer(socket, connection, frame.subarray(4)));
   }
 
   private async answer(socket: net.Socket, connection: Connection, frame: Buffer): Promise<void> {
@@ -373,7 +337,7 @@ export class KafkaStub {
         resolve();
       };
       const wake = () => {
-        if (ready() || this.server === undefined) finish();
+        if (ready() || !this.listening) finish();
       };
       const timer = setTimeout(finish, maxWaitMs);
       this.waiters.add(wake);

@@ -1,5 +1,6 @@
 import net from 'node:net';
 import type { TestContext } from 'node:test';
+import { TcpStub } from './tcp-stub.js';
 
 /** Where a test peer listens. */
 export interface Address {
@@ -7,24 +8,12 @@ export interface Address {
   port: number;
 }
 
-/**
- * A TCP server on 127.0.0.1 at a free port, handling each connection with `onConnection`. Closed after the
- * test, its open connections destroyed first (server.close() alone waits for them).
- */
+/** A TCP server on 127.0.0.1 at a free port, handling each connection with `onConnection`; stopped after the test. */
 async function listen(t: TestContext, onConnection: (socket: net.Socket) => void): Promise<Address> {
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-    socket.on('error', () => undefined); // a client resetting the connection is expected here
-    onConnection(socket);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.after(async () => {
-    for (const socket of sockets) socket.destroy();
-    await new Promise((resolve) => server.close(resolve));
-  });
-  return { host: '127.0.0.1', port: (server.address() as net.AddressInfo).port };
+  const listener = new TcpStub(net.createServer(onConnection));
+  await listener.start();
+  t.after(() => listener.stop());
+  return { host: listener.host, port: listener.port };
 }
 
 /** A listener that accepts connections and never sends a byte: a peer that hangs, for `timeout`. */
@@ -48,9 +37,8 @@ export function plaintextListener(t: TestContext): Promise<Address> {
  * released. Another process could take it in between; on a test machine that does not happen in practice.
  */
 export async function closedPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
+  const listener = new TcpStub();
+  await listener.start();
+  await listener.stop();
+  return listener.port;
 }

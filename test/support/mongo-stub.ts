@@ -2,6 +2,7 @@ import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BSON } from 'mongodb';
 import { ScramConversation, ScramFailure, scramCredential, type ScramCredential } from './scram.js';
+import { int32LEMessageLength, readFrames, TcpStub } from './tcp-stub.js';
 
 /**
  * A MongoDB wire-protocol stub for the mongodb provider's tests (DESIGN.md section 6): enough of a server for the
@@ -52,28 +53,23 @@ interface Cursor {
   remaining: Doc[];
 }
 
-/** One client connection: its unread bytes, its SASL conversations, and the order its replies go out in. */
+/** One client connection and its SASL conversations. */
 interface Connection {
   id: number;
-  buffer: Buffer;
-  queue: Promise<void>;
   conversations: Map<number, ScramConversation>;
 }
 
-export class MongoStub {
-  readonly host = '127.0.0.1';
-  port = 0;
+export class MongoStub extends TcpStub {
   /** database → collection → documents, in insertion order; kept across stop() and start(). */
   readonly databases = new Map<string, Map<string, Doc[]>>();
   /** `db.user` → the user's SCRAM-SHA-256 credential. */
   private readonly users = new Map<string, ScramCredential>();
   private readonly slow = new Map<string, number>();
   private readonly cursors = new Map<number, Cursor>();
-  private readonly sockets = new Set<net.Socket>();
-  private server?: net.Server;
   private nextId = 1;
 
   private constructor(private readonly options: MongoStubOptions) {
+    super(net.createServer((socket) => this.accept(socket)));
     for (const { db, user, password } of options.users ?? [])
       this.users.set(`${db}.${user}`, scramCredential(password, 'sha256'));
   }
@@ -85,41 +81,14 @@ export class MongoStub {
     return stub;
   }
 
-  /** Listens again (after stop()) on the same port, with the same data. */
-  async start(): Promise<void> {
-    const server = net.createServer((socket) => this.accept(socket));
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.port, this.host, () => resolve());
-    });
-    this.server = server;
-    this.port = (server.address() as net.AddressInfo).port;
-  }
-
-  /** Stops listening and drops every connection and cursor; the data stays. Resolves to how many it dropped. */
-  async stop(): Promise<number> {
-    const server = this.server;
-    this.server = undefined;
-    const dropped = this.sockets.size;
-    for (const socket of this.sockets) socket.destroy();
-    this.cursors.clear();
-    if (server) await new Promise((resolve) => server.close(resolve));
-    return dropped;
-  }
-
-  /** stop() then start(): every open connection breaks, the data survives. Resolves to how many it broke. */
-  async restart(): Promise<number> {
-    const dropped = await this.stop();
-    await this.start();
-    return dropped;
-  }
-
   /**
-   * Client connections open to the stub now. The driver dials through the egress guard's lookup only, so the
-   * conformance suite cannot see its sockets: this count, from the server's side, shows that none is left open.
+   * Stops listening and drops every connection and cursor; the data stays. Resolves to how many connections it
+   * dropped. The driver dials through the egress guard's lookup only, so the conformance suite cannot see its
+   * sockets: `openConnections`, from the server's side, shows that none is left open.
    */
-  get openConnections(): number {
-    return this.sockets.size;
+  override stop(): Promise<number> {
+    this.cursors.clear();
+    return super.stop();
   }
 
   /** The live documents of a collection (created empty when missing). */
@@ -150,24 +119,9 @@ export class MongoStub {
   }
 
   private accept(socket: net.Socket): void {
-    this.sockets.add(socket);
-    const connection: Connection = {
-      id: this.nextId++,
-      buffer: Buffer.alloc(0),
-      queue: Promise.resolve(),
-      conversations: new Map(),
-    };
-    socket.on('close', () => this.sockets.delete(socket));
-    socket.on('error', () => undefined); // a client hanging up is expected
-    socket.on('data', (chunk) => {
-      connection.buffer = Buffer.concat([connection.buffer, chunk]);
-      while (connection.buffer.length >= 4 && connection.buffer.length >= connection.buffer.readInt32LE(0)) {
-        const message = connection.buffer.subarray(0, connection.buffer.readInt32LE(0));
-        connection.buffer = connection.buffer.subarray(message.length);
-        // One reply at a time per connection, in request order, even when a command waits (delay()).
-        connection.queue = connection.queue.then(() => this.handle(socket, connection, message));
-      }
-    });
+    const connection: Connection = { id: this.nextId++, conversations: new Map() };
+    // One reply at a time per connection, in request order, even when a command waits (delay()).
+    readFrames(socket, int32LEMessageLength, (message) => this.handle(socket, connection, message));
   }
 
   private async handle(socket: net.Socket, connection: Connection, message: Buffer): Promise<void> {

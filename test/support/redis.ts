@@ -1,5 +1,4 @@
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import type { TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createClient } from 'redis';
@@ -11,8 +10,6 @@ import { closedPort, type Address } from './listeners.js';
  */
 
 export const REDIS: Address = { host: '127.0.0.1', port: 6379 };
-
-export const unique = (prefix: string): string => `${prefix}_${randomBytes(4).toString('hex')}`;
 
 type Client = ReturnType<typeof createClient>;
 

@@ -15,7 +15,8 @@ export type ServerId = keyof typeof servers;
 
 const reachable = new Map<ServerId, Promise<boolean>>();
 
-function probe(port: number): Promise<boolean> {
+/** Whether something on 127.0.0.1 accepts a connection on `port` now. */
+export function accepts(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = net.connect({ host: '127.0.0.1', port });
     // Generous: on a loaded machine a slow accept must not pass for a missing server (a skip, or a CI failure).
@@ -40,7 +41,7 @@ export async function requireServer(t: TestContext, id: ServerId): Promise<boole
   const server = servers[id];
   let check = reachable.get(id);
   if (!check) {
-    check = probe(server.port);
+    check = accepts(server.port);
     reachable.set(id, check);
   }
   if (await check) return true;

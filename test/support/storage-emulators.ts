@@ -1,16 +1,16 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { describe, test, type TestContext } from 'node:test';
+import { after, describe, test, type TestContext } from 'node:test';
 import type { ExecuteResult } from '../../src/providers/harness.js';
 import type { Provider } from '../../src/providers/types.js';
 import { expectFailure, openPeer, type Call, type Config, type Peer, type ProviderFixture } from '../providers/conformance.js';
 import { GcsStub } from './gcs-stub.js';
+import { uniqueName } from './names.js';
 
 /**
  * The storage emulators the provider tests start for themselves, each on 127.0.0.1 at a free port with its
@@ -37,7 +37,7 @@ const START_MS = 60_000;
  * check, never on a signature check. It runs in a child process with OpenSSL's legacy provider: its
  * ListObjectsV2 continuation tokens are DES-encrypted, which OpenSSL 3 refuses otherwise.
  */
-export async function startS3rver(): Promise<Emulator & { endpoint: string; accessKeyId: string; secretAccessKey: string }> {
+async function startS3rver(): Promise<Emulator & { endpoint: string; accessKeyId: string; secretAccessKey: string }> {
   const main = binOf('s3rver', 's3rver');
   const directory = await mkdtemp(path.join(tmpdir(), 'patchbay-s3rver-'));
   const emulator = await childEmulator('s3rver', /listening on [^:\s]+:(\d+)/, (port) => [
@@ -61,7 +61,7 @@ export async function startS3rver(): Promise<Emulator & { endpoint: string; acce
  * A bucket of the test's own on s3rver, under a unique name, and the test's S3 client to it (beside
  * Patchbay); `remove()` empties and deletes it.
  */
-export async function s3rverBucket(emulator: { endpoint: string; accessKeyId: string; secretAccessKey: string }) {
+async function s3rverBucket(emulator: { endpoint: string; accessKeyId: string; secretAccessKey: string }) {
   const sdk = await import('@aws-sdk/client-s3');
   const bucket = uniqueName('pb-s3');
   const client = new sdk.S3Client({
@@ -101,6 +101,28 @@ export async function s3rverBucket(emulator: { endpoint: string; accessKeyId: st
       client.destroy();
     },
   };
+}
+
+/**
+ * s3rver with a bucket of the test file's own, both removed after the file: the store of the s3 and minio tests,
+ * and the connector config that reaches it with `prefix: root`.
+ */
+export async function s3rverStore() {
+  const emulator = await startS3rver();
+  const store = await s3rverBucket(emulator);
+  after(async () => {
+    await store.remove();
+    await emulator.stop();
+  });
+  const root = 'agents/';
+  const config = {
+    bucket: store.bucket,
+    endpoint: emulator.endpoint,
+    access_key_id: emulator.accessKeyId,
+    secret_access_key: emulator.secretAccessKey,
+    prefix: root,
+  };
+  return { emulator, bucket: store.bucket, channel: store.channel, root, config };
 }
 
 /** Azurite's well-known development account (https://learn.microsoft.com/azure/storage/common/storage-use-azurite). */
@@ -212,8 +234,8 @@ export async function startGcsStub(): Promise<Emulator & { stub: GcsStub; endpoi
     port: Number(port),
     endpoint: stub.endpoint,
     stub,
-    restart: () => stub.restart(),
-    stop: () => stub.stop(),
+    restart: async () => void (await stub.restart()),
+    stop: async () => void (await stub.stop()),
   };
 }
 
@@ -231,8 +253,6 @@ export interface StoreChannel {
   /** Deletes every object under `prefix`. */
   clear(prefix: string): Promise<void>;
 }
-
-export const uniqueName = (prefix: string): string => `${prefix}-${randomBytes(4).toString('hex')}`;
 
 const text = 'text/plain';
 const call = (operation: string, input: Record<string, unknown>, mode: Call['mode'] = 'read'): Call => ({

@@ -1,15 +1,12 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import type { TestContext } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
-import pino from 'pino';
-import { ProviderHarness } from '../../src/providers/harness.js';
 import { itemsWsdl } from './http-peers.js';
 import { closedPort } from './listeners.js';
+import { missingCommands, startServerProcess, type Missing } from './server-processes.js';
+import { TcpStub } from './tcp-stub.js';
 
 /**
  * Private TLS servers for the TLS tests, each on 127.0.0.1 at a free port, with certificates from a CA made
@@ -17,6 +14,9 @@ import { closedPort } from './listeners.js';
  * mismatch on every server; a second CA that signed nothing stands for "an authority the server does not use".
  * Start each server once per file with top-level await, stop it in a top-level `after`.
  */
+
+/** What `missingCommands` says cannot start. */
+const TLS_SERVER = 'a private TLS server';
 
 export interface Pki {
   dir: string;
@@ -33,11 +33,6 @@ export interface Pki {
   clientKey: string;
   /** Removes the files; safe to call twice. */
   remove(): void;
-}
-
-/** A server that could not start here, and why. */
-export interface Missing {
-  missing: string;
 }
 
 function openssl(dir: string, args: string[]): void {
@@ -58,7 +53,7 @@ function signed(dir: string, name: string, subject: string, extensions: string[]
 
 /** A CA, a server certificate for IP:127.0.0.1, a client certificate, and an unrelated CA, in a fresh folder. */
 export function makePki(): Pki | Missing {
-  const missing = missingCommands('openssl');
+  const missing = missingCommands(TLS_SERVER, 'openssl');
   if (missing) return missing;
   const dir = mkdtempSync(path.join(os.tmpdir(), 'pb-tls-'));
   const ca = (name: string, subject: string) =>
@@ -84,14 +79,6 @@ export function makePki(): Pki | Missing {
     clientKey: read('client.key'),
     remove: () => rmSync(dir, { recursive: true, force: true }),
   };
-}
-
-/** Whether `value` is ready; skips `t` otherwise, or fails it under CI=true (as requireServer does). */
-export function requireReady<T extends object>(t: TestContext, value: T | Missing): value is T {
-  if (!('missing' in value)) return true;
-  if (process.env.CI === 'true') throw new Error(value.missing);
-  t.skip(value.missing);
-  return false;
 }
 
 export interface TlsServer {
@@ -120,7 +107,7 @@ export interface TlsPostgres extends TlsServer {
  * this process is root (initdb refuses root).
  */
 export async function startTlsPostgres(pki: Pki): Promise<TlsPostgres | Missing> {
-  const missing = missingCommands('initdb', 'pg_ctl', 'psql');
+  const missing = missingCommands(TLS_SERVER, 'initdb', 'pg_ctl', 'psql');
   if (missing) return missing;
   const dir = mkdtempSync(path.join(os.tmpdir(), 'pb-tls-pg-'));
   const owner = os.userInfo().uid === 0 ? userIds('postgres') : undefined;
@@ -196,7 +183,7 @@ export async function startTlsPostgres(pki: Pki): Promise<TlsPostgres | Missing>
 
 /** redis-server with a TLS port only (no plain port); clients need no certificate. */
 export async function startTlsRedis(pki: Pki): Promise<TlsServer | Missing> {
-  const missing = missingCommands('redis-server');
+  const missing = missingCommands(TLS_SERVER, 'redis-server');
   if (missing) return missing;
   const port = await closedPort();
   const args = [
@@ -212,7 +199,7 @@ export async function startTlsRedis(pki: Pki): Promise<TlsServer | Missing> {
  * by the test CA.
  */
 export async function startTlsMosquitto(pki: Pki): Promise<TlsServer | Missing> {
-  const missing = missingCommands('mosquitto');
+  const missing = missingCommands(TLS_SERVER, 'mosquitto');
   if (missing) return missing;
   const port = await closedPort();
   const mtlsPort = await closedPort();
@@ -242,7 +229,7 @@ export async function startTlsMosquitto(pki: Pki): Promise<TlsServer | Missing> 
 
 /** nats-server with TLS required on its only port; clients need no certificate. */
 export async function startTlsNats(pki: Pki): Promise<TlsServer | Missing> {
-  const missing = missingCommands('nats-server');
+  const missing = missingCommands(TLS_SERVER, 'nats-server');
   if (missing) return missing;
   const port = await closedPort();
   const args = ['-a', '127.0.0.1', '-p', String(port), '--tls', '--tlscert', pki.serverCertFile, '--tlskey', pki.serverKeyFile, '--tlscacert', pki.caFile];
@@ -266,7 +253,6 @@ export interface HttpsPeer extends TlsServer {
  * `/graphql` answers `{ data: { __typename: "Query" } }`, anything else 200 `{ "ok": true }`.
  */
 export async function startHttpsPeer(pki: Pki): Promise<HttpsPeer> {
-  const sockets = new Set<net.Socket>();
   const peer = { host: '127.0.0.1', port: 0, url: '', requests: 0, received: [] as string[] } as HttpsPeer;
   const server = https.createServer(
     { cert: readFileSync(pki.serverCertFile), key: readFileSync(pki.serverKeyFile) },
@@ -285,28 +271,17 @@ export async function startHttpsPeer(pki: Pki): Promise<HttpsPeer> {
       });
     },
   );
-  server.on('connection', (socket: net.Socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-  });
   server.on('tlsClientError', () => undefined); // refused handshakes are what these tests make
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  peer.port = (server.address() as net.AddressInfo).port;
+  const listener = new TcpStub(server);
+  await listener.start();
+  peer.port = listener.port;
   peer.url = `https://127.0.0.1:${peer.port}`;
-  peer.stop = async () => {
-    for (const socket of sockets) socket.destroy();
-    await new Promise((resolve) => server.close(resolve));
-  };
+  peer.stop = async () => void (await listener.stop());
   return peer;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
 // Processes
-
-function missingCommands(...commands: string[]): Missing | undefined {
-  const absent = commands.filter((command) => spawnSync('sh', ['-c', `command -v ${command}`]).status !== 0);
-  return absent.length === 0 ? undefined : { missing: `${absent.join(' and ')} not installed; a private TLS server cannot start` };
-}
 
 function userIds(name: string): { uid: number; gid: number } | undefined {
   const uid = spawnSync('id', ['-u', name], { encoding: 'utf8' });
@@ -315,65 +290,7 @@ function userIds(name: string): { uid: number; gid: number } | undefined {
   return { uid: Number(uid.stdout.trim()), gid: Number(gid.stdout.trim()) };
 }
 
-// Children still running when the test process exits (a crash, an interrupted run) are killed with it.
-const running = new Set<ChildProcess>();
-process.on('exit', () => {
-  for (const child of running) child.kill('SIGKILL');
-});
-
-const START_TIMEOUT_MS = 15_000;
-
 async function startProcess(command: string, args: string[], ports: number[]): Promise<TlsServer> {
-  const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr?.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-2_000)));
-  running.add(child);
-  child.once('exit', () => running.delete(child));
-  const deadline = Date.now() + START_TIMEOUT_MS;
-  for (const port of ports) {
-    while (!(await accepts(port))) {
-      if (child.exitCode !== null) throw new Error(`${command} exited with ${child.exitCode}: ${stderr}`);
-      if (Date.now() > deadline) {
-        child.kill('SIGKILL');
-        throw new Error(`${command} did not listen on port ${port} within ${START_TIMEOUT_MS} ms: ${stderr}`);
-      }
-      await sleep(50);
-    }
-  }
-  return {
-    host: '127.0.0.1',
-    port: ports[0]!,
-    stop: async () => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGTERM');
-      const killer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-      await exited;
-      clearTimeout(killer);
-    },
-  };
-}
-
-function accepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ host: '127.0.0.1', port });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
-
-/** A provider harness as the server builds one (private egress: loopback allowed), closed after the test. */
-export function tlsHarness(t: TestContext): ProviderHarness {
-  const harness = new ProviderHarness({
-    egress: 'private',
-    poolMax: 2,
-    poolIdleMs: 60_000,
-    sqliteRoot: '.',
-    logger: pino({ level: 'silent' }),
-  });
-  t.after(() => harness.close());
-  return harness;
+  const server = await startServerProcess(command, args, ports);
+  return { host: '127.0.0.1', port: ports[0]!, stop: server.stop };
 }

@@ -1,15 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, describe, test, type TestContext } from 'node:test';
-import {
-  makePki,
-  requireReady,
-  startTlsMosquitto,
-  startTlsNats,
-  startTlsRedis,
-  tlsHarness,
-  type Missing,
-  type TlsServer,
-} from '../support/tls.js';
+import { openHarness } from '../support/harness.js';
+import { requireReady, type Missing } from '../support/server-processes.js';
+import { makePki, startTlsMosquitto, startTlsNats, startTlsRedis, type TlsServer } from '../support/tls.js';
 
 // Private Redis, Mosquitto and NATS servers that speak only TLS: the TLS paths of redis, redis_pubsub, mqtt and
 // nats through the harness's connection test, so each failure goes through the error mapping a user sees.
@@ -46,20 +39,20 @@ for (const { provider, server, config } of families) {
   describe(`${provider} over TLS (private server)`, () => {
     test('tls with tls_ca of the server certificate authority connects', async (t) => {
       if (!ready(t, server) || 'missing' in pki) return;
-      const result = await tlsHarness(t).test(provider, { ...config(server, '127.0.0.1'), tls_ca: pki.ca });
+      const result = await openHarness(t).test(provider, { ...config(server, '127.0.0.1'), tls_ca: pki.ca });
       assert.equal(result.success, true, result.message);
     });
 
     test('an authority that did not sign the server certificate: tls_error', async (t) => {
       if (!ready(t, server) || 'missing' in pki) return;
-      const result = await tlsHarness(t).test(provider, { ...config(server, '127.0.0.1'), tls_ca: pki.otherCa });
+      const result = await openHarness(t).test(provider, { ...config(server, '127.0.0.1'), tls_ca: pki.otherCa });
       assert.equal(result.success, false);
       assert.equal(result.error_code, 'tls_error', result.message);
     });
 
     test('tls_reject_unauthorized false connects to a server it cannot verify', async (t) => {
       if (!ready(t, server) || 'missing' in pki) return;
-      const result = await tlsHarness(t).test(provider, {
+      const result = await openHarness(t).test(provider, {
         ...config(server, '127.0.0.1'),
         tls_ca: pki.otherCa,
         tls_reject_unauthorized: false,
@@ -70,7 +63,7 @@ for (const { provider, server, config } of families) {
     test('a host name the certificate does not name: tls_error', async (t) => {
       if (!ready(t, server) || 'missing' in pki) return;
       // The certificate names IP:127.0.0.1 only; `localhost` reaches the same server under another name.
-      const result = await tlsHarness(t).test(provider, { ...config(server, 'localhost'), tls_ca: pki.ca });
+      const result = await openHarness(t).test(provider, { ...config(server, 'localhost'), tls_ca: pki.ca });
       assert.equal(result.success, false);
       assert.equal(result.error_code, 'tls_error', result.message);
       assert.match(result.message, /localhost/);
@@ -81,7 +74,7 @@ for (const { provider, server, config } of families) {
 describe('mqtt with mutual TLS (a Mosquitto listener with require_certificate)', () => {
   test('the client certificate signed by the authority is accepted', async (t) => {
     if (!ready(t, mosquitto) || 'missing' in pki) return;
-    const result = await tlsHarness(t).test('mqtt', {
+    const result = await openHarness(t).test('mqtt', {
       host: '127.0.0.1',
       port: mosquitto.mtlsPort,
       tls: true,
@@ -94,7 +87,7 @@ describe('mqtt with mutual TLS (a Mosquitto listener with require_certificate)',
 
   test('without a client certificate the broker refuses the handshake', async (t) => {
     if (!ready(t, mosquitto) || 'missing' in pki) return;
-    const result = await tlsHarness(t).test('mqtt', { host: '127.0.0.1', port: mosquitto.mtlsPort, tls: true, tls_ca: pki.ca });
+    const result = await openHarness(t).test('mqtt', { host: '127.0.0.1', port: mosquitto.mtlsPort, tls: true, tls_ca: pki.ca });
     assert.equal(result.success, false);
     assert.equal(result.error_code, 'tls_error', result.message);
   });

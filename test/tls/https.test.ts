@@ -7,7 +7,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { healthSetup, pgAt } from '../health/support.js';
 import { servePatchbay } from '../support/cli.js';
 import { client, ok } from '../support/http.js';
-import { makePki, requireReady, startHttpsPeer, tlsHarness, type HttpsPeer } from '../support/tls.js';
+import { openHarness } from '../support/harness.js';
+import { requireReady } from '../support/server-processes.js';
+import { makePki, startHttpsPeer, type HttpsPeer } from '../support/tls.js';
 
 // One HTTPS server with a certificate from a CA made for the run: the TLS paths of rest, graphql and soap
 // through the harness's connection test, and of webhook deliveries, which trust the system roots only.
@@ -34,7 +36,7 @@ for (const { provider, config } of families) {
     test('tls_ca of the server certificate authority connects', async (t) => {
       const server = ready(t);
       if (!server || 'missing' in pki) return;
-      const result = await tlsHarness(t).test(provider, { ...config(server.url), tls_ca: pki.ca });
+      const result = await openHarness(t).test(provider, { ...config(server.url), tls_ca: pki.ca });
       assert.equal(result.success, true, result.message);
     });
 
@@ -43,7 +45,7 @@ for (const { provider, config } of families) {
       if (!server || 'missing' in pki) return;
       const before = server.requests;
       for (const tls of [{ tls_ca: pki.otherCa }, {}]) {
-        const result = await tlsHarness(t).test(provider, { ...config(server.url), ...tls });
+        const result = await openHarness(t).test(provider, { ...config(server.url), ...tls });
         assert.equal(result.success, false);
         assert.equal(result.error_code, 'tls_error', result.message);
       }
@@ -53,7 +55,7 @@ for (const { provider, config } of families) {
     test('tls_reject_unauthorized false connects to a server it cannot verify', async (t) => {
       const server = ready(t);
       if (!server || 'missing' in pki) return;
-      const result = await tlsHarness(t).test(provider, { ...config(server.url), tls_ca: pki.otherCa, tls_reject_unauthorized: false });
+      const result = await openHarness(t).test(provider, { ...config(server.url), tls_ca: pki.otherCa, tls_reject_unauthorized: false });
       assert.equal(result.success, true, result.message);
     });
 
@@ -61,7 +63,7 @@ for (const { provider, config } of families) {
       const server = ready(t);
       if (!server || 'missing' in pki) return;
       // The certificate names IP:127.0.0.1 only; `localhost` reaches the same server under another name.
-      const result = await tlsHarness(t).test(provider, { ...config(`https://localhost:${server.port}`), tls_ca: pki.ca });
+      const result = await openHarness(t).test(provider, { ...config(`https://localhost:${server.port}`), tls_ca: pki.ca });
       assert.equal(result.success, false);
       assert.equal(result.error_code, 'tls_error', result.message);
       assert.match(result.message, /localhost/);

@@ -1,19 +1,20 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import type net from 'node:net';
 import { describe, test, type TestContext } from 'node:test';
 import pino from 'pino';
 import { PatchbayError } from '../../../src/errors.js';
 import { EgressGuard } from '../../../src/providers/egress.js';
 import {
-  ProviderHarness,
   poolKey,
   type ExecuteResult,
   type HarnessOptions,
+  type ProviderHarness,
   type TestResult,
 } from '../../../src/providers/harness.js';
 import { getProvider, secretFieldNames } from '../../../src/providers/registry.js';
 import type { Provider, Session } from '../../../src/providers/types.js';
+import { newHarness } from '../../support/harness.js';
+import { uniqueName } from '../../support/names.js';
 import { isOff, type Call, type Config, type Off, type Peer, type ProviderFixture } from './fixture.js';
 
 /**
@@ -128,11 +129,7 @@ export class Run {
    */
   harness(options: Partial<Omit<HarnessOptions, 'providers' | 'logger'>> = {}): ProviderHarness {
     const logger = pino({ level: 'trace' }, { write: (line: string) => void this.seen.push(line) });
-    const harness = new ProviderHarness({
-      egress: 'private',
-      poolMax: 2,
-      poolIdleMs: 60_000,
-      sqliteRoot: '.',
+    const harness = newHarness({
       ...this.settings.harness,
       ...options,
       logger,
@@ -224,6 +221,9 @@ export async function expectFailure(promise: Promise<unknown>): Promise<Patchbay
   assert.fail('expected the call to fail');
 }
 
+/** Where a validation_failed error points: the path of each of its `errors`, in order. */
+export const errorPaths = (error: PatchbayError): string[] | undefined => error.errors?.map((item) => item.path);
+
 /**
  * The secret values of a config that must never be shown: every string of its secret fields (nested ones
  * too) and the password inside a URL-shaped one. Values under 3 characters are not scrubbed by design.
@@ -249,7 +249,7 @@ function urlPassword(value: string): string[] {
   }
 }
 
-const connectorIdFor = (provider: Provider): string => `conformance-${provider.id}-${randomBytes(4).toString('hex')}`;
+const connectorIdFor = (provider: Provider): string => uniqueName(`conformance-${provider.id}`);
 
 /** An EgressGuard that keeps every socket it hands out, so a test can see whether they were all closed. */
 class RecordingEgress extends EgressGuard {
