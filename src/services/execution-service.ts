@@ -163,6 +163,9 @@ export class ExecutionService {
         },
         request_id: ctx.requestId,
       });
+    // Before anything runs: a call whose audit row could not be written now must not reach the upstream system.
+    this.deps.audit.assertWritable();
+    let shaped: ExecuteResult;
     try {
       if (call.refusal) throw call.refusal;
       this.assertEnabled(connector);
@@ -184,14 +187,7 @@ export class ExecutionService {
           connectorId: connector.id,
         },
       });
-      const shaped = fitRows(describing ? { ...result, data: shapeDescribe(result.data) } : result, limits.maxBytes);
-      await audit('success', {
-        latency_ms: shaped.latency_ms,
-        truncated: shaped.truncated,
-        rows: countRows(shaped.data),
-        bytes: jsonBytes(shaped.data),
-      });
-      return shaped;
+      shaped = fitRows(describing ? { ...result, data: shapeDescribe(result.data) } : result, limits.maxBytes);
     } catch (error) {
       await audit('failure', {
         latency_ms: Math.round(performance.now() - started),
@@ -199,6 +195,15 @@ export class ExecutionService {
       });
       throw error;
     }
+    // Outside the try: a success whose row the database refused is answered `unavailable`, and its row (deferred
+    // by the writer) stays the call's one row, never joined by a second one saying it failed.
+    await audit('success', {
+      latency_ms: shaped.latency_ms,
+      truncated: shaped.truncated,
+      rows: countRows(shaped.data),
+      bytes: jsonBytes(shaped.data),
+    });
+    return shaped;
   }
 }
 
