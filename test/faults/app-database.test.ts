@@ -121,7 +121,9 @@ describe("Patchbay's own PostgreSQL restarted under traffic", () => {
       const { app, logs } = w.ctx;
       const { services } = app;
       const connectorId = await w.connector('sqlite', { path: 'target.db' });
-      await w.ctx.models.Connector.update({ health_check_interval_s: 1, next_check_at: new Date() }, { where: { id: connectorId } });
+      // Checked every second (the minimum this app allows), so the scheduler works through the outage too.
+      const context = { organizationId: w.admin.orgId, actor: { type: 'user' as const, id: w.admin.userId } };
+      await services.connectors.update(context, connectorId, { health_check_interval_s: 1 });
       await w.attach(connectorId, 'lite');
       services.scheduler.start();
       t.after(() => services.scheduler.stop());
