@@ -28,6 +28,7 @@ export const errorCodes = {
   tls_error: { status: 502, title: 'TLS error' },
   timeout: { status: 504, title: 'Timeout' },
   upstream_error: { status: 502, title: 'Upstream error' },
+  unavailable: { status: 503, title: 'Service unavailable' },
   internal_error: { status: 500, title: 'Internal error' },
 } as const satisfies Record<string, { status: number; title: string }>;
 

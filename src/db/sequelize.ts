@@ -20,10 +20,17 @@ export function createSequelize(settings: DatabaseSettings, options: { logging?:
   return new Sequelize(settings.url, {
     dialect: 'postgres',
     logging,
-    pool: { max: settings.poolMax ?? 10, min: 0, idle: 10_000 },
-    dialectOptions: { application_name: 'patchbay' },
+    // Bounded waits, so that a database that does not answer (a host gone, a network cut) makes a request fail
+    // with 503 `unavailable` (db/unavailable.ts) in seconds rather than hang: connecting, and waiting for a free
+    // connection of the pool (Sequelize's default is a minute).
+    pool: { max: settings.poolMax ?? 10, min: 0, idle: 10_000, acquire: POOL_ACQUIRE_MS },
+    dialectOptions: { application_name: 'patchbay', connectionTimeoutMillis: CONNECT_TIMEOUT_MS },
   });
 }
+
+/** How long connecting to Patchbay's PostgreSQL may take (the pool's connections and the change listener's). */
+export const CONNECT_TIMEOUT_MS = 5_000;
+const POOL_ACQUIRE_MS = 10_000;
 
 export const isPostgres = (sequelize: Sequelize): boolean => sequelize.getDialect() === 'postgres';
 

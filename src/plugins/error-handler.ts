@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
+import { unavailableError, unavailableReason } from '../db/unavailable.js';
 import { MAX_PARAM_LENGTH } from '../schemas/strings.js';
 import { errorCodes, PatchbayError, publicDetail, validationError, type ErrorCode, type FieldError } from '../errors.js';
 
@@ -101,8 +102,12 @@ export function sendProblem(reply: FastifyReply, request: FastifyRequest, error:
 }
 
 function handleError(raw: FastifyError, request: FastifyRequest, reply: FastifyReply) {
-  const error = raw instanceof PatchbayError ? raw : (fromFastify(raw) ?? new PatchbayError('internal_error', undefined, { cause: raw }));
+  const error =
+    raw instanceof PatchbayError
+      ? raw
+      : (fromFastify(raw) ?? unavailableError(raw) ?? new PatchbayError('internal_error', undefined, { cause: raw }));
   if (error.code === 'internal_error') request.log.error({ err: raw }, 'unhandled error');
+  else if (error.code === 'unavailable') request.log.warn({ code: error.code, reason: unavailableReason(error) }, 'database unavailable');
   else request.log.info({ code: error.code }, 'request refused');
   return sendProblem(reply, request, error);
 }

@@ -26,10 +26,10 @@ export default fp(
     // Other processes' changes reach the run-time caches from here on (LISTEN, or PRAGMA data_version).
     await services.changes.start();
     // Pooled connector sessions close with the app (SIGTERM included), before the database does; so do the change
-    // listener and the writer's last flush.
+    // listener and the writer (its last flush).
     app.addHook('preClose', async () => {
       await services.changes.close();
-      await services.writer.flush();
+      await services.writer.close();
       await services.harness.close();
     });
   },

@@ -20,7 +20,7 @@ export function problems(...statuses: number[]) {
   return Object.fromEntries(statuses.map((status) => [status, problemSchema])) as Record<number, typeof problemSchema>;
 }
 
-/** Errors any authenticated route can answer. */
-export const authProblems = problems(400, 401, 403, 404, 429, 500);
+/** Errors any authenticated route can answer; 503 `unavailable` while Patchbay's own database cannot be reached. */
+export const authProblems = problems(400, 401, 403, 404, 429, 500, 503);
 
 export const listOf = <T extends z.ZodType>(item: T) => z.object({ data: z.array(item), next_cursor: z.string().nullable() });

@@ -60,6 +60,11 @@ export class AuditService {
     else await this.models.AuditEvent.create(row);
   }
 
+  /** Throws `unavailable` while the writer holds rows the database refused (see AuditWriter.assertWritable). */
+  assertWritable(): void {
+    this.writer?.assertWritable();
+  }
+
   /** One organisation's events, or with `null` the installation's: those that belong to no organisation. */
   async list(organizationId: string | null, filter: AuditFilter) {
     const where: Record<string | symbol, unknown> = { organization_id: organizationId };

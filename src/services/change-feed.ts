@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { ModelStatic, Sequelize, Transaction } from 'sequelize';
 import { CHANGE_CHANNEL } from '../db/migrations/0008-change-notify.js';
 import type { Models } from '../db/models/index.js';
-import { isPostgres } from '../db/sequelize.js';
+import { CONNECT_TIMEOUT_MS, isPostgres } from '../db/sequelize.js';
 
 /**
  * What the run-time caches key their entries by: `api_key:<id>`, `agent_token:<id>`, `user:<id>`,
@@ -135,7 +135,11 @@ export class ChangeFeed {
 
   private async listen(): Promise<void> {
     if (this.closed || !this.deps.databaseUrl) return;
-    const client = new pg.Client({ connectionString: this.deps.databaseUrl, application_name: 'patchbay-changes' });
+    const client = new pg.Client({
+      connectionString: this.deps.databaseUrl,
+      application_name: 'patchbay-changes',
+      connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+    });
     const lost = (error?: Error) => {
       if (this.listener !== client) return;
       this.listener = undefined;

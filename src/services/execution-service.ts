@@ -162,6 +162,10 @@ export class ExecutionService {
         },
         request_id: ctx.requestId,
       });
+    // Before anything runs: a call whose audit row could not be written now must not reach the upstream system.
+    this.deps.audit.assertWritable();
+    let shaped: ExecuteResult;
+    let json: string;
     try {
       if (call.refusal) throw call.refusal;
       this.assertEnabled(connector);
@@ -182,15 +186,7 @@ export class ExecutionService {
           connectorId: connector.id,
         },
       });
-      const { result: shaped, json } = fitRows(result, limits.maxBytes);
-      await audit('success', {
-        latency_ms: shaped.latency_ms,
-        truncated: shaped.truncated,
-        rows: countRows(shaped.data),
-        bytes: Buffer.byteLength(json),
-      });
-      rememberDataJson(shaped, json);
-      return shaped;
+      ({ result: shaped, json } = fitRows(result, limits.maxBytes));
     } catch (error) {
       await audit('failure', {
         latency_ms: Math.round(performance.now() - started),
@@ -198,6 +194,16 @@ export class ExecutionService {
       });
       throw error;
     }
+    // Outside the try: a success whose row the database refused is answered `unavailable`, and its row (deferred
+    // by the writer) stays the call's one row, never joined by a second one saying it failed.
+    await audit('success', {
+      latency_ms: shaped.latency_ms,
+      truncated: shaped.truncated,
+      rows: countRows(shaped.data),
+      bytes: Buffer.byteLength(json),
+    });
+    rememberDataJson(shaped, json);
+    return shaped;
   }
 }
 

@@ -3,6 +3,7 @@ import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/
 import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv';
 import { CallToolRequestSchema, ListToolsRequestSchema, type CallToolResult, type Tool } from '@modelcontextprotocol/sdk/types.js';
 import type { Logger } from 'pino';
+import { unavailableError, unavailableReason } from '../db/unavailable.js';
 import { PatchbayError, publicDetail } from '../errors.js';
 import type { ExecuteResult } from '../providers/harness.js';
 import { packageVersion } from '../version.js';
@@ -126,8 +127,9 @@ function toolResult(result: ExecuteResult, notice: string | undefined): CallTool
  * scrubbed by the harness, and for a 500 only the request id (the cause goes to the log).
  */
 function toolError(raw: unknown, call: McpCall): CallToolResult {
-  const error = raw instanceof PatchbayError ? raw : new PatchbayError('internal_error', undefined, { cause: raw });
+  const error = raw instanceof PatchbayError ? raw : (unavailableError(raw) ?? new PatchbayError('internal_error', undefined, { cause: raw }));
   if (error.code === 'internal_error') call.log.error({ err: raw }, 'MCP tool call failed');
+  else if (error.code === 'unavailable') call.log.warn({ code: error.code, reason: unavailableReason(error) }, 'database unavailable');
   const retryAfterMs = error.extra?.retry_after_ms;
   const envelope = {
     ok: false as const,

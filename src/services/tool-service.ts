@@ -40,10 +40,10 @@ export interface ToolDefinition {
 }
 
 /**
- * Codes a caller may retry unchanged after a while: the limit resets, the upstream system recovers. Every other
- * code needs a changed request or an admin.
+ * Codes a caller may retry unchanged after a while: the limit resets, the upstream system or Patchbay's own
+ * database recovers. Every other code needs a changed request or an admin.
  */
-export const RETRYABLE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['rate_limited', 'timeout', 'connection_refused', 'upstream_error']);
+export const RETRYABLE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['rate_limited', 'timeout', 'connection_refused', 'upstream_error', 'unavailable']);
 
 /** The attachment as `AttachmentService.listForAgent` shows it; tools read no secret and no config value of it. */
 type AttachmentView = ReturnType<AttachmentService['view']>;

@@ -1,14 +1,13 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, describe, test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { PatchbayError } from '../../src/errors.js';
 import { poolKey, type ExecuteRequest, type ProviderHarness } from '../../src/providers/harness.js';
 import { healthSetup } from '../health/support.js';
 import { bearer } from '../support/app.js';
 import { PG_ADMIN_URL } from '../support/db.js';
-import { targetDatabase } from '../support/pg.js';
+import { backendRunning, targetDatabase } from '../support/pg.js';
 import { openHarness } from '../support/harness.js';
 import { requireReady } from '../support/server-processes.js';
 import { makePki, startTlsPostgres } from '../support/tls.js';
@@ -24,20 +23,6 @@ const call: ExecuteRequest['call'] = {
 };
 
 const marker = () => `fault_${randomBytes(6).toString('hex')}`;
-
-/** The pid of the backend running a statement that contains `text`, once it runs (within 20 s). */
-async function backendRunning(admin: pg.Client, text: string): Promise<number> {
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    const { rows } = await admin.query<{ pid: number }>(
-      'SELECT pid FROM pg_stat_activity WHERE query LIKE $1 AND pid <> pg_backend_pid()',
-      [`%${text}%`],
-    );
-    if (rows[0]) return rows[0].pid;
-    if (Date.now() > deadline) throw new Error(`the statement ${text} never ran`);
-    await sleep(50);
-  }
-}
 
 async function failure(promise: Promise<unknown>): Promise<PatchbayError> {
   const error = await promise.then(

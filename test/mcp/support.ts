@@ -4,11 +4,9 @@ import type { TestContext } from 'node:test';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import type { Environment } from '../../src/config.js';
 import { getProvider } from '../../src/providers/registry.js';
 import type { AttachmentLimits } from '../../src/services/attachment-service.js';
-import { build, type TestApp } from '../support/app.js';
-import type { Dialect } from '../support/db.js';
+import { build, type BuildOptions, type TestApp } from '../support/app.js';
 import { client as restClient, type Reply } from '../support/http.js';
 
 /**
@@ -37,9 +35,9 @@ export interface AgentWorld {
 
 let worlds = 0;
 
-export async function agentWorld(t: TestContext, options: { dialect?: Dialect; env?: Environment } = {}): Promise<AgentWorld | undefined> {
+export async function agentWorld(t: TestContext, options: BuildOptions = {}): Promise<AgentWorld | undefined> {
   // The suites send many requests with one token: the per-key limit is not what they test.
-  const ctx = await build(t, { dialect: options.dialect, env: { PATCHBAY_RATE_LIMIT_PER_KEY: '100000', ...options.env } });
+  const ctx = await build(t, { ...options, env: { PATCHBAY_RATE_LIMIT_PER_KEY: '100000', ...options.env } });
   if (!ctx) return undefined;
   await ctx.app.listen({ host: '127.0.0.1', port: 0 });
   const base = `http://127.0.0.1:${(ctx.app.server.address() as AddressInfo).port}`;

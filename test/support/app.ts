@@ -36,10 +36,17 @@ export interface TestApp {
 
 let counter = 0;
 
+export interface BuildOptions {
+  dialect?: Dialect;
+  env?: Environment;
+  /** On PostgreSQL, the server to make the database on (an admin URL). @default the machine's shared server */
+  server?: string;
+}
+
 /** The app on a fresh migrated database of the given dialect, closed and dropped after the test. */
-export async function build(t: TestContext, options: { dialect?: Dialect; env?: Environment } = {}): Promise<TestApp | undefined> {
+export async function build(t: TestContext, options: BuildOptions = {}): Promise<TestApp | undefined> {
   const dialect = options.dialect ?? 'sqlite';
-  const database = await migratedDatabase(t, dialect);
+  const database = await migratedDatabase(t, dialect, options.server);
   if (!database) return undefined;
   const config = loadConfig({ LOG_LEVEL: 'info', ...options.env, DATABASE_URL: database.db.url });
   const keyRing = KeyRing.fromKeys([generateKey()]);

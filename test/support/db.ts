@@ -26,8 +26,8 @@ export interface TestDatabase {
   drop(): Promise<void>;
 }
 
-async function adminQuery(sql: string): Promise<void> {
-  const client = new pg.Client({ connectionString: PG_ADMIN_URL });
+async function adminQuery(adminUrl: string, sql: string): Promise<void> {
+  const client = new pg.Client({ connectionString: adminUrl });
   await client.connect();
   try {
     await client.query(sql);
@@ -36,32 +36,40 @@ async function adminQuery(sql: string): Promise<void> {
   }
 }
 
-/** A fresh, empty database: a new PostgreSQL database on the local server, or a SQLite file in a temp folder. */
-export async function createTestDatabase(dialect: Dialect): Promise<TestDatabase> {
+/**
+ * A fresh, empty database: a new PostgreSQL database on the local server (or on the server `adminUrl` names, such
+ * as a private cluster a test stops and starts), or a SQLite file in a temp folder.
+ */
+export async function createTestDatabase(dialect: Dialect, adminUrl = PG_ADMIN_URL): Promise<TestDatabase> {
   if (dialect === 'sqlite') {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'patchbay-test-'));
     const url = `sqlite:${path.join(dir, 'patchbay.sqlite')}`;
     return { settings: parseDatabaseUrl(url), url, drop: async () => rmSync(dir, { recursive: true, force: true }) };
   }
   const name = `pb_test_${randomBytes(6).toString('hex')}`;
-  await adminQuery(`CREATE DATABASE ${name}`);
-  const base = new URL(PG_ADMIN_URL);
+  await adminQuery(adminUrl, `CREATE DATABASE ${name}`);
+  const base = new URL(adminUrl);
   base.pathname = `/${name}`;
   const url = base.toString();
   return {
     settings: parseDatabaseUrl(url),
     url,
-    drop: async () => adminQuery(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`),
+    drop: async () => adminQuery(adminUrl, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`),
   };
 }
 
 /**
- * A migrated database and a Sequelize instance on it for one test (or suite), removed afterwards.
+ * A migrated database and a Sequelize instance on it for one test (or suite), removed afterwards; on PostgreSQL,
+ * on the server `adminUrl` names when given (the caller has checked it is there).
  * Returns undefined when the dialect's server is missing outside CI (the test is then skipped).
  */
-export async function migratedDatabase(t: TestContext, dialect: Dialect): Promise<{ sequelize: Sequelize; db: TestDatabase } | undefined> {
-  if (dialect === 'postgres' && !(await requireServer(t, 'postgresql'))) return undefined;
-  const db = await createTestDatabase(dialect);
+export async function migratedDatabase(
+  t: TestContext,
+  dialect: Dialect,
+  adminUrl?: string,
+): Promise<{ sequelize: Sequelize; db: TestDatabase } | undefined> {
+  if (dialect === 'postgres' && !adminUrl && !(await requireServer(t, 'postgresql'))) return undefined;
+  const db = await createTestDatabase(dialect, adminUrl);
   const sequelize = createSequelize(db.settings);
   t.after(async () => {
     // A test may have closed it already (to see the app without its database).

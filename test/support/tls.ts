@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import os from 'node:os';
@@ -10,7 +10,7 @@ import { TcpStub } from './tcp-stub.js';
 
 /**
  * Private TLS servers for the TLS tests, each on 127.0.0.1 at a free port, with certificates from a CA made
- * for the run (openssl). The server certificate names only IP:127.0.0.1, so dialling `localhost` is a host name
+ * for the run (openssl); the PostgreSQL cluster also without TLS, for tests that stop and start it. The server certificate names only IP:127.0.0.1, so dialling `localhost` is a host name
  * mismatch on every server; a second CA that signed nothing stands for "an authority the server does not use".
  * Start each server once per file with top-level await, stop it in a top-level `after`.
  */
@@ -92,24 +92,45 @@ export interface TlsServer {
 // ---------------------------------------------------------------------------------------------------------------
 // PostgreSQL
 
-export interface TlsPostgres extends TlsServer {
-  /** A database whose pg_hba line is `hostssl … cert`: only a client certificate for user postgres gets in. */
-  certDatabase: string;
-  /** Stops the cluster at once (`pg_ctl stop -m immediate`: every connection dropped), keeping its files. */
-  halt(): Promise<void>;
+export interface PrivatePostgres extends TlsServer {
+  /** `postgres://postgres@127.0.0.1:<port>/postgres`: the superuser, trusted, on the cluster's own database. */
+  url: string;
+  /**
+   * Stops the cluster, keeping its files: `immediate` (the default) drops every connection at once, `fast` ends
+   * each session with 57P01 admin_shutdown first (`pg_ctl stop -m <mode>`).
+   */
+  halt(mode?: 'immediate' | 'fast'): Promise<void>;
   /** Starts a halted cluster again on the same port. */
   resume(): Promise<void>;
+  /** Runs one SQL command as the superuser over the cluster's Unix socket (psql), e.g. ALTER SYSTEM. */
+  psql(sql: string): void;
+}
+
+export interface TlsPostgres extends PrivatePostgres {
+  /** A database whose pg_hba line is `hostssl … cert`: only a client certificate for user postgres gets in. */
+  certDatabase: string;
 }
 
 /**
  * A PostgreSQL cluster of its own (initdb, pg_ctl) with ssl=on: every TCP connection must use TLS, and the
- * database `certdb` takes only a client certificate signed by the test CA. Runs as the `postgres` user when
- * this process is root (initdb refuses root).
+ * database `certdb` takes only a client certificate signed by the test CA.
  */
 export async function startTlsPostgres(pki: Pki): Promise<TlsPostgres | Missing> {
-  const missing = missingCommands(TLS_SERVER, 'initdb', 'pg_ctl', 'psql');
+  const cluster = await startPrivatePostgres(pki);
+  return 'missing' in cluster ? cluster : { ...cluster, certDatabase: 'certdb' };
+}
+
+/**
+ * A PostgreSQL cluster of its own (initdb, pg_ctl) on 127.0.0.1 at a free port, trusting every local connection,
+ * that a test may stop and start: with a `pki`, TLS only (see startTlsPostgres); without, plain TCP. Runs as the
+ * `postgres` user when this process is root (initdb refuses root).
+ */
+const TLS_FILES = ['server.crt', 'server.key', 'ca.crt'];
+
+export async function startPrivatePostgres(pki?: Pki): Promise<PrivatePostgres | Missing> {
+  const missing = missingCommands(pki ? TLS_SERVER : 'a private PostgreSQL cluster', 'initdb', 'pg_ctl', 'psql');
   if (missing) return missing;
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'pb-tls-pg-'));
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'pb-pg-'));
   const owner = os.userInfo().uid === 0 ? userIds('postgres') : undefined;
   if (os.userInfo().uid === 0 && !owner) {
     rmSync(dir, { recursive: true, force: true });
@@ -118,12 +139,13 @@ export async function startTlsPostgres(pki: Pki): Promise<TlsPostgres | Missing>
   const data = path.join(dir, 'data');
   const sockets = path.join(dir, 'sockets');
   mkdirSync(sockets);
+  const tlsFiles = pki ? TLS_FILES.map((file) => ({ from: path.join(pki.dir, file), to: path.join(dir, file) })) : [];
   // The server reads its key only when it is owned by the server's user and not readable by others.
-  for (const file of ['server.crt', 'server.key', 'ca.crt']) {
-    writeFileSync(path.join(dir, file), readFileSync(path.join(pki.dir, file)));
-    chmodSync(path.join(dir, file), 0o600);
+  for (const { from, to } of tlsFiles) {
+    writeFileSync(to, readFileSync(from));
+    chmodSync(to, 0o600);
   }
-  if (owner) for (const target of [dir, sockets, ...['server.crt', 'server.key', 'ca.crt'].map((f) => path.join(dir, f))]) chownSync(target, owner.uid, owner.gid);
+  if (owner) for (const target of [dir, sockets, ...tlsFiles.map(({ to }) => to)]) chownSync(target, owner.uid, owner.gid);
   const run = (command: string, args: string[]) => {
     const done = spawnSync(command, args, { encoding: 'utf8', timeout: 60_000, ...(owner ?? {}) });
     if (done.status !== 0) throw new Error(`${command} failed: ${done.stderr || done.stdout}`);
@@ -134,41 +156,51 @@ export async function startTlsPostgres(pki: Pki): Promise<TlsPostgres | Missing>
     `port = ${port}`,
     "listen_addresses = '127.0.0.1'",
     `unix_socket_directories = '${sockets}'`,
-    'ssl = on',
-    `ssl_cert_file = '${path.join(dir, 'server.crt')}'`,
-    `ssl_key_file = '${path.join(dir, 'server.key')}'`,
-    `ssl_ca_file = '${path.join(dir, 'ca.crt')}'`,
+    ...(pki
+      ? [
+          'ssl = on',
+          `ssl_cert_file = '${path.join(dir, 'server.crt')}'`,
+          `ssl_key_file = '${path.join(dir, 'server.key')}'`,
+          `ssl_ca_file = '${path.join(dir, 'ca.crt')}'`,
+        ]
+      : []),
     'fsync = off',
     'max_connections = 30',
     'shared_buffers = 16MB',
     '',
   ].join('\n');
   writeFileSync(path.join(data, 'postgresql.conf'), conf, { flag: 'a' });
-  writeFileSync(
-    path.join(data, 'pg_hba.conf'),
-    [
-      'local all all trust',
-      'hostssl certdb all 127.0.0.1/32 cert',
-      'hostssl all all 127.0.0.1/32 trust',
-      'hostnossl all all 127.0.0.1/32 reject',
-      '',
-    ].join('\n'),
-  );
-  const ctl = (action: string[]) => run('pg_ctl', ['-D', data, '-w', '-t', '30', '-l', path.join(dir, 'log'), ...action]);
-  ctl(['start']);
-  run('psql', ['-h', sockets, '-p', String(port), '-U', 'postgres', '-d', 'postgres', '-qc', 'CREATE DATABASE certdb']);
+  const hba = pki
+    ? [
+        'hostssl certdb all 127.0.0.1/32 cert',
+        'hostssl all all 127.0.0.1/32 trust',
+        'hostnossl all all 127.0.0.1/32 reject',
+      ]
+    : ['host all all 127.0.0.1/32 trust'];
+  writeFileSync(path.join(data, 'pg_hba.conf'), ['local all all trust', ...hba, ''].join('\n'));
+  // Asynchronous, so that the process under test goes on (and sees its connections drop) while the cluster stops.
+  const ctl = (action: string[]) =>
+    new Promise<void>((resolve, reject) =>
+      execFile('pg_ctl', ['-D', data, '-w', '-t', '30', '-l', path.join(dir, 'log'), ...action], { timeout: 60_000, ...(owner ?? {}) }, (error, stdout, stderr) =>
+        error ? reject(new Error(`pg_ctl ${action.join(' ')} failed: ${stderr || stdout}`)) : resolve(),
+      ),
+    );
+  await ctl(['start']);
+  const psql = (sql: string) => run('psql', ['-h', sockets, '-p', String(port), '-U', 'postgres', '-d', 'postgres', '-qc', sql]);
+  if (pki) psql('CREATE DATABASE certdb');
   let stopped = false;
   return {
     host: '127.0.0.1',
     port,
-    certDatabase: 'certdb',
-    halt: async () => ctl(['stop', '-m', 'immediate']),
+    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    halt: async (mode = 'immediate') => ctl(['stop', '-m', mode]),
     resume: async () => ctl(['start']),
+    psql,
     stop: async () => {
       if (stopped) return;
       stopped = true;
       try {
-        ctl(['stop', '-m', 'immediate']);
+        await ctl(['stop', '-m', 'immediate']);
       } catch {
         // already halted
       } finally {

@@ -123,7 +123,8 @@ export type ErrorCode =
   | 'tls_error'
   | 'timeout'
   | 'upstream_error'
+  | 'unavailable'
   | 'internal_error';
 
 /** Codes worth retrying unchanged after a while: the limit resets, the upstream system recovers. */
-export const RETRYABLE_CODES: ReadonlySet<string> = new Set(['rate_limited', 'connection_refused', 'timeout', 'upstream_error']);
+export const RETRYABLE_CODES: ReadonlySet<string> = new Set(['rate_limited', 'connection_refused', 'timeout', 'upstream_error', 'unavailable']);

@@ -99,7 +99,7 @@ const routes: FastifyPluginAsyncZod = async (app) => {
         // No credential: the token in the body is the proof.
         security: [],
         body: redeemBody,
-        response: { 201: redeemedInvitationSchema, ...problems(400, 404, 409, 413, 422, 429, 500) },
+        response: { 201: redeemedInvitationSchema, ...problems(400, 404, 409, 413, 422, 429, 500, 503) },
       },
     },
     async (request, reply) => {

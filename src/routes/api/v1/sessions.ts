@@ -44,7 +44,7 @@ const routes: FastifyPluginAsyncZod = async (app) => {
         tags,
         summary: 'Sign in to the web console: trade an API key for an HttpOnly session cookie',
         body: createSessionBody,
-        response: { 201: sessionSchema, ...problems(400, 401, 403, 413, 422, 429, 500) },
+        response: { 201: sessionSchema, ...problems(400, 401, 403, 413, 422, 429, 500, 503) },
       },
     },
     async (request, reply) => {
@@ -81,7 +81,7 @@ const routes: FastifyPluginAsyncZod = async (app) => {
       schema: {
         tags,
         summary: 'Sign out: end the console session of this cookie (idempotent: no session is a 204 too)',
-        response: { 204: z.null(), ...problems(403, 429, 500) },
+        response: { 204: z.null(), ...problems(403, 429, 500, 503) },
       },
     },
     async (request, reply) => {
