@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import type { z } from 'zod';
 import type { EgressPolicy } from '../config.js';
 import { PatchbayError, type ErrorCode } from '../errors.js';
-import { EgressGuard } from './egress.js';
+import { EgressGuard } from '../net/egress.js';
 import { fieldErrors, getProvider, parseConfig, secretFieldNames } from './registry.js';
 import { scrubDeep, scrubbedLogger, scrubber, secretParts, type Scrub, type SecretKind } from './scrub.js';
 import type { CallContext, Provider, Session } from './types.js';

@@ -10,7 +10,7 @@ import type { Models, Webhook, WebhookDelivery, WebhookEvent } from '../db/model
 import { isPostgres } from '../db/sequelize.js';
 import { writeTransaction } from '../db/write-transaction.js';
 import { PatchbayError } from '../errors.js';
-import { EgressGuard } from '../providers/egress.js';
+import { EgressGuard } from '../net/egress.js';
 import { MASK, scrubber } from '../providers/scrub.js';
 import { assertUnmanaged, managedMark, type ManagedOptions } from '../provisioning/managed.js';
 import type { Actor, AuditService } from './audit-service.js';

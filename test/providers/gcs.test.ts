@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, describe, test } from 'node:test';
-import { EgressGuard } from '../../src/providers/egress.js';
+import { EgressGuard } from '../../src/net/egress.js';
 import { readCapped } from '../../src/providers/_shared/storage-content.js';
 import { egressAgents } from '../../src/providers/_shared/egress-http.js';
 import gcs from '../../src/providers/gcs.js';

@@ -4,7 +4,7 @@ import { after, describe, test, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Kafka, logLevel, type KafkaConfig as KafkaOptions } from 'kafkajs';
 import pino from 'pino';
-import { EgressGuard } from '../../src/providers/egress.js';
+import { EgressGuard } from '../../src/net/egress.js';
 import type { ExecuteResult } from '../../src/providers/harness.js';
 import kafka from '../../src/providers/kafka.js';
 import type { CallContext } from '../../src/providers/types.js';

@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, headers, nkeys, type NatsConnection } from '@nats-io/transport-node';
 import pino from 'pino';
-import { EgressGuard } from '../../src/providers/egress.js';
+import { EgressGuard } from '../../src/net/egress.js';
 import nats from '../../src/providers/nats.js';
 import { parseConfig } from '../../src/providers/registry.js';
 import type { CallContext } from '../../src/providers/types.js';

@@ -5,7 +5,7 @@ import { after, describe, test, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import amqp, { type ChannelModel, type ConfirmChannel } from 'amqplib';
 import pino from 'pino';
-import { EgressGuard } from '../../src/providers/egress.js';
+import { EgressGuard } from '../../src/net/egress.js';
 import rabbitmq from '../../src/providers/rabbitmq.js';
 import { parseConfig } from '../../src/providers/registry.js';
 import { startTcpProxy } from '../support/private-brokers.js';

@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import * as SQS from '@aws-sdk/client-sqs';
 import { createRequestHandler } from 'local-aws-sqs';
 import pino from 'pino';
-import { EgressGuard } from '../../src/providers/egress.js';
+import { EgressGuard } from '../../src/net/egress.js';
 import type { ExecuteResult } from '../../src/providers/harness.js';
 import sqs from '../../src/providers/sqs.js';
 import type { CallContext } from '../../src/providers/types.js';

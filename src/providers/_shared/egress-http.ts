@@ -1,7 +1,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { Duplex } from 'node:stream';
-import type { EgressGuard } from '../egress.js';
+import type { EgressGuard } from '../../net/egress.js';
 
 /** The TLS fields of networkFields, as a parsed config carries them. */
 export interface TlsFields {

@@ -2,7 +2,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { Readable } from 'node:stream';
 import zlib from 'node:zlib';
-import type { EgressGuard } from '../egress.js';
+import type { EgressGuard } from '../../net/egress.js';
 import { egressAgents, type EgressAgents, type TlsFields } from './egress-http.js';
 
 /**
