@@ -2,20 +2,16 @@ import http from 'node:http';
 import https from 'node:https';
 import type { Readable } from 'node:stream';
 import zlib from 'node:zlib';
-import type { EgressGuard } from '../../net/egress.js';
-import { egressAgents, type EgressAgents, type TlsFields } from './egress-http.js';
+import type { EgressGuard } from './egress.js';
+import { egressAgents, type EgressAgentOptions, type EgressAgents } from './http-agents.js';
 
 /**
- * The HTTP client of the api providers (rest, graphql, soap). Every socket is dialled through the egress
- * guard (egressAgents), at most `poolMax` per origin, within connect_timeout_ms; a body is read up to a byte
- * limit and never past it; redirects are followed only where the caller allows. Built on node:http rather
- * than undici, which is not installed (Node 20 bundles it for fetch but exposes no Agent to pass a connector to).
+ * Outbound HTTP: the client of the api providers (rest, graphql, soap) and of webhook deliveries. Every socket
+ * is dialled through the egress guard (egressAgents), at most `maxSockets` per origin, within `connectTimeoutMs`;
+ * a body is read up to a byte limit and never past it; redirects are followed only where the caller allows.
+ * Built on node:http rather than undici, which is not installed (Node 20 bundles it for fetch but exposes no
+ * Agent to pass a connector to).
  */
-
-/** The network fields of a parsed api config (networkFields). */
-export interface HttpSettings extends TlsFields {
-  connect_timeout_ms: number;
-}
 
 export interface HttpRequest {
   method: string;
@@ -49,8 +45,12 @@ export interface SendOptions {
 /** No complete answer within the call's time limit. The upstream may still be working: classify as `timeout`. */
 export class HttpTimeoutError extends Error {
   readonly code = 'PB_HTTP_TIMEOUT';
-  constructor(method: string, url: URL, ms: number) {
-    super(`${method} ${url.pathname} got no complete answer within ${ms} ms`);
+  constructor(
+    method: string,
+    url: URL,
+    readonly ms: number,
+  ) {
+    super(`no answer within ${ms} ms: ${method} ${url.pathname}`);
     this.name = 'HttpTimeoutError';
   }
 }
@@ -63,8 +63,8 @@ const IDEMPOTENT = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS']);
 export class HttpClient {
   private readonly agents: EgressAgents;
 
-  constructor(settings: HttpSettings, egress: EgressGuard, poolMax: number) {
-    this.agents = egressAgents(egress, { maxSockets: poolMax, tls: settings, connectTimeoutMs: settings.connect_timeout_ms });
+  constructor(egress: EgressGuard, options: EgressAgentOptions) {
+    this.agents = egressAgents(egress, options);
   }
 
   /** Sends `request`, following the redirects `options.follow` allows (at most five), all within `timeoutMs`. */

@@ -1,9 +1,9 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { Duplex } from 'node:stream';
-import type { EgressGuard } from '../../net/egress.js';
+import type { EgressGuard } from './egress.js';
 
-/** The TLS fields of networkFields, as a parsed config carries them. */
+/** TLS settings, named as a connector config's network fields name them (networkFields of providers/_shared). */
 export interface TlsFields {
   tls_ca?: string;
   tls_cert?: string;
@@ -12,10 +12,10 @@ export interface TlsFields {
 }
 
 /**
- * Keep-alive http and https agents whose every socket is dialled through the egress guard (its `connect`
- * and `tlsConnect`), so PATCHBAY_EGRESS is checked on the address actually dialled, IP literals included.
- * The one way the providers speak HTTP: the api providers' HttpClient, the AWS SDK's request handler, the
- * Azure pipeline's `agent`, and Node's own http.request (gcs).
+ * Keep-alive http and https agents whose every socket is dialled through the egress guard (its `connect` and
+ * `tlsConnect`), so PATCHBAY_EGRESS is checked on the address actually dialled, IP literals included.
+ * The one way Patchbay speaks HTTP: HttpClient (the api providers, webhook deliveries), the AWS SDK's request
+ * handler, the Azure pipeline's `agent`, and Node's own http.request (gcs).
  */
 export interface EgressAgents {
   http: http.Agent;
