@@ -33,8 +33,12 @@ export interface HttpResponse {
 }
 
 export interface SendOptions {
-  signal: AbortSignal;
-  /** Most body bytes kept; reading stops at the first byte past it. */
+  /** @default none: only `timeoutMs` bounds the exchange */
+  signal?: AbortSignal;
+  /**
+   * Most body bytes kept; reading stops at the first byte past it. With 0 none is: the answer settles at its
+   * head, and its body is read only to be dropped, still within the signal and `timeoutMs`.
+   */
   maxBytes: number;
   /** Time for the whole exchange, body included; HttpTimeoutError past it. @default only the signal bounds it */
   timeoutMs?: number;
@@ -75,7 +79,7 @@ export class HttpClient {
       const expired = new AbortController();
       const ms = options.timeoutMs;
       timer = setTimeout(() => expired.abort(new HttpTimeoutError(request.method, request.url, ms)), ms);
-      signal = AbortSignal.any([options.signal, expired.signal]);
+      signal = options.signal ? AbortSignal.any([options.signal, expired.signal]) : expired.signal;
     }
     try {
       let current = request;
@@ -86,7 +90,9 @@ export class HttpClient {
         current = next;
       }
     } finally {
-      clearTimeout(timer);
+      // A body read only to be dropped (maxBytes 0) is still bounded by the limit: the timer outlives the call.
+      if (options.maxBytes === 0) timer?.unref();
+      else clearTimeout(timer);
     }
   }
 
@@ -109,13 +115,13 @@ export class HttpClient {
 
   private once(request: HttpRequest, options: SendOptions): Promise<HttpResponse> {
     const { url, method, body } = request;
+    const { signal } = options;
     const secure = url.protocol === 'https:';
     return new Promise<HttpResponse>((resolve, reject) => {
       let settled = false;
       const done = (error: unknown, response?: HttpResponse) => {
         if (settled) return;
         settled = true;
-        options.signal.removeEventListener('abort', abort);
         if (error === undefined && response) resolve(response);
         else reject(error);
       };
@@ -128,11 +134,18 @@ export class HttpClient {
         req.destroy();
         done(error);
       };
-      const abort = () => fail(options.signal.reason);
+      const abort = () => fail(signal?.reason);
       let answered = false;
       req.on('error', (error) => done(req.reusedSocket && !answered ? new StaleSocketError(error) : error));
+      // Until the exchange is over, a body read after the answer settled included.
+      req.once('close', () => signal?.removeEventListener('abort', abort));
       req.on('response', (res) => {
         answered = true;
+        if (options.maxBytes === 0) {
+          res.resume(); // read and dropped, so that the connection ends cleanly
+          done(undefined, { status: res.statusCode ?? 0, headers: res.headers, body: Buffer.alloc(0), truncated: false, url });
+          return;
+        }
         readCapped(decoded(res), options.maxBytes).then(
           ({ body: read, truncated }) => {
             if (truncated) res.destroy(); // the rest is never read; the socket is not reused
@@ -141,8 +154,8 @@ export class HttpClient {
           (error: unknown) => fail(error),
         );
       });
-      if (options.signal.aborted) return abort();
-      options.signal.addEventListener('abort', abort, { once: true });
+      if (signal?.aborted) return abort();
+      signal?.addEventListener('abort', abort, { once: true });
       req.end(body);
     });
   }
