@@ -1,8 +1,8 @@
 import type * as Azure from '@azure/storage-blob';
 import { z } from 'zod';
 import type { ErrorCode, FieldError } from '../errors.js';
+import { egressAgents, type EgressAgents } from '../net/http-agents.js';
 import { bucketField, httpUrl, networkFields, networkIssues, prefixField, storageOperations } from './_shared/common-fields.js';
-import { egressAgents, type EgressAgents } from './_shared/egress-http.js';
 import {
   bareEtag,
   codeForStatus,

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { FieldError } from '../errors.js';
+import { egressAgents } from '../net/http-agents.js';
 import { bucketField, httpUrl, networkFields, networkIssues, prefixField, storageOperations } from './_shared/common-fields.js';
-import { egressAgents } from './_shared/egress-http.js';
 import { codeForStatus, isAbort, openStorageSession } from './_shared/storage-session.js';
 import { parseServiceAccount } from './gcs/service-account.js';
 import { destination, secret, type Provider } from './types.js';

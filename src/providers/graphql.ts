@@ -3,6 +3,7 @@ import type * as GraphqlLanguage from 'graphql/language/index.js';
 import { createRequire } from 'node:module';
 import { z } from 'zod';
 import { PatchbayError } from '../errors.js';
+import type { HttpResponse } from '../net/http-client.js';
 import { httpAuthFields, httpAuthIssues, httpUrl, networkFields, networkIssues, operation } from './_shared/common-fields.js';
 import {
   answerAsData,
@@ -17,7 +18,6 @@ import {
   openHttpApi,
   type HttpApi,
 } from './_shared/http-api.js';
-import type { HttpResponse } from './_shared/http-client.js';
 import { destination, type CallContext, type OperationResult, type Provider, type Session } from './types.js';
 
 const config = z.strictObject({

@@ -4,7 +4,8 @@ import type { Logger } from 'pino';
 import type { z } from 'zod';
 import type { EgressPolicy } from '../config.js';
 import { PatchbayError, type ErrorCode } from '../errors.js';
-import { EgressGuard } from './egress.js';
+import { EgressGuard } from '../net/egress.js';
+import { networkFailure } from '../net/network-errors.js';
 import { fieldErrors, getProvider, parseConfig, secretFieldNames } from './registry.js';
 import { scrubDeep, scrubbedLogger, scrubber, secretParts, type Scrub, type SecretKind } from './scrub.js';
 import { writesFor, type CallContext, type Provider, type Session } from './types.js';
@@ -413,51 +414,6 @@ async function withDeadline<T>(
     clearTimeout(timer);
     if (controller.signal.aborted) running.then((value) => onLate?.(value), () => undefined);
   }
-}
-
-const TLS_CODES = new Set([
-  'EPROTO',
-  'CERT_HAS_EXPIRED',
-  'CERT_NOT_YET_VALID',
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'SELF_SIGNED_CERT_IN_CHAIN',
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'UNABLE_TO_GET_ISSUER_CERT',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  'HOSTNAME_MISMATCH',
-]);
-
-/** The failures common to every provider, recognised on the error, its causes and an AggregateError's parts. */
-function networkFailure(error: unknown): { code: ErrorCode; message: string } | undefined {
-  for (const part of errorChain(error)) {
-    const code = typeof part.code === 'string' ? part.code : '';
-    const where = typeof part.address === 'string' ? `${part.address}${part.port ? `:${part.port}` : ''}` : 'the server';
-    if (code === 'EGRESS_DENIED') return { code: 'egress_denied', message: part.message };
-    if (['ENOTFOUND', 'EAI_AGAIN', 'EAI_NONAME', 'EAI_FAIL', 'EAI_NODATA'].includes(code)) {
-      return { code: 'dns_not_found', message: `host not found: ${typeof part.hostname === 'string' ? part.hostname : 'unknown'}` };
-    }
-    if (code === 'ECONNREFUSED') return { code: 'connection_refused', message: `nothing accepted the connection at ${where}` };
-    if (code === 'EHOSTUNREACH' || code === 'ENETUNREACH') {
-      return { code: 'connection_refused', message: `no route to ${where}` };
-    }
-    if (code === 'ETIMEDOUT') return { code: 'timeout', message: `connecting to ${where} timed out` };
-    if (code.startsWith('ERR_TLS_') || code.startsWith('ERR_SSL_') || TLS_CODES.has(code)) {
-      return { code: 'tls_error', message: `TLS failed: ${part.message}` };
-    }
-    if (/certificate|\bSSL\b|\bTLS\b|wrong version number/i.test(part.message)) {
-      return { code: 'tls_error', message: `TLS failed: ${part.message}` };
-    }
-  }
-  return undefined;
-}
-
-type ErrorPart = Error & { code?: unknown; address?: unknown; port?: unknown; hostname?: unknown };
-
-function* errorChain(error: unknown, depth = 0): Generator<ErrorPart> {
-  if (!(error instanceof Error) || depth > 4) return;
-  yield error as ErrorPart;
-  if (error instanceof AggregateError) for (const inner of error.errors) yield* errorChain(inner, depth + 1);
-  yield* errorChain(error.cause, depth + 1);
 }
 
 const messageOf = (error: unknown): string => (error instanceof Error ? error.message : String(error));

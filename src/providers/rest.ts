@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { PatchbayError } from '../errors.js';
+import type { HttpResponse } from '../net/http-client.js';
 import {
   httpAuthFields,
   httpAuthIssues,
@@ -22,7 +23,6 @@ import {
   openHttpApi,
   type HttpApi,
 } from './_shared/http-api.js';
-import type { HttpResponse } from './_shared/http-client.js';
 import { destination, type CallContext, type OperationResult, type Provider, type Session } from './types.js';
 
 const config = z.strictObject({

@@ -1,6 +1,7 @@
 import type * as S3 from '@aws-sdk/client-s3';
 import { z } from 'zod';
 import { PatchbayError, type ErrorCode } from '../errors.js';
+import { egressAgents, type EgressAgents } from '../net/http-agents.js';
 import {
   awsCredentialFields,
   bucketField,
@@ -11,7 +12,6 @@ import {
   storageOperations,
   togetherIssues,
 } from './_shared/common-fields.js';
-import { egressAgents, type EgressAgents } from './_shared/egress-http.js';
 import {
   bareEtag,
   codeForStatus,

@@ -1,9 +1,9 @@
 import type { Client as SoapClient } from 'soap';
 import { z } from 'zod';
 import { PatchbayError } from '../errors.js';
+import { HttpTimeoutError, type HttpClient } from '../net/http-client.js';
 import { httpUrl, networkFields, networkIssues, operation, togetherIssues } from './_shared/common-fields.js';
-import { CHECK_MAX_BYTES } from './_shared/http-api.js';
-import { HttpClient, HttpTimeoutError } from './_shared/http-client.js';
+import { apiHttpClient, CHECK_MAX_BYTES } from './_shared/http-api.js';
 import { assertWsdlAnswer, SoapAnswerTooLarge, SoapHttp, type SoapExchangeOptions } from './_shared/http-soap.js';
 import { scrubDeep, scrubber } from './scrub.js';
 import { argsIssues } from './soap/args.js';
@@ -63,7 +63,7 @@ const soap: Provider<typeof config> = {
 
   async connect(settings, ctx) {
     const library = await import('soap');
-    const client = new HttpClient(settings, ctx.egress, ctx.poolMax);
+    const client = apiHttpClient(settings, ctx);
     const authorization = settings.username !== undefined && !settings.ws_security ? basic(settings) : undefined;
     const http = new SoapHttp(client, { authorization, signal: ctx.signal });
     try {

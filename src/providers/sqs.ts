@@ -1,6 +1,7 @@
 import type * as SQS from '@aws-sdk/client-sqs';
 import { z } from 'zod';
 import type { ErrorCode } from '../errors.js';
+import { egressAgents, type EgressAgents } from '../net/http-agents.js';
 import {
   awsCredentialFields,
   consumeFields,
@@ -13,7 +14,6 @@ import {
   operation,
   togetherIssues,
 } from './_shared/common-fields.js';
-import { egressAgents, type EgressAgents } from './_shared/egress-http.js';
 import { codeForStatus, isAbort } from './_shared/storage-session.js';
 import { SqsSession } from './sqs/session.js';
 import { destination, type Provider } from './types.js';

@@ -1,7 +1,7 @@
 import type { z } from 'zod';
 import type { Logger } from 'pino';
 import type { ErrorCode, FieldError } from '../errors.js';
-import type { EgressGuard } from './egress.js';
+import type { EgressGuard } from '../net/egress.js';
 import type { SecretKind } from './scrub.js';
 
 /**

@@ -1,6 +1,4 @@
 import { createHmac } from 'node:crypto';
-import http from 'node:http';
-import https from 'node:https';
 import { Op, QueryTypes, type Sequelize, type Transaction } from 'sequelize';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
@@ -10,7 +8,9 @@ import type { Models, Webhook, WebhookDelivery, WebhookEvent } from '../db/model
 import { isPostgres } from '../db/sequelize.js';
 import { writeTransaction } from '../db/write-transaction.js';
 import { PatchbayError } from '../errors.js';
-import { EgressGuard } from '../providers/egress.js';
+import { EgressGuard } from '../net/egress.js';
+import { HttpClient } from '../net/http-client.js';
+import { failureSummary } from '../net/network-errors.js';
 import { MASK, scrubber } from '../providers/scrub.js';
 import { assertUnmanaged, managedMark, type ManagedOptions } from '../provisioning/managed.js';
 import type { Actor, AuditService } from './audit-service.js';
@@ -102,6 +102,7 @@ const DEFAULTS: Required<WebhookOptions> = {
 export class WebhookService {
   private readonly options: Required<WebhookOptions>;
   private readonly egress: EgressGuard;
+  private readonly http: HttpClient;
 
   constructor(
     private readonly deps: {
@@ -118,6 +119,8 @@ export class WebhookService {
   ) {
     this.options = { ...DEFAULTS, ...deps.options };
     this.egress = new EgressGuard(deps.config.egress);
+    // A connection per POST, closed after it; TLS verified against the system roots only.
+    this.http = new HttpClient(this.egress, { keepAlive: false });
   }
 
   private now(): Date {
@@ -439,17 +442,27 @@ export class WebhookService {
     const body = delivery.payload;
     const timestamp = Math.floor(this.now().getTime() / 1000);
     try {
-      const status = await postJson(new URL(webhook.url), body, {
-        'content-type': 'application/json',
-        'user-agent': 'Patchbay-Webhooks',
-        'patchbay-event': delivery.event,
-        'patchbay-delivery': delivery.id,
-        [SIGNATURE_HEADER.toLowerCase()]: signatureHeader(secret, body, timestamp),
-      }, this.egress, this.options.timeoutMs);
+      // Redirects are not followed (a 3xx is a failed attempt); the answer's body means nothing here (maxBytes 0).
+      const { status } = await this.http.send(
+        {
+          method: 'POST',
+          url: new URL(webhook.url),
+          headers: {
+            'content-type': 'application/json',
+            'user-agent': 'Patchbay-Webhooks',
+            'patchbay-event': delivery.event,
+            'patchbay-delivery': delivery.id,
+            [SIGNATURE_HEADER.toLowerCase()]: signatureHeader(secret, body, timestamp),
+            connection: 'close',
+          },
+          body,
+        },
+        { maxBytes: 0, timeoutMs: this.options.timeoutMs },
+      );
       if (status >= 200 && status < 300) return { statusCode: status };
       return { statusCode: status, error: `the receiver answered HTTP ${status}` };
     } catch (error) {
-      return { statusCode: null, error: describeNetworkError(error) };
+      return { statusCode: null, error: failureSummary(error) };
     }
   }
 
@@ -465,54 +478,4 @@ export class WebhookService {
       request_id: ctx.requestId,
     });
   }
-}
-
-/**
- * POSTs `body` and resolves with the status code. The socket comes from the egress guard, so the policy is
- * checked on the address actually dialled; redirects are not followed (a 3xx is a failed attempt).
- */
-function postJson(url: URL, body: string, headers: Record<string, string>, egress: EgressGuard, timeoutMs: number): Promise<number> {
-  const secure = url.protocol === 'https:';
-  const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
-  const port = Number(url.port) || (secure ? 443 : 80);
-  return new Promise((resolve, reject) => {
-    const request = (secure ? https : http).request({
-      method: 'POST',
-      host,
-      port,
-      path: `${url.pathname}${url.search}`,
-      headers: { ...headers, 'content-length': String(Buffer.byteLength(body)), connection: 'close' },
-      // Without an agent, Node dials through createConnection: the guarded socket.
-      createConnection: () => (secure ? egress.tlsConnect({ host, port }) : egress.connect({ host, port })),
-    });
-    const timer = setTimeout(() => request.destroy(new DeliveryTimeout(timeoutMs)), timeoutMs);
-    request.once('response', (response) => {
-      resolve(response.statusCode ?? 0);
-      // The answer's body means nothing to us; drain it so the socket can close (the timer bounds a slow one).
-      response.resume();
-    });
-    request.once('error', reject);
-    request.once('close', () => clearTimeout(timer));
-    request.end(body);
-  });
-}
-
-class DeliveryTimeout extends Error {
-  readonly code = 'ETIMEDOUT';
-  constructor(ms: number) {
-    super(`no answer within ${ms} ms`);
-  }
-}
-
-/** A short, stable description of why a POST got no answer; never a stack, never the body. */
-function describeNetworkError(error: unknown): string {
-  const { code, message } = error as { code?: unknown; message?: unknown };
-  if (code === 'EGRESS_DENIED' && typeof message === 'string') return message;
-  if (error instanceof DeliveryTimeout) return error.message;
-  if (code === 'ECONNREFUSED') return 'connection refused';
-  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return 'host not found';
-  if (code === 'ECONNRESET') return 'connection reset';
-  // OpenSSL's verify codes (UNABLE_TO_VERIFY_LEAF_SIGNATURE…) do not all name a CERT.
-  if (typeof code === 'string' && /^(ERR_TLS_|ERR_SSL_|UNABLE_TO_|EPROTO$)|CERT/.test(code)) return `TLS failed (${code})`;
-  return typeof code === 'string' ? `request failed (${code})` : 'request failed';
 }

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { describe, test } from 'node:test';
 import type { EgressPolicy } from '../../src/config.js';
-import { canonicalAddress, checkAddress, classifyAddress, EgressGuard } from '../../src/providers/egress.js';
+import { canonicalAddress, checkAddress, classifyAddress, EgressGuard } from '../../src/net/egress.js';
 
 // [address, allowed under public, allowed under private, allowed under any]
 const table: [string, boolean, boolean, boolean][] = [

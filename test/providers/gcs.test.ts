@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, describe, test } from 'node:test';
-import { EgressGuard } from '../../src/providers/egress.js';
+import { EgressGuard } from '../../src/net/egress.js';
 import { readCapped } from '../../src/providers/_shared/storage-content.js';
-import { egressAgents } from '../../src/providers/_shared/egress-http.js';
+import { egressAgents } from '../../src/net/http-agents.js';
 import gcs from '../../src/providers/gcs.js';
 import { GcsBucket } from '../../src/providers/gcs/json-api.js';
 import { parseServiceAccount, type ServiceAccountKey } from '../../src/providers/gcs/service-account.js';

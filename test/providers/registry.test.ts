@@ -39,7 +39,7 @@ const EXPECTED = [
   'nats',
 ];
 // Files of src/providers/ that are the framework, not a provider.
-const FRAMEWORK = new Set(['types.ts', 'registry.ts', 'harness.ts', 'egress.ts', 'scrub.ts', 'catalogue.ts', 'boundaries.ts']);
+const FRAMEWORK = new Set(['types.ts', 'registry.ts', 'harness.ts', 'scrub.ts', 'catalogue.ts', 'boundaries.ts']);
 
 const MINIMAL = minimalConfigs;
 

@@ -3,7 +3,7 @@ import { performance } from 'node:perf_hooks';
 import type { TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pino from 'pino';
-import { EgressGuard } from '../../src/providers/egress.js';
+import { EgressGuard } from '../../src/net/egress.js';
 import { parseConfig } from '../../src/providers/registry.js';
 import type { CallContext, Provider, Session } from '../../src/providers/types.js';
 import type { Call, Config, TruncationCase } from '../providers/conformance.js';

@@ -3,13 +3,26 @@ import { PatchbayError, type ErrorCode } from '../../errors.js';
 import { scrubDeep, scrubber } from '../scrub.js';
 import type { OperationResult } from '../types.js';
 import { HttpAuth, type HttpAuthSettings } from './http-auth.js';
-import { HttpClient, HttpTimeoutError, type HttpResponse, type HttpSettings } from './http-client.js';
+import type { EgressGuard } from '../../net/egress.js';
+import type { TlsFields } from '../../net/http-agents.js';
+import { HttpClient, HttpTimeoutError, type HttpResponse } from '../../net/http-client.js';
 
 /**
  * What rest and graphql share beyond the client and its auth: the boundary of the base URL, the connection
  * check, the classification of HTTP failures, and the shape of an upstream answer as data
- * (`{status, headers, body, body_encoding}`, DESIGN.md section 6).
+ * (`{status, headers, body, body_encoding}`, DESIGN.md section 6); and the HttpClient of an api config
+ * (soap's too).
  */
+
+/** The network fields of a parsed api config (networkFields). */
+export interface HttpSettings extends TlsFields {
+  connect_timeout_ms: number;
+}
+
+/** The HttpClient of one api session: at most `poolMax` sockets per origin, each connected within connect_timeout_ms. */
+export function apiHttpClient(settings: HttpSettings, ctx: { egress: EgressGuard; poolMax: number }): HttpClient {
+  return new HttpClient(ctx.egress, { maxSockets: ctx.poolMax, tls: settings, connectTimeoutMs: settings.connect_timeout_ms });
+}
 
 /** The headers every request carries unless the call or connector sets its own. */
 export const DEFAULT_HEADERS: Readonly<Record<string, string>> = { 'user-agent': 'patchbay', accept: '*/*' };
@@ -26,9 +39,9 @@ export interface HttpApi {
 /** The client and auth of one rest or graphql session; dials only through `egress`. */
 export function openHttpApi(
   settings: HttpSettings & HttpAuthSettings,
-  ctx: { egress: ConstructorParameters<typeof HttpClient>[1]; poolMax: number },
+  ctx: { egress: EgressGuard; poolMax: number },
 ): HttpApi {
-  const client = new HttpClient(settings, ctx.egress, ctx.poolMax);
+  const client = apiHttpClient(settings, ctx);
   const auth = new HttpAuth(settings, client);
   return {
     client,

@@ -1,5 +1,5 @@
 import { PatchbayError } from '../../errors.js';
-import type { HttpClient, HttpRequest, HttpResponse, SendOptions } from './http-client.js';
+import type { HttpClient, HttpRequest, HttpResponse, SendOptions } from '../../net/http-client.js';
 
 /**
  * The auth fields of rest and graphql (httpAuthFields) applied to each request: the connector's headers,

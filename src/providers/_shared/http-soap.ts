@@ -1,6 +1,6 @@
 import type { IHttpClient } from 'soap';
 import { PatchbayError } from '../../errors.js';
-import type { HttpClient, HttpResponse } from './http-client.js';
+import type { HttpClient, HttpResponse } from '../../net/http-client.js';
 
 /**
  * The `soap` library's HTTP client (its `httpClient` option), backed by the api providers' HttpClient: the

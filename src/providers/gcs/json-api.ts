@@ -1,6 +1,6 @@
 import http from 'node:http';
 import https from 'node:https';
-import type { EgressAgents } from '../_shared/egress-http.js';
+import type { EgressAgents } from '../../net/http-agents.js';
 import type { ObjectPage, StorageBackend, StoredObject } from '../_shared/storage-session.js';
 import { ServiceAccountTokens, type ServiceAccountKey } from './service-account.js';
 

@@ -3,7 +3,7 @@ import { isIP, type Socket } from 'node:net';
 import { checkServerIdentity, type PeerCertificate } from 'node:tls';
 import { NatsConnectionImpl, setTransportFactory, type ConnectionOptions, type NatsConnection } from '@nats-io/transport-node';
 import { NodeTransport } from '@nats-io/transport-node/lib/node_transport.js';
-import { EgressDeniedError, type EgressGuard } from '../egress.js';
+import { EgressDeniedError, type EgressGuard } from '../../net/egress.js';
 
 /**
  * NATS connections that dial through the egress guard. The node client takes no socket factory: it opens

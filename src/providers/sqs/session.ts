@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type * as SQS from '@aws-sdk/client-sqs';
 import type { z } from 'zod';
 import { PatchbayError } from '../../errors.js';
-import type { EgressAgents } from '../_shared/egress-http.js';
+import type { EgressAgents } from '../../net/http-agents.js';
 import { consumeWindow, messageBody, payloadOf, selectMessages, waitPlan } from '../_shared/messaging-consume.js';
 import type { consumeInput, publishInput } from '../sqs.js';
 import type { CallContext, OperationResult, Session } from '../types.js';

@@ -3,7 +3,7 @@ import type net from 'node:net';
 import { describe, test, type TestContext } from 'node:test';
 import pino from 'pino';
 import { PatchbayError } from '../../../src/errors.js';
-import { EgressGuard } from '../../../src/providers/egress.js';
+import { EgressGuard } from '../../../src/net/egress.js';
 import {
   poolKey,
   type ExecuteResult,

@@ -1,9 +1,9 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { Duplex } from 'node:stream';
-import type { EgressGuard } from '../egress.js';
+import type { EgressGuard } from './egress.js';
 
-/** The TLS fields of networkFields, as a parsed config carries them. */
+/** TLS settings, named as a connector config's network fields name them (networkFields of providers/_shared). */
 export interface TlsFields {
   tls_ca?: string;
   tls_cert?: string;
@@ -12,10 +12,10 @@ export interface TlsFields {
 }
 
 /**
- * Keep-alive http and https agents whose every socket is dialled through the egress guard (its `connect`
- * and `tlsConnect`), so PATCHBAY_EGRESS is checked on the address actually dialled, IP literals included.
- * The one way the providers speak HTTP: the api providers' HttpClient, the AWS SDK's request handler, the
- * Azure pipeline's `agent`, and Node's own http.request (gcs).
+ * Http and https agents whose every socket is dialled through the egress guard (its `connect` and
+ * `tlsConnect`), so PATCHBAY_EGRESS is checked on the address actually dialled, IP literals included.
+ * The one way Patchbay speaks HTTP: HttpClient (the api providers, webhook deliveries), the AWS SDK's request
+ * handler, the Azure pipeline's `agent`, and Node's own http.request (gcs).
  */
 export interface EgressAgents {
   http: http.Agent;
@@ -27,9 +27,15 @@ export interface EgressAgents {
 }
 
 export interface EgressAgentOptions {
-  /** Sockets per origin, kept alive and reused last in, first out. */
-  maxSockets: number;
-  tls: TlsFields;
+  /** Sockets per origin, reused last in, first out. @default no limit */
+  maxSockets?: number;
+  /**
+   * Sockets stay open for the next request; false gives every request a connection of its own, closed after
+   * its answer. @default true
+   */
+  keepAlive?: boolean;
+  /** @default the system roots (and NODE_EXTRA_CA_CERTS), the server's certificate verified */
+  tls?: TlsFields;
   /**
    * Time a new socket has to connect and finish its TLS handshake; an `ETIMEDOUT` error past it.
    * @default none: the client library's own connection timeout (the AWS SDK's `connectionTimeout`) applies
@@ -38,8 +44,8 @@ export interface EgressAgentOptions {
 }
 
 export function egressAgents(egress: EgressGuard, options: EgressAgentOptions): EgressAgents {
-  const { maxSockets, tls, connectTimeoutMs } = options;
-  const pool = { keepAlive: true, maxSockets, maxFreeSockets: maxSockets, scheduling: 'lifo' as const };
+  const { maxSockets = Infinity, keepAlive = true, tls = VERIFIED, connectTimeoutMs } = options;
+  const pool = { keepAlive, maxSockets, maxFreeSockets: maxSockets, scheduling: 'lifo' as const };
   const ready = <S extends Duplex>(socket: S, event: 'connect' | 'secureConnect', target: string): S =>
     connectTimeoutMs === undefined ? socket : connectWithin(socket, event, connectTimeoutMs, target);
 
@@ -80,6 +86,8 @@ export function egressAgents(egress: EgressGuard, options: EgressAgentOptions): 
     },
   };
 }
+
+const VERIFIED: TlsFields = { tls_reject_unauthorized: true };
 
 // Node hands the agent the URL's hostname, an IPv6 literal without its brackets.
 const hostOf = (request: http.ClientRequestArgs): string => request.hostname ?? request.host ?? 'localhost';

@@ -2,20 +2,16 @@ import http from 'node:http';
 import https from 'node:https';
 import type { Readable } from 'node:stream';
 import zlib from 'node:zlib';
-import type { EgressGuard } from '../egress.js';
-import { egressAgents, type EgressAgents, type TlsFields } from './egress-http.js';
+import type { EgressGuard } from './egress.js';
+import { egressAgents, type EgressAgentOptions, type EgressAgents } from './http-agents.js';
 
 /**
- * The HTTP client of the api providers (rest, graphql, soap). Every socket is dialled through the egress
- * guard (egressAgents), at most `poolMax` per origin, within connect_timeout_ms; a body is read up to a byte
- * limit and never past it; redirects are followed only where the caller allows. Built on node:http rather
- * than undici, which is not installed (Node 20 bundles it for fetch but exposes no Agent to pass a connector to).
+ * Outbound HTTP: the client of the api providers (rest, graphql, soap) and of webhook deliveries. Every socket
+ * is dialled through the egress guard (egressAgents), at most `maxSockets` per origin, within `connectTimeoutMs`;
+ * a body is read up to a byte limit and never past it; redirects are followed only where the caller allows.
+ * Built on node:http rather than undici, which is not installed (Node 20 bundles it for fetch but exposes no
+ * Agent to pass a connector to).
  */
-
-/** The network fields of a parsed api config (networkFields). */
-export interface HttpSettings extends TlsFields {
-  connect_timeout_ms: number;
-}
 
 export interface HttpRequest {
   method: string;
@@ -37,8 +33,12 @@ export interface HttpResponse {
 }
 
 export interface SendOptions {
-  signal: AbortSignal;
-  /** Most body bytes kept; reading stops at the first byte past it. */
+  /** @default none: only `timeoutMs` bounds the exchange */
+  signal?: AbortSignal;
+  /**
+   * Most body bytes kept; reading stops at the first byte past it. With 0 none is: the answer settles at its
+   * head, and its body is read only to be dropped, still within the signal and `timeoutMs`.
+   */
   maxBytes: number;
   /** Time for the whole exchange, body included; HttpTimeoutError past it. @default only the signal bounds it */
   timeoutMs?: number;
@@ -49,8 +49,12 @@ export interface SendOptions {
 /** No complete answer within the call's time limit. The upstream may still be working: classify as `timeout`. */
 export class HttpTimeoutError extends Error {
   readonly code = 'PB_HTTP_TIMEOUT';
-  constructor(method: string, url: URL, ms: number) {
-    super(`${method} ${url.pathname} got no complete answer within ${ms} ms`);
+  constructor(
+    method: string,
+    url: URL,
+    readonly ms: number,
+  ) {
+    super(`no answer within ${ms} ms: ${method} ${url.pathname}`);
     this.name = 'HttpTimeoutError';
   }
 }
@@ -63,8 +67,8 @@ const IDEMPOTENT = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS']);
 export class HttpClient {
   private readonly agents: EgressAgents;
 
-  constructor(settings: HttpSettings, egress: EgressGuard, poolMax: number) {
-    this.agents = egressAgents(egress, { maxSockets: poolMax, tls: settings, connectTimeoutMs: settings.connect_timeout_ms });
+  constructor(egress: EgressGuard, options: EgressAgentOptions) {
+    this.agents = egressAgents(egress, options);
   }
 
   /** Sends `request`, following the redirects `options.follow` allows (at most five), all within `timeoutMs`. */
@@ -75,7 +79,7 @@ export class HttpClient {
       const expired = new AbortController();
       const ms = options.timeoutMs;
       timer = setTimeout(() => expired.abort(new HttpTimeoutError(request.method, request.url, ms)), ms);
-      signal = AbortSignal.any([options.signal, expired.signal]);
+      signal = options.signal ? AbortSignal.any([options.signal, expired.signal]) : expired.signal;
     }
     try {
       let current = request;
@@ -86,7 +90,9 @@ export class HttpClient {
         current = next;
       }
     } finally {
-      clearTimeout(timer);
+      // A body read only to be dropped (maxBytes 0) is still bounded by the limit: the timer outlives the call.
+      if (options.maxBytes === 0) timer?.unref();
+      else clearTimeout(timer);
     }
   }
 
@@ -109,13 +115,13 @@ export class HttpClient {
 
   private once(request: HttpRequest, options: SendOptions): Promise<HttpResponse> {
     const { url, method, body } = request;
+    const { signal } = options;
     const secure = url.protocol === 'https:';
     return new Promise<HttpResponse>((resolve, reject) => {
       let settled = false;
       const done = (error: unknown, response?: HttpResponse) => {
         if (settled) return;
         settled = true;
-        options.signal.removeEventListener('abort', abort);
         if (error === undefined && response) resolve(response);
         else reject(error);
       };
@@ -128,11 +134,18 @@ export class HttpClient {
         req.destroy();
         done(error);
       };
-      const abort = () => fail(options.signal.reason);
+      const abort = () => fail(signal?.reason);
       let answered = false;
       req.on('error', (error) => done(req.reusedSocket && !answered ? new StaleSocketError(error) : error));
+      // Until the exchange is over, a body read after the answer settled included.
+      req.once('close', () => signal?.removeEventListener('abort', abort));
       req.on('response', (res) => {
         answered = true;
+        if (options.maxBytes === 0) {
+          res.resume(); // read and dropped, so that the connection ends cleanly
+          done(undefined, { status: res.statusCode ?? 0, headers: res.headers, body: Buffer.alloc(0), truncated: false, url });
+          return;
+        }
         readCapped(decoded(res), options.maxBytes).then(
           ({ body: read, truncated }) => {
             if (truncated) res.destroy(); // the rest is never read; the socket is not reused
@@ -141,8 +154,8 @@ export class HttpClient {
           (error: unknown) => fail(error),
         );
       });
-      if (options.signal.aborted) return abort();
-      options.signal.addEventListener('abort', abort, { once: true });
+      if (signal?.aborted) return abort();
+      signal?.addEventListener('abort', abort, { once: true });
       req.end(body);
     });
   }
