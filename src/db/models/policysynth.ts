@@ -24,14 +24,17 @@ import { define, jsonColumnType, modelOptions } from './columns.js';
 /** PolicySynth types the registry configuration as `{ supportedAgents: PsAgentClass[] }`; kept open here. */
 export type PolicySynthConfiguration = Record<string, unknown>;
 
-export class PsAgentRegistry extends Model<InferAttributes<PsAgentRegistry>, InferCreationAttributes<PsAgentRegistry>> {
+/** What every PolicySynth registry row holds except the join rows. */
+export abstract class PsRow<M extends Model> extends Model<InferAttributes<M>, InferCreationAttributes<M>> {
   declare id: CreationOptional<number>;
   declare uuid: CreationOptional<string>;
   declare user_id: number;
   declare created_at: CreationOptional<Date>;
   declare updated_at: CreationOptional<Date>;
   declare configuration: PolicySynthConfiguration;
+}
 
+export class PsAgentRegistry extends PsRow<PsAgentRegistry> {
   declare Agents?: NonAttribute<PsAgentClass[]>;
   declare Connectors?: NonAttribute<PsAgentConnectorClass[]>;
 
@@ -46,17 +49,11 @@ export class PsAgentRegistry extends Model<InferAttributes<PsAgentRegistry>, Inf
 }
 
 /** What PolicySynth's agent classes and connector classes both hold: one version of one class. */
-export abstract class PsVersionedClass<M extends Model> extends Model<InferAttributes<M>, InferCreationAttributes<M>> {
-  declare id: CreationOptional<number>;
-  declare uuid: CreationOptional<string>;
+export abstract class PsVersionedClass<M extends Model> extends PsRow<M> {
   /** Shared by every version of one class; fixed per provider for the connector classes Patchbay mirrors. */
   declare class_base_id: CreationOptional<string>;
-  declare user_id: number;
-  declare created_at: CreationOptional<Date>;
-  declare updated_at: CreationOptional<Date>;
   declare name: string;
   declare version: number;
-  declare configuration: PolicySynthConfiguration;
   declare available: boolean;
 
   declare Registry?: NonAttribute<PsAgentRegistry[]>;
