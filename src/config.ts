@@ -149,6 +149,16 @@ function databaseLocation(source: Environment): DatabaseSettings {
   return parseDatabaseUrl('sqlite:./data/patchbay.sqlite');
 }
 
+/** The scheduled health checks' settings (DESIGN.md section 9). */
+function healthFrom(source: Environment): Config['health'] {
+  return {
+    concurrency: read(source, 'PATCHBAY_HEALTH_CONCURRENCY') ?? 8,
+    failureThreshold: read(source, 'PATCHBAY_HEALTH_FAILURE_THRESHOLD') ?? 2,
+    minIntervalS: read(source, 'PATCHBAY_HEALTH_MIN_INTERVAL_S') ?? 30,
+    retentionDays: read(source, 'PATCHBAY_HEALTH_RETENTION_DAYS') ?? 7,
+  };
+}
+
 export function loadConfig(source: Environment = process.env): Readonly<Config> {
   const config: Config = {
     database: databaseFrom(source),
@@ -167,12 +177,7 @@ export function loadConfig(source: Environment = process.env): Readonly<Config> 
     cacheTtlMs: read(source, 'PATCHBAY_CACHE_TTL_MS') ?? 5_000,
     allowedOrigins: read(source, 'PATCHBAY_ALLOWED_ORIGINS') ?? [],
     metricsToken: read(source, 'PATCHBAY_METRICS_TOKEN'),
-    health: {
-      concurrency: read(source, 'PATCHBAY_HEALTH_CONCURRENCY') ?? 8,
-      failureThreshold: read(source, 'PATCHBAY_HEALTH_FAILURE_THRESHOLD') ?? 2,
-      minIntervalS: read(source, 'PATCHBAY_HEALTH_MIN_INTERVAL_S') ?? 30,
-      retentionDays: read(source, 'PATCHBAY_HEALTH_RETENTION_DAYS') ?? 7,
-    },
+    health: healthFrom(source),
     auditRetentionDays: read(source, 'PATCHBAY_AUDIT_RETENTION_DAYS') ?? 90,
     // Within the 30 s a container platform allows between SIGTERM and SIGKILL, with time left to close.
     shutdownGraceMs: read(source, 'PATCHBAY_SHUTDOWN_GRACE_MS') ?? 25_000,

@@ -50,28 +50,20 @@ export const CHANGED = '(changed)';
  * `prune`) the deletions of what the file no longer names, dependants first.
  */
 export function diff(desired: DesiredState, current: CurrentState, options: { prune: boolean }): Change[] {
-  const changes: Change[] = [];
-  const connectorsByName = new Map(current.connectors.map((c) => [c.row.name, c]));
-  for (const want of desired.connectors) {
-    const have = connectorsByName.get(want.name);
-    if (!have) {
-      changes.push({ action: 'create', type: 'connector', key: want.name, desired: want });
-      continue;
-    }
-    const fields = connectorFields(want, have.row, have.config);
-    if (fields.length) changes.push({ action: 'update', type: 'connector', key: want.name, fields, desired: want, id: have.row.id });
-  }
-
-  const agentsById = new Map(current.agents.map((a) => [a.agent_id, a]));
-  for (const want of desired.agents) {
-    const have = agentsById.get(want.id);
-    if (!have) {
-      changes.push({ action: 'create', type: 'agent', key: want.id, desired: want });
-      continue;
-    }
-    const fields = (['name', 'description'] as const).filter((f) => (have[f] ?? null) !== want[f]);
-    if (fields.length) changes.push({ action: 'update', type: 'agent', key: want.id, fields, desired: want, id: have.id });
-  }
+  const changes: Change[] = [
+    ...createOrUpdate('connector', desired.connectors, current.connectors, {
+      key: (want) => want.name,
+      keyOf: (have) => have.row.name,
+      id: (have) => have.row.id,
+      fields: (want, have) => connectorFields(want, have.row, have.config),
+    }),
+    ...createOrUpdate('agent', desired.agents, current.agents, {
+      key: (want) => want.id,
+      keyOf: (have) => have.agent_id,
+      id: (have) => have.id,
+      fields: (want, have) => (['name', 'description'] as const).filter((f) => (have[f] ?? null) !== want[f]),
+    }),
+  ];
 
   const attachmentKey = (agent: string, alias: string) => `${agent}/${alias}`;
   const attachmentsByKey = new Map(current.attachments.map((a) => [attachmentKey(a.agent, a.row.alias), a]));
@@ -101,20 +93,14 @@ export function diff(desired: DesiredState, current: CurrentState, options: { pr
   }
   changes.push(...attachmentChanges);
 
-  const webhooksByUrl = new Map(current.webhooks.map((w) => [w.row.url, w]));
-  for (const want of desired.webhooks) {
-    const have = webhooksByUrl.get(want.url);
-    if (!have) {
-      changes.push({ action: 'create', type: 'webhook', key: want.url, desired: want });
-      continue;
-    }
-    const fields: string[] = [];
-    if (!isDeepStrictEqual([...have.row.events].sort(), want.events)) fields.push('events');
-    if (have.row.enabled !== want.enabled) fields.push('enabled');
-    if ((have.row.description ?? null) !== want.description) fields.push('description');
-    if (have.secret !== want.secret) fields.push(`secret ${CHANGED}`);
-    if (fields.length) changes.push({ action: 'update', type: 'webhook', key: want.url, fields, desired: want, id: have.row.id });
-  }
+  changes.push(
+    ...createOrUpdate('webhook', desired.webhooks, current.webhooks, {
+      key: (want) => want.url,
+      keyOf: (have) => have.row.url,
+      id: (have) => have.row.id,
+      fields: webhookFields,
+    }),
+  );
 
   if (options.prune) {
     const urls = new Set(desired.webhooks.map((w) => w.url));
@@ -127,6 +113,25 @@ export function diff(desired: DesiredState, current: CurrentState, options: { pr
   return changes;
 }
 
+type Upserted = { connector: DesiredConnector; agent: DesiredAgent; webhook: DesiredWebhook };
+
+/** A create for each wanted resource `current` lacks, an update for each one whose `fields` differ. */
+function createOrUpdate<T extends keyof Upserted, H>(
+  type: T,
+  wanted: Upserted[T][],
+  current: H[],
+  by: { key: (want: Upserted[T]) => string; keyOf: (have: H) => string; id: (have: H) => string; fields: (want: Upserted[T], have: H) => string[] },
+): Change[] {
+  const byKey = new Map(current.map((have) => [by.keyOf(have), have]));
+  return wanted.flatMap((want): Change[] => {
+    const key = by.key(want);
+    const have = byKey.get(key);
+    if (!have) return [{ action: 'create', type, key, desired: want } as Change];
+    const fields = by.fields(want, have);
+    return fields.length ? [{ action: 'update', type, key, fields, desired: want, id: by.id(have) } as Change] : [];
+  });
+}
+
 function connectorFields(want: DesiredConnector, row: Connector, stored: Record<string, unknown>): string[] {
   const fields: string[] = [];
   if ((row.description ?? null) !== want.description) fields.push('description');
@@ -137,6 +142,15 @@ function connectorFields(want: DesiredConnector, row: Connector, stored: Record<
     if (isDeepStrictEqual(stored[key], want.config[key])) continue;
     fields.push(secrets.has(key) ? `config.${key} ${CHANGED}` : `config.${key}`);
   }
+  return fields;
+}
+
+function webhookFields(want: DesiredWebhook, have: CurrentState['webhooks'][number]): string[] {
+  const fields: string[] = [];
+  if (!isDeepStrictEqual([...have.row.events].sort(), want.events)) fields.push('events');
+  if (have.row.enabled !== want.enabled) fields.push('enabled');
+  if ((have.row.description ?? null) !== want.description) fields.push('description');
+  if (have.secret !== want.secret) fields.push(`secret ${CHANGED}`);
   return fields;
 }
 

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { agentIdSchema } from '../services/agent-service.js';
 import { createCredentialBody, credentialSchema } from './accounts.js';
 import { nameString, textString } from './strings.js';
-import { managedBySchema } from './connectors.js';
+import { ownedFields } from './owned.js';
 
 /** `limit` and `cursor` of every paginated list; `cursor` is the `next_cursor` of the previous page. */
 export const pageQuery = z.strictObject({
@@ -16,10 +16,7 @@ export const agentSchema = z.object({
   id: z.string().describe('The public agent id: chosen on create, or a generated agt_…'),
   name: z.string().nullable(),
   description: z.string().nullable(),
-  created_by: z.string().nullable(),
-  created_at: z.string(),
-  updated_at: z.string(),
-  managed_by: managedBySchema,
+  ...ownedFields,
 });
 
 export const createAgentBody = z.strictObject({

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { webhookEvents } from '../db/models/webhooks.js';
 import { MASK } from '../services/connector-service.js';
 import { CONTROL_MESSAGE, hasControlCharacters, textString } from './strings.js';
-import { managedBySchema } from './connectors.js';
+import { ownedFields } from './owned.js';
 
 export const webhookEventEnum = z.enum(webhookEvents);
 
@@ -46,10 +46,7 @@ export const webhookSchema = z.object({
   disabled_reason: z.string().nullable().describe('"failing" when Patchbay disabled it after repeated failed deliveries'),
   consecutive_failures: z.number().int().describe('Deliveries that failed in a row (after all their attempts)'),
   version: z.number().int(),
-  created_by: z.string().nullable(),
-  created_at: z.string(),
-  updated_at: z.string(),
-  managed_by: managedBySchema,
+  ...ownedFields,
 });
 
 export const deliverySchema = z.object({

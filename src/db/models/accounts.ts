@@ -1,45 +1,27 @@
-import {
-  DataTypes,
-  Model,
-  type CreationOptional,
-  type InferAttributes,
-  type InferCreationAttributes,
-  type Sequelize,
-} from 'sequelize';
-import { idColumn, modelOptions, timestampColumns } from './columns.js';
+import { DataTypes, type CreationOptional, type Sequelize } from 'sequelize';
+import { credentialColumns, define, optional, required, Row, rowColumns, rowId } from './columns.js';
 
 export type Role = 'admin' | 'developer' | 'member';
 export const roles: readonly Role[] = ['admin', 'developer', 'member'];
 
-
-export class Organization extends Model<InferAttributes<Organization>, InferCreationAttributes<Organization>> {
-  declare id: CreationOptional<string>;
+export class Organization extends Row<Organization> {
   declare slug: string;
   declare name: string;
-  declare created_at: CreationOptional<Date>;
-  declare updated_at: CreationOptional<Date>;
 }
 
-export class User extends Model<InferAttributes<User>, InferCreationAttributes<User>> {
-  declare id: CreationOptional<string>;
+export class User extends Row<User> {
   declare email: string;
   declare name: string | null;
   declare is_operator: CreationOptional<boolean>;
-  declare created_at: CreationOptional<Date>;
-  declare updated_at: CreationOptional<Date>;
 }
 
-export class Membership extends Model<InferAttributes<Membership>, InferCreationAttributes<Membership>> {
-  declare id: CreationOptional<string>;
+export class Membership extends Row<Membership> {
   declare user_id: string;
   declare organization_id: string;
   declare role: Role;
-  declare created_at: CreationOptional<Date>;
-  declare updated_at: CreationOptional<Date>;
 }
 
-export class ApiKey extends Model<InferAttributes<ApiKey>, InferCreationAttributes<ApiKey>> {
-  declare id: CreationOptional<string>;
+export class ApiKey extends Row<ApiKey> {
   declare user_id: string;
   declare name: string | null;
   declare prefix: string;
@@ -47,15 +29,12 @@ export class ApiKey extends Model<InferAttributes<ApiKey>, InferCreationAttribut
   declare last_used_at: Date | null;
   declare expires_at: Date | null;
   declare revoked_at: Date | null;
-  declare created_at: CreationOptional<Date>;
-  declare updated_at: CreationOptional<Date>;
 }
 
 /** `expired` is stored only when a new invitation to the same email replaces an expired one. */
 export type InvitationStatus = 'pending' | 'accepted' | 'declined' | 'revoked' | 'expired';
 
-export class Invitation extends Model<InferAttributes<Invitation>, InferCreationAttributes<Invitation>> {
-  declare id: CreationOptional<string>;
+export class Invitation extends Row<Invitation> {
   declare organization_id: string;
   declare email: string;
   declare role: Role;
@@ -67,84 +46,44 @@ export class Invitation extends Model<InferAttributes<Invitation>, InferCreation
   declare user_id: CreationOptional<string | null>;
   declare expires_at: Date;
   declare responded_at: CreationOptional<Date | null>;
-  declare created_at: CreationOptional<Date>;
-  declare updated_at: CreationOptional<Date>;
 }
 
-/**
- * Each call binds fresh subclasses to the given Sequelize instance, so one process can hold models for
- * several databases (tests run SQLite and PostgreSQL side by side).
- */
 export function initAccountModels(sequelize: Sequelize) {
-  class OrganizationModel extends Organization {}
-  OrganizationModel.init(
-    {
-      id: idColumn,
-      slug: { type: DataTypes.STRING(64), allowNull: false, unique: true },
-      name: { type: DataTypes.STRING(200), allowNull: false },
-      ...timestampColumns,
-    },
-    { sequelize, tableName: 'pb_organizations', modelName: 'Organization', ...modelOptions },
-  );
-
-  class UserModel extends User {}
-  UserModel.init(
-    {
-      id: idColumn,
-      email: { type: DataTypes.STRING(320), allowNull: false, unique: true },
-      name: { type: DataTypes.STRING(200), allowNull: true },
-      is_operator: { type: DataTypes.BOOLEAN, allowNull: false, defaultValue: false },
-      ...timestampColumns,
-    },
-    { sequelize, tableName: 'pb_users', modelName: 'User', ...modelOptions },
-  );
-
-  class MembershipModel extends Membership {}
-  MembershipModel.init(
-    {
-      id: idColumn,
-      user_id: { type: DataTypes.STRING(64), allowNull: false },
-      organization_id: { type: DataTypes.STRING(64), allowNull: false },
-      role: { type: DataTypes.STRING(16), allowNull: false },
-      ...timestampColumns,
-    },
-    { sequelize, tableName: 'pb_memberships', modelName: 'Membership', ...modelOptions },
-  );
-
-  class ApiKeyModel extends ApiKey {}
-  ApiKeyModel.init(
-    {
-      id: idColumn,
-      user_id: { type: DataTypes.STRING(64), allowNull: false },
-      name: { type: DataTypes.STRING(200), allowNull: true },
-      prefix: { type: DataTypes.STRING(32), allowNull: false },
-      key_hash: { type: DataTypes.STRING(64), allowNull: false, unique: true },
-      last_used_at: { type: DataTypes.DATE, allowNull: true },
-      expires_at: { type: DataTypes.DATE, allowNull: true },
-      revoked_at: { type: DataTypes.DATE, allowNull: true },
-      ...timestampColumns,
-    },
-    { sequelize, tableName: 'pb_api_keys', modelName: 'ApiKey', ...modelOptions },
-  );
-
-  class InvitationModel extends Invitation {}
-  InvitationModel.init(
-    {
-      id: idColumn,
-      organization_id: { type: DataTypes.STRING(64), allowNull: false },
-      email: { type: DataTypes.STRING(320), allowNull: false },
-      role: { type: DataTypes.STRING(16), allowNull: false },
-      name: { type: DataTypes.STRING(200), allowNull: true },
-      token_hash: { type: DataTypes.STRING(64), allowNull: false, unique: true },
-      status: { type: DataTypes.STRING(16), allowNull: false, defaultValue: 'pending' },
-      invited_by: { type: DataTypes.STRING(64), allowNull: true },
-      user_id: { type: DataTypes.STRING(64), allowNull: true },
-      expires_at: { type: DataTypes.DATE, allowNull: false },
-      responded_at: { type: DataTypes.DATE, allowNull: true },
-      ...timestampColumns,
-    },
-    { sequelize, tableName: 'pb_invitations', modelName: 'Invitation', ...modelOptions },
-  );
+  const OrganizationModel = define(sequelize, Organization, 'pb_organizations', {
+    ...rowColumns(),
+    slug: required(DataTypes.STRING(64), { unique: true }),
+    name: required(DataTypes.STRING(200)),
+  });
+  const UserModel = define(sequelize, User, 'pb_users', {
+    ...rowColumns(),
+    email: required(DataTypes.STRING(320), { unique: true }),
+    name: optional(DataTypes.STRING(200)),
+    is_operator: required(DataTypes.BOOLEAN, { defaultValue: false }),
+  });
+  const MembershipModel = define(sequelize, Membership, 'pb_memberships', {
+    ...rowColumns(),
+    user_id: rowId(),
+    organization_id: rowId(),
+    role: required(DataTypes.STRING(16)),
+  });
+  const ApiKeyModel = define(sequelize, ApiKey, 'pb_api_keys', {
+    ...rowColumns(),
+    user_id: rowId(),
+    ...credentialColumns('key_hash'),
+  });
+  const InvitationModel = define(sequelize, Invitation, 'pb_invitations', {
+    ...rowColumns(),
+    organization_id: rowId(),
+    email: required(DataTypes.STRING(320)),
+    role: required(DataTypes.STRING(16)),
+    name: optional(DataTypes.STRING(200)),
+    token_hash: required(DataTypes.STRING(64), { unique: true }),
+    status: required(DataTypes.STRING(16), { defaultValue: 'pending' }),
+    invited_by: optional(DataTypes.STRING(64)),
+    user_id: optional(DataTypes.STRING(64)),
+    expires_at: required(DataTypes.DATE),
+    responded_at: optional(DataTypes.DATE),
+  });
 
   MembershipModel.belongsTo(UserModel, { foreignKey: 'user_id', as: 'user' });
   MembershipModel.belongsTo(OrganizationModel, { foreignKey: 'organization_id', as: 'organization' });
@@ -153,11 +92,5 @@ export function initAccountModels(sequelize: Sequelize) {
   ApiKeyModel.belongsTo(UserModel, { foreignKey: 'user_id', as: 'user' });
   InvitationModel.belongsTo(OrganizationModel, { foreignKey: 'organization_id', as: 'organization' });
 
-  return {
-    Organization: OrganizationModel as typeof Organization,
-    User: UserModel as typeof User,
-    Membership: MembershipModel as typeof Membership,
-    ApiKey: ApiKeyModel as typeof ApiKey,
-    Invitation: InvitationModel as typeof Invitation,
-  };
+  return { Organization: OrganizationModel, User: UserModel, Membership: MembershipModel, ApiKey: ApiKeyModel, Invitation: InvitationModel };
 }

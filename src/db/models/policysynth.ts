@@ -8,11 +8,11 @@ import {
   type CreationOptional,
   type InferAttributes,
   type InferCreationAttributes,
+  type ModelStatic,
   type NonAttribute,
   type Sequelize,
 } from 'sequelize';
-import { isPostgres } from '../sequelize.js';
-import { modelOptions } from './columns.js';
+import { define, jsonColumnType, modelOptions } from './columns.js';
 
 /*
  * The PolicySynth agent-registry models, written to match @policysynth/agents@1.3.172 (dbModels/agentRegistry.js,
@@ -24,14 +24,17 @@ import { modelOptions } from './columns.js';
 /** PolicySynth types the registry configuration as `{ supportedAgents: PsAgentClass[] }`; kept open here. */
 export type PolicySynthConfiguration = Record<string, unknown>;
 
-export class PsAgentRegistry extends Model<InferAttributes<PsAgentRegistry>, InferCreationAttributes<PsAgentRegistry>> {
+/** What every PolicySynth registry row holds except the join rows. */
+export abstract class PsRow<M extends Model> extends Model<InferAttributes<M>, InferCreationAttributes<M>> {
   declare id: CreationOptional<number>;
   declare uuid: CreationOptional<string>;
   declare user_id: number;
   declare created_at: CreationOptional<Date>;
   declare updated_at: CreationOptional<Date>;
   declare configuration: PolicySynthConfiguration;
+}
 
+export class PsAgentRegistry extends PsRow<PsAgentRegistry> {
   declare Agents?: NonAttribute<PsAgentClass[]>;
   declare Connectors?: NonAttribute<PsAgentConnectorClass[]>;
 
@@ -45,63 +48,36 @@ export class PsAgentRegistry extends Model<InferAttributes<PsAgentRegistry>, Inf
   declare hasConnector: BelongsToManyHasAssociationMixin<PsAgentConnectorClass, number>;
 }
 
-export class PsAgentClass extends Model<InferAttributes<PsAgentClass>, InferCreationAttributes<PsAgentClass>> {
-  declare id: CreationOptional<number>;
-  declare uuid: CreationOptional<string>;
-  /** Shared by every version of one class. */
+/** What PolicySynth's agent classes and connector classes both hold: one version of one class. */
+export abstract class PsVersionedClass<M extends Model> extends PsRow<M> {
+  /** Shared by every version of one class; fixed per provider for the connector classes Patchbay mirrors. */
   declare class_base_id: CreationOptional<string>;
-  declare user_id: number;
-  declare created_at: CreationOptional<Date>;
-  declare updated_at: CreationOptional<Date>;
   declare name: string;
   declare version: number;
-  declare configuration: PolicySynthConfiguration;
   declare available: boolean;
 
   declare Registry?: NonAttribute<PsAgentRegistry[]>;
   declare getRegistry: BelongsToManyGetAssociationsMixin<PsAgentRegistry>;
 }
 
-export class PsAgentConnectorClass extends Model<
-  InferAttributes<PsAgentConnectorClass>,
-  InferCreationAttributes<PsAgentConnectorClass>
-> {
-  declare id: CreationOptional<number>;
-  declare uuid: CreationOptional<string>;
-  /** Shared by every version of one class; fixed per provider for the classes Patchbay mirrors. */
-  declare class_base_id: CreationOptional<string>;
-  declare user_id: number;
-  declare created_at: CreationOptional<Date>;
-  declare updated_at: CreationOptional<Date>;
-  declare name: string;
-  declare version: number;
-  declare configuration: PolicySynthConfiguration;
-  declare available: boolean;
+export class PsAgentClass extends PsVersionedClass<PsAgentClass> {}
 
-  declare Registry?: NonAttribute<PsAgentRegistry[]>;
-  declare getRegistry: BelongsToManyGetAssociationsMixin<PsAgentRegistry>;
-}
+export class PsAgentConnectorClass extends PsVersionedClass<PsAgentConnectorClass> {}
 
-export class AgentRegistryAgents extends Model<
-  InferAttributes<AgentRegistryAgents>,
-  InferCreationAttributes<AgentRegistryAgents>
-> {
+/** A row of a join table between a registry and a class. */
+export abstract class PsJoinRow<M extends Model> extends Model<InferAttributes<M>, InferCreationAttributes<M>> {
   declare id: CreationOptional<number>;
   declare ps_agent_registry_id: number;
+  declare created_at: CreationOptional<Date>;
+  declare updated_at: CreationOptional<Date>;
+}
+
+export class AgentRegistryAgents extends PsJoinRow<AgentRegistryAgents> {
   declare ps_agent_class_id: number;
-  declare created_at: CreationOptional<Date>;
-  declare updated_at: CreationOptional<Date>;
 }
 
-export class AgentRegistryConnectors extends Model<
-  InferAttributes<AgentRegistryConnectors>,
-  InferCreationAttributes<AgentRegistryConnectors>
-> {
-  declare id: CreationOptional<number>;
-  declare ps_agent_registry_id: number;
+export class AgentRegistryConnectors extends PsJoinRow<AgentRegistryConnectors> {
   declare ps_agent_connector_class_id: number;
-  declare created_at: CreationOptional<Date>;
-  declare updated_at: CreationOptional<Date>;
 }
 
 // Factories, not shared objects: Sequelize writes into each attribute definition (its field name among others).
@@ -119,145 +95,80 @@ const joinColumn = (table: string) => ({
   onDelete: 'CASCADE',
 });
 
+const userId = () => ({ type: DataTypes.INTEGER, allowNull: false });
+
+/** The indexes PolicySynth gives both class tables. */
+const classIndexes = () => [
+  { fields: ['uuid'], unique: true },
+  { fields: ['class_base_id'] },
+  { fields: ['class_base_id', 'version'] },
+  { fields: ['user_id'] },
+];
+
 /**
- * Binds fresh subclasses of the five registry models to the given Sequelize instance (see initAccountModels).
+ * Binds fresh subclasses of the five registry models to the given Sequelize instance (see define()).
  * `configuration` is JSONB on PostgreSQL, as PolicySynth declares it, and JSON on SQLite, which has no JSONB.
  */
 export function initPolicySynthModels(sequelize: Sequelize) {
-  const json = isPostgres(sequelize) ? DataTypes.JSONB : DataTypes.JSON;
+  const json = jsonColumnType(sequelize);
   const classAttributes = () => ({
     id: id(),
     uuid: randomUuid(),
     class_base_id: randomUuid(),
-    user_id: { type: DataTypes.INTEGER, allowNull: false },
+    user_id: userId(),
     ...timestamps(),
     name: { type: DataTypes.STRING, allowNull: false },
     version: { type: DataTypes.INTEGER, allowNull: false },
     configuration: { type: json, allowNull: false },
     available: { type: DataTypes.BOOLEAN, allowNull: false },
   });
-
-  class PsAgentRegistryModel extends PsAgentRegistry {}
-  PsAgentRegistryModel.init(
-    {
-      id: id(),
-      uuid: randomUuid(),
-      user_id: { type: DataTypes.INTEGER, allowNull: false },
-      ...timestamps(),
-      configuration: { type: json, allowNull: false },
-    },
-    {
+  /** A join table: its own id and timestamps, and a cascading reference to each side. */
+  const joinModel = <M extends ModelStatic<Model>>(model: M, classColumn: string, classTable: string) =>
+    define(
       sequelize,
-      tableName: 'ps_agent_registries',
-      modelName: 'PsAgentRegistry',
-      indexes: [{ fields: ['uuid'], unique: true }, { fields: ['user_id'] }],
-      ...modelOptions,
-    },
-  );
+      model,
+      model.name,
+      { id: id(), ps_agent_registry_id: joinColumn('ps_agent_registries'), [classColumn]: joinColumn(classTable), ...timestamps() },
+      { ...modelOptions, indexes: [{ fields: ['ps_agent_registry_id'] }, { fields: [classColumn] }] },
+    );
 
-  class PsAgentClassModel extends PsAgentClass {}
-  PsAgentClassModel.init(classAttributes(), {
+  const PsAgentRegistryModel = define(
     sequelize,
-    tableName: 'ps_agent_classes',
-    modelName: 'PsAgentClass',
-    indexes: [
-      { fields: ['uuid'], unique: true },
-      { fields: ['class_base_id'] },
-      { fields: ['class_base_id', 'version'] },
-      { fields: ['user_id'] },
-    ],
+    PsAgentRegistry,
+    'ps_agent_registries',
+    { id: id(), uuid: randomUuid(), user_id: userId(), ...timestamps(), configuration: { type: json, allowNull: false } },
+    { ...modelOptions, indexes: [{ fields: ['uuid'], unique: true }, { fields: ['user_id'] }] },
+  );
+  const PsAgentClassModel = define(sequelize, PsAgentClass, 'ps_agent_classes', classAttributes(), {
     ...modelOptions,
+    indexes: classIndexes(),
   });
-
-  class PsAgentConnectorClassModel extends PsAgentConnectorClass {}
-  PsAgentConnectorClassModel.init(
+  const PsAgentConnectorClassModel = define(
+    sequelize,
+    PsAgentConnectorClass,
+    'ps_agent_connector_classes',
     // PolicySynth marks this uuid unique twice (column and index); both exist in its tables.
     { ...classAttributes(), uuid: { ...randomUuid(), unique: true } },
-    {
-      sequelize,
-      tableName: 'ps_agent_connector_classes',
-      modelName: 'PsAgentConnectorClass',
-      indexes: [
-        { fields: ['uuid'], unique: true },
-        { fields: ['class_base_id'] },
-        { fields: ['class_base_id', 'version'] },
-        { fields: ['user_id'] },
-        { fields: ['name'] },
-        { fields: ['version'] },
-      ],
-      ...modelOptions,
-    },
+    { ...modelOptions, indexes: [...classIndexes(), { fields: ['name'] }, { fields: ['version'] }] },
   );
+  const AgentRegistryAgentsModel = joinModel(AgentRegistryAgents, 'ps_agent_class_id', 'ps_agent_classes');
+  const AgentRegistryConnectorsModel = joinModel(AgentRegistryConnectors, 'ps_agent_connector_class_id', 'ps_agent_connector_classes');
 
-  class AgentRegistryAgentsModel extends AgentRegistryAgents {}
-  AgentRegistryAgentsModel.init(
-    {
-      id: id(),
-      ps_agent_registry_id: joinColumn('ps_agent_registries'),
-      ps_agent_class_id: joinColumn('ps_agent_classes'),
-      ...timestamps(),
-    },
-    {
-      sequelize,
-      tableName: 'AgentRegistryAgents',
-      modelName: 'AgentRegistryAgents',
-      indexes: [{ fields: ['ps_agent_registry_id'] }, { fields: ['ps_agent_class_id'] }],
-      ...modelOptions,
-    },
-  );
-
-  class AgentRegistryConnectorsModel extends AgentRegistryConnectors {}
-  AgentRegistryConnectorsModel.init(
-    {
-      id: id(),
-      ps_agent_registry_id: joinColumn('ps_agent_registries'),
-      ps_agent_connector_class_id: joinColumn('ps_agent_connector_classes'),
-      ...timestamps(),
-    },
-    {
-      sequelize,
-      tableName: 'AgentRegistryConnectors',
-      modelName: 'AgentRegistryConnectors',
-      indexes: [{ fields: ['ps_agent_registry_id'] }, { fields: ['ps_agent_connector_class_id'] }],
-      ...modelOptions,
-    },
-  );
-
-  // The join models keep their own created_at/updated_at, so the associations add no timestamps of their own.
-  PsAgentRegistryModel.belongsToMany(PsAgentClassModel, {
-    through: AgentRegistryAgentsModel,
-    as: 'Agents',
-    foreignKey: 'ps_agent_registry_id',
-    otherKey: 'ps_agent_class_id',
-    timestamps: false,
-  });
-  PsAgentRegistryModel.belongsToMany(PsAgentConnectorClassModel, {
-    through: AgentRegistryConnectorsModel,
-    as: 'Connectors',
-    foreignKey: 'ps_agent_registry_id',
-    otherKey: 'ps_agent_connector_class_id',
-    timestamps: false,
-  });
-  PsAgentClassModel.belongsToMany(PsAgentRegistryModel, {
-    through: AgentRegistryAgentsModel,
-    as: 'Registry',
-    foreignKey: 'ps_agent_class_id',
-    otherKey: 'ps_agent_registry_id',
-    timestamps: false,
-  });
-  PsAgentConnectorClassModel.belongsToMany(PsAgentRegistryModel, {
-    through: AgentRegistryConnectorsModel,
-    as: 'Registry',
-    foreignKey: 'ps_agent_connector_class_id',
-    otherKey: 'ps_agent_registry_id',
-    timestamps: false,
-  });
+  // Both directions of each many-to-many pair. The join models keep their own created_at/updated_at, so the
+  // associations add no timestamps of their own.
+  const link = (through: ModelStatic<Model>, classModel: ModelStatic<Model>, classColumn: string, as: string) => {
+    const registryColumn = 'ps_agent_registry_id';
+    PsAgentRegistryModel.belongsToMany(classModel, { through, as, foreignKey: registryColumn, otherKey: classColumn, timestamps: false });
+    classModel.belongsToMany(PsAgentRegistryModel, { through, as: 'Registry', foreignKey: classColumn, otherKey: registryColumn, timestamps: false });
+  };
+  link(AgentRegistryAgentsModel, PsAgentClassModel, 'ps_agent_class_id', 'Agents');
+  link(AgentRegistryConnectorsModel, PsAgentConnectorClassModel, 'ps_agent_connector_class_id', 'Connectors');
 
   return {
-    PsAgentRegistry: PsAgentRegistryModel as typeof PsAgentRegistry,
-    PsAgentClass: PsAgentClassModel as typeof PsAgentClass,
-    PsAgentConnectorClass: PsAgentConnectorClassModel as typeof PsAgentConnectorClass,
-    AgentRegistryAgents: AgentRegistryAgentsModel as typeof AgentRegistryAgents,
-    AgentRegistryConnectors: AgentRegistryConnectorsModel as typeof AgentRegistryConnectors,
+    PsAgentRegistry: PsAgentRegistryModel,
+    PsAgentClass: PsAgentClassModel,
+    PsAgentConnectorClass: PsAgentConnectorClassModel,
+    AgentRegistryAgents: AgentRegistryAgentsModel,
+    AgentRegistryConnectors: AgentRegistryConnectorsModel,
   };
 }
