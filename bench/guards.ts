@@ -9,12 +9,12 @@ import { assertReadOnlySql, MAX_READ_STATEMENT_BYTES } from '../src/providers/_s
 import { filterCovers, MQTT_TOPICS, NATS_SUBJECTS } from '../src/providers/_shared/messaging-scope.js';
 import { analyzeSql, type SqlDialect } from '../src/providers/_shared/sql-params.js';
 import graphql from '../src/providers/graphql.js';
-import mongodb from '../src/providers/mongodb.js';
-import mysql from '../src/providers/mysql.js';
-import postgresql from '../src/providers/postgresql.js';
+import mongodb from '../src/providers/mongodb/index.js';
+import mysql from '../src/providers/mysql/index.js';
+import postgresql from '../src/providers/postgresql/index.js';
 import redis from '../src/providers/redis.js';
 import rest from '../src/providers/rest.js';
-import sqlite from '../src/providers/sqlite.js';
+import sqlite from '../src/providers/sqlite/index.js';
 import { writesFor, type Provider } from '../src/providers/types.js';
 
 const MiB = 1024 * 1024;

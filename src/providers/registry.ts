@@ -3,23 +3,23 @@ import type { FieldError } from '../errors.js';
 import type { Provider } from './types.js';
 // Static imports are cheap: each provider loads its client library with `await import()` inside connect.
 import azure_blob from './azure_blob.js';
-import gcs from './gcs.js';
+import gcs from './gcs/index.js';
 import graphql from './graphql.js';
-import kafka from './kafka.js';
+import kafka from './kafka/index.js';
 import minio from './minio.js';
-import mongodb from './mongodb.js';
-import mqtt from './mqtt.js';
-import mysql from './mysql.js';
-import nats from './nats.js';
-import postgresql from './postgresql.js';
-import rabbitmq from './rabbitmq.js';
+import mongodb from './mongodb/index.js';
+import mqtt from './mqtt/index.js';
+import mysql from './mysql/index.js';
+import nats from './nats/index.js';
+import postgresql from './postgresql/index.js';
+import rabbitmq from './rabbitmq/index.js';
 import redis from './redis.js';
 import redis_pubsub from './redis_pubsub.js';
 import rest from './rest.js';
 import s3 from './s3.js';
-import soap from './soap.js';
-import sqlite from './sqlite.js';
-import sqs from './sqs.js';
+import soap from './soap/index.js';
+import sqlite from './sqlite/index.js';
+import sqs from './sqs/index.js';
 
 /** The provider catalogue in code: the source of truth for connector types (DESIGN.md section 4). */
 const catalogue: readonly Provider[] = [

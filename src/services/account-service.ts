@@ -8,6 +8,7 @@ import { newId } from '../db/ids.js';
 import { PatchbayError } from '../errors.js';
 import { credentialRow, PrincipalCache } from './principal-cache.js';
 import { credentialView, hashSecret, issueSecret, looksLikeSecret, type CredentialView } from './secrets.js';
+import type { Principal } from './runtime-types.js';
 
 // Every id of ours is a UUID (db/ids.ts): anything else (a NUL byte included) does not exist, and is not looked up.
 const isOwnId = (id: string): boolean => /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(id);
@@ -58,12 +59,7 @@ export const memberView = (membership: Membership, user: User): MemberView => ({
   created_at: membership.created_at.toISOString(),
 });
 
-export interface Principal {
-  user: User;
-  apiKeyId: string;
-  /** In the order they were joined: the first is the user's default organisation. */
-  memberships: { organization: Organization; role: Role }[];
-}
+export type { Principal };
 
 /** How long an invitation's token can be redeemed or the invitation accepted. */
 export const INVITATION_TTL_MS = 7 * 24 * 60 * 60 * 1000;

@@ -6,8 +6,8 @@ import { PatchbayError, validationError } from '../errors.js';
 import { boundaryViolation, escapedBoundaries, isBoundaryField, wideningIssues } from '../providers/boundaries.js';
 import { getProvider, overridableFieldNames } from '../providers/registry.js';
 import type { Limits } from '../providers/types.js';
-import type { AgentService } from './agent-service.js';
 import type { Actor, AuditService } from './audit-service.js';
+import type { AgentLookup } from './runtime-types.js';
 import { assertUnmanaged, managedMark } from '../provisioning/managed.js';
 import { maskConfig, resolveProvider, type ConnectorService, type RequestContext } from './connector-service.js';
 
@@ -122,7 +122,7 @@ export const parseOverride = (instance: ConnectorInstance): Record<string, unkno
 /** Attachments (ConnectorInstance): one agent, one connector, an alias, an override, a mode and limits. */
 export class AttachmentService {
   constructor(
-    private readonly deps: { models: Models; connectors: ConnectorService; agents: AgentService; audit: AuditService },
+    private readonly deps: { models: Models; connectors: ConnectorService; agents: AgentLookup; audit: AuditService },
   ) {}
 
   /** An override may set only the provider's overridable fields, and the merged config must still be valid. */

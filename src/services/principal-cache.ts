@@ -1,6 +1,6 @@
 import type { ApiKey, AgentToken } from '../db/models/index.js';
 import type { AgentPrincipal } from '../plugins/auth.js';
-import type { Principal } from './account-service.js';
+import type { Principal } from './runtime-types.js';
 import type { AttachmentService, ResolvedAttachment } from './attachment-service.js';
 import { effectiveLimits, parseOverride } from './attachment-service.js';
 import type { AuditWriter } from './audit-writer.js';

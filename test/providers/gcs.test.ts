@@ -4,7 +4,7 @@ import { after, describe, test } from 'node:test';
 import { EgressGuard } from '../../src/net/egress.js';
 import { readCapped } from '../../src/providers/_shared/storage-content.js';
 import { egressAgents } from '../../src/net/http-agents.js';
-import gcs from '../../src/providers/gcs.js';
+import gcs from '../../src/providers/gcs/index.js';
 import { GcsBucket } from '../../src/providers/gcs/json-api.js';
 import { parseServiceAccount, type ServiceAccountKey } from '../../src/providers/gcs/service-account.js';
 import { foreignServiceAccount } from '../support/gcs-stub.js';

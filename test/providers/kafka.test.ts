@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { after, describe, test, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Kafka, logLevel, type KafkaConfig as KafkaOptions } from 'kafkajs';
-import kafka from '../../src/providers/kafka.js';
+import kafka from '../../src/providers/kafka/index.js';
 import { KafkaStub } from '../support/kafka-stub.js';
 import {
   assertFitsIn,

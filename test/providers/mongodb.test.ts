@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { after, describe, test, type TestContext } from 'node:test';
 import { BSON, MongoClient } from 'mongodb';
 import type { ExecuteResult } from '../../src/providers/harness.js';
-import mongodb from '../../src/providers/mongodb.js';
+import mongodb from '../../src/providers/mongodb/index.js';
 import { MongoStub } from '../support/mongo-stub.js';
 import { uniqueIdentifier as unique } from '../support/names.js';
 import { describeProvider, expectFailure, off, openPeer, type Call, type Config, type ProviderFixture } from './conformance.js';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import mqttClient from 'mqtt';
-import mqtt from '../../src/providers/mqtt.js';
+import mqtt from '../../src/providers/mqtt/index.js';
 import { assertFitsIn, call, messagesOf, returnsBetween } from '../support/messaging-fixture.js';
 import { uniqueName } from '../support/names.js';
 import { startMosquitto } from '../support/private-brokers.js';

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { describe, test, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { bindNamedParams } from '../../src/providers/_shared/sql-params.js';
-import mysql from '../../src/providers/mysql.js';
+import mysql from '../../src/providers/mysql/index.js';
 import { uniqueIdentifier as unique } from '../support/names.js';
 import { requireServer } from '../support/servers.js';
 import {

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { after, describe, test, type TestContext } from 'node:test';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, headers, nkeys, type NatsConnection } from '@nats-io/transport-node';
-import nats from '../../src/providers/nats.js';
+import nats from '../../src/providers/nats/index.js';
 import {
   bodies,
   call,

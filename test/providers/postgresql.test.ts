@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, test, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import postgresql from '../../src/providers/postgresql.js';
+import postgresql from '../../src/providers/postgresql/index.js';
 import { uniqueIdentifier as unique } from '../support/names.js';
 import { requireServer } from '../support/servers.js';
 import {

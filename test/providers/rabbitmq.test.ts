@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, describe, test, type TestContext } from 'node:test';
 import amqp, { type ChannelModel, type ConfirmChannel } from 'amqplib';
-import rabbitmq from '../../src/providers/rabbitmq.js';
+import rabbitmq from '../../src/providers/rabbitmq/index.js';
 import {
   call,
   eventually,

@@ -8,11 +8,11 @@ import { assertReadOnlySql } from '../../src/providers/_shared/sql-guard/index.j
 import type { SqlDialect } from '../../src/providers/_shared/sql-params.js';
 import type { HarnessOptions } from '../../src/providers/harness.js';
 import graphql from '../../src/providers/graphql.js';
-import mysql from '../../src/providers/mysql.js';
-import postgresql from '../../src/providers/postgresql.js';
+import mysql from '../../src/providers/mysql/index.js';
+import postgresql from '../../src/providers/postgresql/index.js';
 import redis from '../../src/providers/redis.js';
 import rest from '../../src/providers/rest.js';
-import sqlite from '../../src/providers/sqlite.js';
+import sqlite from '../../src/providers/sqlite/index.js';
 import type { Provider } from '../../src/providers/types.js';
 import { startGraphqlPeer, startRestPeer } from '../support/http-peers.js';
 import { uniqueIdentifier as unique } from '../support/names.js';

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, test, type TestContext } from 'node:test';
 import type { ExecuteResult } from '../../src/providers/harness.js';
-import mysql from '../../src/providers/mysql.js';
-import postgresql from '../../src/providers/postgresql.js';
-import sqlite from '../../src/providers/sqlite.js';
+import mysql from '../../src/providers/mysql/index.js';
+import postgresql from '../../src/providers/postgresql/index.js';
+import sqlite from '../../src/providers/sqlite/index.js';
 import { uniqueIdentifier as unique } from '../support/names.js';
 import { requireServer } from '../support/servers.js';
 import { MARIADB, mariadbDirect, POSTGRESQL, postgresDirect, rows, sql, sqliteRoot } from '../support/sql-fixture.js';

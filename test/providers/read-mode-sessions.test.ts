@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import mysql from '../../src/providers/mysql.js';
-import postgresql from '../../src/providers/postgresql.js';
+import mysql from '../../src/providers/mysql/index.js';
+import postgresql from '../../src/providers/postgresql/index.js';
 import { uniqueIdentifier as unique } from '../support/names.js';
 import { requireServer } from '../support/servers.js';
 import { MARIADB, mariadbDirect, POSTGRESQL, postgresDirect, rows, sql } from '../support/sql-fixture.js';

@@ -47,10 +47,15 @@ const withDriver = listProviders().filter((provider) => provider.connect !== und
 const withoutDriver = listProviders().filter((provider) => provider.connect === undefined);
 
 describe('provider registry', () => {
-  test('the registry ids are the provider files of src/providers/ and the expected eighteen', () => {
+  test('the registry ids are the provider files and folders of src/providers/ and the expected eighteen', () => {
+    // A provider is `<id>.ts`, or a folder `<id>/` whose entry is `<id>/index.ts`.
     const files = readdirSync(`${root}src/providers`, { withFileTypes: true })
-      .filter((entry) => entry.isFile() && entry.name.endsWith('.ts') && !FRAMEWORK.has(entry.name))
-      .map((entry) => entry.name.slice(0, -'.ts'.length));
+      .filter((entry) =>
+        entry.isDirectory()
+          ? read(`src/providers/${entry.name}/index.ts`) !== undefined
+          : entry.name.endsWith('.ts') && !FRAMEWORK.has(entry.name),
+      )
+      .map((entry) => entry.name.replace(/\.ts$/, ''));
     assert.deepEqual([...providerIds].sort(), [...files].sort(), 'registry ids vs files in src/providers/');
     assert.deepEqual([...providerIds], EXPECTED);
   });

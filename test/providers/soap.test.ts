@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, describe, test, type TestContext } from 'node:test';
 import type { ExecuteResult } from '../../src/providers/harness.js';
-import soap from '../../src/providers/soap.js';
+import soap from '../../src/providers/soap/index.js';
 import { argsIssues } from '../../src/providers/soap/args.js';
 import { startSoapPeer, startStaticPeer } from '../support/http-peers.js';
 import { describeProvider, expectFailure, openPeer, type Call, type Config } from './conformance.js';

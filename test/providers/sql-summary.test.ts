@@ -3,11 +3,11 @@ import { describe, test } from 'node:test';
 import type { SqlDialect } from '../../src/providers/_shared/sql-params.js';
 import { summarizeSql } from '../../src/providers/_shared/sql-summary.js';
 import graphql from '../../src/providers/graphql.js';
-import mysql from '../../src/providers/mysql.js';
-import postgresql from '../../src/providers/postgresql.js';
+import mysql from '../../src/providers/mysql/index.js';
+import postgresql from '../../src/providers/postgresql/index.js';
 import redis from '../../src/providers/redis.js';
 import rest from '../../src/providers/rest.js';
-import sqlite from '../../src/providers/sqlite.js';
+import sqlite from '../../src/providers/sqlite/index.js';
 import type { Provider } from '../../src/providers/types.js';
 
 const DIALECTS: SqlDialect[] = ['postgresql', 'mysql', 'sqlite'];

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { analyzeSql, bindNamedParams } from '../../src/providers/_shared/sql-params.js';
-import sqlite from '../../src/providers/sqlite.js';
+import sqlite from '../../src/providers/sqlite/index.js';
 import { sqliteQuery } from '../support/direct.js';
 import { uniqueIdentifier as unique } from '../support/names.js';
 import { createTable, rows, sql, sqlFixture, sqliteRoot } from '../support/sql-fixture.js';

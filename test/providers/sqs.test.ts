@@ -5,7 +5,7 @@ import { after, describe, test, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as SQS from '@aws-sdk/client-sqs';
 import { createRequestHandler } from 'local-aws-sqs';
-import sqs from '../../src/providers/sqs.js';
+import sqs from '../../src/providers/sqs/index.js';
 import {
   assertFitsIn,
   bodies,

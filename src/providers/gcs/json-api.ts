@@ -11,7 +11,7 @@ import { ServiceAccountTokens, type ServiceAccountKey } from './service-account.
  * from the environment), so its sockets could not be checked against PATCHBAY_EGRESS.
  */
 
-/** A failed JSON API or token request; `status` and `reason` decide its code (classify in gcs.ts). */
+/** A failed JSON API or token request; `status` and `reason` decide its code (classify in index.ts). */
 export class GcsError extends Error {
   constructor(
     message: string,

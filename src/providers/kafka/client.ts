@@ -1,7 +1,7 @@
 import type { ISocketFactory, Producer, SASLOptions } from 'kafkajs';
 import type { Logger } from 'pino';
 import { tlsOptions } from '../_shared/messaging-connection.js';
-import type { KafkaConfig } from '../kafka.js';
+import type { KafkaConfig } from './inputs.js';
 import type { ConnectContext } from '../types.js';
 
 /**

@@ -9,7 +9,7 @@ import {
   type ConsumeWindow,
 } from '../_shared/messaging-consume.js';
 import { exactScope, required } from '../_shared/messaging-scope.js';
-import type { consumeInput, publishInput } from '../kafka.js';
+import type { consumeInput, publishInput } from './inputs.js';
 import type { CallContext, OperationResult, Session } from '../types.js';
 import { READ_COMMITTED, type FetchedRecord, type KafkaBroker, type KafkaClient } from './client.js';
 

@@ -1,6 +1,6 @@
 import type { MongoClient, MongoClientOptions, ServerHeartbeatFailedEvent, ServerOpeningEvent } from 'mongodb';
 import { EgressDeniedError, type EgressGuard } from '../../net/egress.js';
-import type { MongoConfig } from '../mongodb.js';
+import type { MongoConfig } from './inputs.js';
 import type { ConnectContext } from '../types.js';
 import { parseConnectionString } from './connection-string.js';
 

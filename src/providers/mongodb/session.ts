@@ -1,6 +1,6 @@
 import type { AbstractCursor, BSON, Collection, Db, Document, MongoClient } from 'mongodb';
 import { PatchbayError } from '../../errors.js';
-import type { CountInput, DeleteInput, FindInput, InsertInput, AggregateInput, UpdateInput } from '../mongodb.js';
+import type { CountInput, DeleteInput, FindInput, InsertInput, AggregateInput, UpdateInput } from './inputs.js';
 import type { CallContext, Limits, OperationResult, Session } from '../types.js';
 
 type Ejson = typeof BSON.EJSON;

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { z } from 'zod';
 import { consumeWindow, Inbox, messageBody, payloadOf, selectMessages, waitPlan } from '../_shared/messaging-consume.js';
 import { filterCovers, filterScope, MQTT_TOPICS, nameScope } from '../_shared/messaging-scope.js';
-import type { consumeInput, publishInput } from '../mqtt.js';
+import type { consumeInput, publishInput } from './inputs.js';
 import type { CallContext, OperationResult, Session } from '../types.js';
 
 type Listener = (packet: IPublishPacket) => void;

@@ -7,7 +7,7 @@ import type { z } from 'zod';
 import { PatchbayError } from '../../errors.js';
 import { consumeWindow, Inbox, messageBody, payloadOf, selectMessages, waitPlan } from '../_shared/messaging-consume.js';
 import { exactScope, filterScope, nameScope, NATS_SUBJECTS, required } from '../_shared/messaging-scope.js';
-import type { consumeInput, NatsConfig, publishInput, requestInput, streamInfoInput } from '../nats.js';
+import type { consumeInput, NatsConfig, publishInput, requestInput, streamInfoInput } from './inputs.js';
 import type { CallContext, OperationResult, Session } from '../types.js';
 
 export interface NatsModules {

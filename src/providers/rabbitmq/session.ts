@@ -4,7 +4,7 @@ import type { z } from 'zod';
 import { PatchbayError } from '../../errors.js';
 import { consumeWindow, Inbox, messageBody, payloadOf, selectMessages, waitPlan } from '../_shared/messaging-consume.js';
 import { exactScope, required } from '../_shared/messaging-scope.js';
-import type { consumeInput, publishInput, RabbitConfig } from '../rabbitmq.js';
+import type { consumeInput, publishInput, RabbitConfig } from './inputs.js';
 import type { CallContext, OperationResult, Session } from '../types.js';
 
 /** Where and as whom a session logs in. */

@@ -5,7 +5,7 @@ import type { z } from 'zod';
 import { PatchbayError } from '../../errors.js';
 import type { EgressAgents } from '../../net/http-agents.js';
 import { consumeWindow, messageBody, payloadOf, selectMessages, waitPlan } from '../_shared/messaging-consume.js';
-import type { consumeInput, publishInput } from '../sqs.js';
+import type { consumeInput, publishInput } from './inputs.js';
 import type { CallContext, OperationResult, Session } from '../types.js';
 
 type Sdk = typeof SQS;

@@ -1,90 +1,10 @@
-import { z } from 'zod';
-import type { ErrorCode } from '../errors.js';
-import {
-  consumeFields,
-  consumeOutput,
-  hostPort,
-  messageFields,
-  messageHeaders,
-  networkFields,
-  networkIssues,
-  operation,
-  passwordField,
-  togetherIssues,
-} from './_shared/common-fields.js';
+import type { z } from 'zod';
+import type { ErrorCode } from '../../errors.js';
+import { consumeOutput, networkIssues, operation, togetherIssues } from '../_shared/common-fields.js';
 import type { TlsOptions } from '@nats-io/transport-node';
-import { NatsSession } from './nats/session.js';
-import { boundary, destination, secret, type Provider } from './types.js';
-
-// Subjects are dot-separated tokens; a filter may use * (one token) and > (the rest, last only).
-const subjectFilter = z
-  .string()
-  .refine((value) => value.split('.').every((token, i, all) => isFilterToken(token, i === all.length - 1)), {
-    message: 'must be a NATS subject (tokens split by dots; * for one token, > only last)',
-  });
-const subject = subjectFilter.refine((value) => !/(^|\.)[*>](\.|$)/.test(value), {
-  message: 'must not contain the wildcards * or >',
-});
-const streamName = z.string().regex(/^[^\s.*>/\\]+$/, { message: 'must be a JetStream stream name' });
-
-const config = z.strictObject({
-  servers: destination(
-    z
-      .array(
-        z.union([hostPort, z.string().regex(/^(nats|tls):\/\/[^\s@/]+:\d{1,5}$/)], {
-          error: 'must be host:port, nats://host:port or tls://host:port (credentials go in their own fields)',
-        }),
-      )
-      .min(1)
-      .describe('Servers to connect to: host:port, nats://host:port or tls://host:port.'),
-  ),
-  username: z.string().min(1).optional().describe('User name; with password.'),
-  password: passwordField('of username'),
-  token: secret(z.string().min(1).optional().describe('Authentication token, instead of a user or an nkey.')),
-  nkey_seed: secret(
-    z
-      .string()
-      .regex(/^SU[A-Z2-7]+$/, { message: 'must be a user nkey seed (SU…)' })
-      .optional()
-      .describe('User nkey seed (SU…), instead of a user or a token.'),
-  ),
-  subject: boundary(
-    'nats_filter',
-    subjectFilter
-      .optional()
-      .describe(
-        'Subject filter this connector is limited to (wildcards allowed; scope_denied outside it). ' +
-          'An attachment may only narrow it to a filter it matches.',
-      ),
-  ),
-  stream: streamName.optional().describe('JetStream stream: the default of stream_info and the only one consume may name.'),
-  ...networkFields,
-});
-
-export type NatsConfig = z.output<typeof config>;
-
-export const publishInput = z.strictObject({
-  subject: subject.optional().describe("Subject; defaults to the connector's subject when that holds no wildcard."),
-  ...messageFields,
-  headers: messageHeaders,
-});
-
-export const consumeInput = z.strictObject({
-  subject: subjectFilter.optional().describe("Subject filter; defaults to the connector's subject."),
-  stream: streamName.optional().describe('JetStream stream to consume from (acknowledged); core NATS when unset.'),
-  ...consumeFields,
-});
-
-export const requestInput = z.strictObject({
-  subject: subject.describe('Subject the responder listens on.'),
-  ...messageFields,
-  headers: messageHeaders,
-  timeout_ms: z.int().min(1).max(30_000).optional().describe("Longest wait for the reply; the call's timeout when unset."),
-});
-
-export const streamInfoInput = z.strictObject({
-  stream: streamName.optional().describe("Stream; defaults to the connector's stream."),
-});
+import { config, publishInput, consumeInput, requestInput, streamInfoInput } from './inputs.js';
+import { NatsSession } from './session.js';
+import type { Provider } from '../types.js';
 
 const nats: Provider<typeof config> = {
   id: 'nats',
@@ -116,7 +36,7 @@ const nats: Provider<typeof config> = {
     const [core, jetstream, { connectThroughGuard }] = await Promise.all([
       import('@nats-io/transport-node'),
       import('@nats-io/jetstream'),
-      import('./nats/transport.js'),
+      import('./transport.js'),
     ]);
     const servers = settings.servers.map((server) => server.replace(/^(nats|tls):\/\//, ''));
     const wantsTls =
@@ -191,8 +111,4 @@ const JETSTREAM_STATUS: Record<number, ErrorCode> = {
 function authIssues(value: z.output<typeof config>) {
   const ways = (['username', 'token', 'nkey_seed'] as const).filter((field) => value[field] !== undefined);
   return ways.length > 1 ? [{ path: ways[1] ?? 'token', message: `give only one of ${ways.join(', ')}` }] : [];
-}
-
-function isFilterToken(token: string, last: boolean): boolean {
-  return token === '*' || (token === '>' && last) || /^[^\s*>]+$/.test(token);
 }

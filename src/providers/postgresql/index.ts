@@ -1,6 +1,6 @@
 import type { ConnectionOptions } from 'node:tls';
 import { z } from 'zod';
-import type { ErrorCode } from '../errors.js';
+import type { ErrorCode } from '../../errors.js';
 import {
   alternativeIssues,
   connectionUrlField,
@@ -10,13 +10,13 @@ import {
   passwordField,
   portField,
   usernameField,
-} from './_shared/common-fields.js';
-import { loginIssues, loginTarget, type ConnectionStringDialect } from './_shared/sql-connection.js';
-import { sqlOperations, withDescribe } from './_shared/sql-operations.js';
-import { readSql } from './_shared/sql-params.js';
-import { PostgresSession } from './postgresql/session.js';
-import { typeParsers } from './postgresql/type-parsers.js';
-import { overridable, type Provider } from './types.js';
+} from '../_shared/common-fields.js';
+import { loginIssues, loginTarget, type ConnectionStringDialect } from '../_shared/sql-connection.js';
+import { sqlOperations, withDescribe } from '../_shared/sql-operations.js';
+import { readSql } from '../_shared/sql-params.js';
+import { PostgresSession } from './session.js';
+import { typeParsers } from './type-parsers.js';
+import { overridable, type Provider } from '../types.js';
 
 const config = z.strictObject({
   host: hostField('PostgreSQL server'),

@@ -1,6 +1,6 @@
 import type { ConnectionOptions } from 'mysql2/promise';
 import { z } from 'zod';
-import type { ErrorCode } from '../errors.js';
+import type { ErrorCode } from '../../errors.js';
 import {
   alternativeIssues,
   connectionUrlField,
@@ -10,12 +10,12 @@ import {
   passwordField,
   portField,
   usernameField,
-} from './_shared/common-fields.js';
-import { loginIssues, loginTarget, type ConnectionStringDialect } from './_shared/sql-connection.js';
-import { isReadStatement } from './_shared/sql-guard/portable.js';
-import { sqlOperations, withDescribe } from './_shared/sql-operations.js';
-import { MysqlSession } from './mysql/session.js';
-import { overridable, type Provider } from './types.js';
+} from '../_shared/common-fields.js';
+import { loginIssues, loginTarget, type ConnectionStringDialect } from '../_shared/sql-connection.js';
+import { isReadStatement } from '../_shared/sql-guard/portable.js';
+import { sqlOperations, withDescribe } from '../_shared/sql-operations.js';
+import { MysqlSession } from './session.js';
+import { overridable, type Provider } from '../types.js';
 
 const config = z.strictObject({
   host: hostField('MySQL or MariaDB server'),

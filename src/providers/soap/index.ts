@@ -1,13 +1,13 @@
 import type { Client as SoapClient } from 'soap';
 import { z } from 'zod';
-import { PatchbayError } from '../errors.js';
-import { HttpTimeoutError, type HttpClient } from '../net/http-client.js';
-import { httpUrl, networkFields, networkIssues, operation, togetherIssues } from './_shared/common-fields.js';
-import { apiHttpClient, CHECK_MAX_BYTES } from './_shared/http-api.js';
-import { assertWsdlAnswer, SoapAnswerTooLarge, SoapHttp, type SoapExchangeOptions } from './_shared/http-soap.js';
-import { scrubDeep, scrubber } from './scrub.js';
-import { argsIssues } from './soap/args.js';
-import { destination, secret, type CallContext, type OperationResult, type Provider, type Session } from './types.js';
+import { PatchbayError } from '../../errors.js';
+import { HttpTimeoutError, type HttpClient } from '../../net/http-client.js';
+import { httpUrl, networkFields, networkIssues, operation, togetherIssues } from '../_shared/common-fields.js';
+import { apiHttpClient, CHECK_MAX_BYTES } from '../_shared/http-api.js';
+import { assertWsdlAnswer, SoapAnswerTooLarge, SoapHttp, type SoapExchangeOptions } from '../_shared/http-soap.js';
+import { scrubDeep, scrubber } from '../scrub.js';
+import { argsIssues } from './args.js';
+import { destination, secret, type CallContext, type OperationResult, type Provider, type Session } from '../types.js';
 
 const config = z.strictObject({
   wsdl_url: destination(httpUrl.describe('URL of the service WSDL, fetched on connect.')),

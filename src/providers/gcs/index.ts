@@ -1,10 +1,10 @@
 import { z } from 'zod';
-import type { FieldError } from '../errors.js';
-import { egressAgents } from '../net/http-agents.js';
-import { bucketField, httpUrl, networkFields, networkIssues, prefixField, storageOperations } from './_shared/common-fields.js';
-import { codeForStatus, isAbort, openStorageSession } from './_shared/storage-session.js';
-import { parseServiceAccount } from './gcs/service-account.js';
-import { destination, secret, type Provider } from './types.js';
+import type { FieldError } from '../../errors.js';
+import { egressAgents } from '../../net/http-agents.js';
+import { bucketField, httpUrl, networkFields, networkIssues, prefixField, storageOperations } from '../_shared/common-fields.js';
+import { codeForStatus, isAbort, openStorageSession } from '../_shared/storage-session.js';
+import { parseServiceAccount } from './service-account.js';
+import { destination, secret, type Provider } from '../types.js';
 
 const config = z.strictObject({
   bucket: bucketField('Cloud Storage bucket'),
@@ -46,7 +46,7 @@ const gcs: Provider<typeof config> = {
   defaultOperation: 'list',
 
   async connect(settings, ctx) {
-    const { GcsBucket } = await import('./gcs/json-api.js');
+    const { GcsBucket } = await import('./json-api.js');
     const key = settings.credentials_json === undefined ? undefined : parseServiceAccount(settings.credentials_json);
     if (typeof key === 'string') throw new Error(`credentials_json ${key}`); // refine has refused it already
     const agents = egressAgents(ctx.egress, { maxSockets: ctx.poolMax, tls: settings });

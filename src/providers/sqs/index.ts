@@ -1,55 +1,11 @@
 import type * as SQS from '@aws-sdk/client-sqs';
-import { z } from 'zod';
-import type { ErrorCode } from '../errors.js';
-import { egressAgents, type EgressAgents } from '../net/http-agents.js';
-import {
-  awsCredentialFields,
-  consumeFields,
-  consumeOutput,
-  httpUrl,
-  messageFields,
-  messageHeaders,
-  networkFields,
-  networkIssues,
-  operation,
-  togetherIssues,
-} from './_shared/common-fields.js';
-import { codeForStatus, isAbort } from './_shared/storage-session.js';
-import { SqsSession } from './sqs/session.js';
-import { destination, type Provider } from './types.js';
-
-const config = z.strictObject({
-  queue_url: destination(httpUrl.describe('Queue URL, e.g. https://sqs.eu-west-1.amazonaws.com/123456789012/orders; fixed per connector.')),
-  // No schema default: AWS queue URLs name their region, and signing with another one fails.
-  region: z
-    .string()
-    .trim()
-    .min(1)
-    .optional()
-    .describe('AWS region used to sign requests; the region named in the queue_url host, else us-east-1.'),
-  endpoint: destination(httpUrl.optional().describe('SQS-compatible endpoint URL, e.g. an emulator; the queue_url origin when unset.')),
-  ...awsCredentialFields,
-  ...networkFields,
-});
-
-export type SqsConfig = z.output<typeof config>;
-
-// The queue is the connector's queue_url; a request may name it (by name or URL) but never another one.
-const queue = z
-  .string()
-  .min(1)
-  .optional()
-  .describe("The connector's queue, by name or URL (optional; another one is scope_denied).");
-
-export const publishInput = z.strictObject({
-  queue,
-  ...messageFields,
-  headers: messageHeaders.describe('Message attributes (string values).'),
-  message_group_id: z.string().min(1).max(128).optional().describe('Message group (FIFO queues).'),
-  message_deduplication_id: z.string().min(1).max(128).optional().describe('Deduplication id (FIFO queues).'),
-});
-
-export const consumeInput = z.strictObject({ queue, ...consumeFields });
+import type { ErrorCode } from '../../errors.js';
+import { consumeOutput, networkIssues, operation, togetherIssues } from '../_shared/common-fields.js';
+import { egressAgents, type EgressAgents } from '../../net/http-agents.js';
+import { codeForStatus, isAbort } from '../_shared/storage-session.js';
+import { config, publishInput, consumeInput, type SqsConfig } from './inputs.js';
+import { SqsSession } from './session.js';
+import type { Provider } from '../types.js';
 
 const sqs: Provider<typeof config> = {
   id: 'sqs',

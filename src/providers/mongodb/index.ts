@@ -1,79 +1,10 @@
-import { z } from 'zod';
-import type { ErrorCode, FieldError } from '../errors.js';
-import {
-  alternativeIssues,
-  connectionUrlField,
-  hostField,
-  networkFields,
-  networkIssues,
-  operation,
-  passwordField,
-  portField,
-  togetherIssues,
-  usernameField,
-} from './_shared/common-fields.js';
-import { openClient } from './mongodb/client.js';
-import { ConnectionStringError, DATABASE_NAME, parseConnectionString } from './mongodb/connection-string.js';
-import { MongoSession, writesStage } from './mongodb/session.js';
-import { overridable, type Provider } from './types.js';
-
-const config = z.strictObject({
-  host: hostField('MongoDB server'),
-  port: portField('MongoDB server', 27017),
-  database: overridable(
-    z
-      .string()
-      .regex(DATABASE_NAME, { message: 'must be a MongoDB database name (no /\\. "$, at most 63 characters)' })
-      .optional()
-      .describe('Database the operations use; an attachment may switch it, and it wins over connection_string.'),
-  ),
-  username: usernameField('to authenticate as'),
-  password: passwordField('of username'),
-  auth_source: z.string().min(1).optional().describe('Database that holds the user; defaults to database.'),
-  tls: z.boolean().default(false).describe('Connect over TLS (see the tls_* fields).'),
-  connection_string: connectionUrlField(
-    ['mongodb', 'mongodb+srv'],
-    'mongodb:// or mongodb+srv:// URI; an alternative to host, port, username, password and auth_source.',
-  ),
-  ...networkFields,
-});
-
-export type MongoConfig = z.output<typeof config>;
-
-// Documents, filters and stages are relaxed Extended JSON ({"$oid": …}, {"$date": …}).
-const document = z.record(z.string(), z.unknown());
-const collection = z.string().min(1).describe('Collection name.');
-const filter = document.default({}).describe('Query filter; {} matches every document.');
-const pipeline = z.array(document).describe('Aggregation stages.');
-
-const findInput = z.strictObject({
-  collection,
-  filter,
-  projection: document.optional().describe('Fields to include or exclude.'),
-  sort: document.optional().describe('Sort specification, e.g. {"created_at": -1}.'),
-  limit: z.int().min(1).optional().describe("Most documents to return; capped by the call's max_rows."),
-});
-const aggregateInput = z.strictObject({ collection, pipeline });
-const countInput = z.strictObject({ collection, filter });
-const insertInput = z.strictObject({ collection, documents: z.array(document).min(1).describe('Documents to insert.') });
-const updateInput = z.strictObject({
-  collection,
-  filter,
-  update: z.union([document, pipeline]).describe('Update operators ({"$set": …}) or an update pipeline.'),
-  many: z.boolean().default(false).describe('Update every matching document, not just the first.'),
-});
-const deleteInput = z.strictObject({
-  collection,
-  filter,
-  many: z.boolean().default(false).describe('Delete every matching document, not just the first.'),
-});
-
-export type FindInput = z.output<typeof findInput>;
-export type AggregateInput = z.output<typeof aggregateInput>;
-export type CountInput = z.output<typeof countInput>;
-export type InsertInput = z.output<typeof insertInput>;
-export type UpdateInput = z.output<typeof updateInput>;
-export type DeleteInput = z.output<typeof deleteInput>;
+import type { ErrorCode, FieldError } from '../../errors.js';
+import { alternativeIssues, networkIssues, operation, togetherIssues } from '../_shared/common-fields.js';
+import { config, findInput, aggregateInput, countInput, insertInput, updateInput, deleteInput, type MongoConfig } from './inputs.js';
+import { openClient } from './client.js';
+import { ConnectionStringError, parseConnectionString } from './connection-string.js';
+import { MongoSession, writesStage } from './session.js';
+import type { Provider } from '../types.js';
 
 const mongodb: Provider<typeof config> = {
   id: 'mongodb',

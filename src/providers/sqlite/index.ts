@@ -1,11 +1,11 @@
 import { realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
-import { PatchbayError, type ErrorCode } from '../errors.js';
-import { isReadStatement } from './_shared/sql-guard/portable.js';
-import { sqlOperations, withDescribe } from './_shared/sql-operations.js';
-import { SqliteSession } from './sqlite/session.js';
-import type { Provider } from './types.js';
+import { PatchbayError, type ErrorCode } from '../../errors.js';
+import { isReadStatement } from '../_shared/sql-guard/portable.js';
+import { sqlOperations, withDescribe } from '../_shared/sql-operations.js';
+import { SqliteSession } from './session.js';
+import type { Provider } from '../types.js';
 
 const config = z.strictObject({
   path: z
