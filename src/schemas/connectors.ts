@@ -1,7 +1,6 @@
 import { z } from 'zod';
-import { connectorTypes } from '../services/connector-service.js';
-import { aliasSchema, limitsSchema, modeSchema } from '../services/attachment-service.js';
 import { nameString, plainString, storableJsonObject, textString } from './strings.js';
+import { aliasSchema, connectorTypes, limitsSchema, modeSchema } from './vocabulary.js';
 
 const configObject = z
   .record(z.string(), z.unknown())

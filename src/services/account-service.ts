@@ -1,24 +1,14 @@
 import { Op, UniqueConstraintError, type Sequelize, type Transaction } from 'sequelize';
-import { z } from 'zod';
+import type { z } from 'zod';
 import type { Invitation, InvitationStatus, Membership, Models, Organization, Role, User } from '../db/models/index.js';
-import { roles } from '../db/models/index.js';
 import { isPostgres } from '../db/sequelize.js';
 import { writeTransaction } from '../db/write-transaction.js';
-import { newId } from '../db/ids.js';
+import { isOwnId, newId } from '../db/ids.js';
 import { PatchbayError } from '../errors.js';
+import { emailSchema, roleSchema, slugSchema } from '../schemas/accounts.js';
 import { credentialRow, PrincipalCache } from './principal-cache.js';
 import { credentialView, hashSecret, issueSecret, looksLikeSecret, type CredentialView } from './secrets.js';
 
-// Every id of ours is a UUID (db/ids.ts): anything else (a NUL byte included) does not exist, and is not looked up.
-const isOwnId = (id: string): boolean => /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(id);
-
-export const slugSchema = z
-  .string()
-  .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'lower-case letters, digits and dashes, starting with a letter or digit')
-  // X-Organization-Id takes an id or a slug: a slug shaped like an id would make that ambiguous.
-  .refine((slug) => !isOwnId(slug), 'must not look like an organization id');
-export const emailSchema = z.string().trim().toLowerCase().pipe(z.email('not a valid email address'));
-export const roleSchema = z.enum(roles as [Role, ...Role[]], { error: `one of ${roles.join(', ')}` });
 
 export interface CreatedApiKey extends CredentialView {
   /** Shown once; only its hash is stored. */

@@ -1,18 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { UniqueConstraintError } from 'sequelize';
-import { z } from 'zod';
 import type { Agent, AgentToken, Models, Organization } from '../db/models/index.js';
 import { PatchbayError } from '../errors.js';
 import type { AgentPrincipal } from '../plugins/auth.js';
+import { agentIdSchema } from '../schemas/vocabulary.js';
 import { assertUnmanaged, managedMark, type ManagedOptions } from '../provisioning/managed.js';
 import { keysetPage } from './cursor.js';
 import { credentialRow, PrincipalCache } from './principal-cache.js';
 import { credentialView, hashSecret, issueSecret, looksLikeSecret } from './secrets.js';
-
-/** The client-chosen public id of an agent (DESIGN.md section 5). */
-export const agentIdSchema = z
-  .string()
-  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'letters, digits, dot, dash and underscore, up to 64, starting with a letter or digit');
 
 export const agentView = (agent: Agent) => ({
   id: agent.agent_id,

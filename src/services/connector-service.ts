@@ -10,15 +10,11 @@ import type { ProviderHarness, TestResult } from '../providers/harness.js';
 import { destinationFieldNames, getProvider, parseConfig, providerIds, secretFieldNames } from '../providers/registry.js';
 import type { Provider, ProviderType } from '../providers/types.js';
 import { assertUnmanaged, managedMark, type ManagedOptions } from '../provisioning/managed.js';
+import { connectorTypes, MASK } from '../schemas/vocabulary.js';
 import type { Actor, AuditService } from './audit-service.js';
 import { keysetPage } from './cursor.js';
 import { connectorSummary, type HealthService, type RecordOutcome } from './health-service.js';
 import type { WebhookService } from './webhook-service.js';
-
-/** What a response shows in place of every secret value. */
-export const MASK = '********';
-
-export const connectorTypes: readonly ProviderType[] = ['database', 'api', 'storage', 'messaging'];
 
 export interface CreateConnectorInput {
   name: string;

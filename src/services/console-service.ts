@@ -3,7 +3,8 @@ import { QueryTypes, type Sequelize } from 'sequelize';
 import type { ProviderHarness, TestResult } from '../providers/harness.js';
 import type { AuditService } from './audit-service.js';
 import { destinationFieldNames } from '../providers/registry.js';
-import { MASK, refuseSecretsFollowingDestination, resolveProvider, type ConnectorService, type RequestContext } from './connector-service.js';
+import { MASK } from '../schemas/vocabulary.js';
+import { refuseSecretsFollowingDestination, resolveProvider, type ConnectorService, type RequestContext } from './connector-service.js';
 
 /** How many of a connector's latest checks the list carries, for its badge's sparkline. */
 export const RECENT_CHECKS = 20;

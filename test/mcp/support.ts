@@ -6,7 +6,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import type { Environment } from '../../src/config.js';
 import { getProvider } from '../../src/providers/registry.js';
-import type { AttachmentLimits } from '../../src/services/attachment-service.js';
+import type { AttachmentLimits } from '../../src/schemas/vocabulary.js';
 import { build, type TestApp } from '../support/app.js';
 import type { Dialect } from '../support/db.js';
 import { client as restClient, type Reply } from '../support/http.js';

@@ -22,7 +22,7 @@ import {
 } from '../../../schemas/connectors.js';
 import { connectorListItemSchema } from '../../../schemas/console.js';
 import { authProblems, listOf, problems } from '../../../schemas/problem.js';
-import { connectorTypes } from '../../../services/connector-service.js';
+import { connectorTypes } from '../../../schemas/vocabulary.js';
 import { requestContext } from './context.js';
 
 const idParams = z.object({ id: z.string() });

@@ -2,9 +2,8 @@ import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { orgOf, userOf } from '../../../plugins/auth.js';
-import { createdInvitationSchema, displayNameSchema, invitationSchema, memberSchema } from '../../../schemas/accounts.js';
+import { createdInvitationSchema, displayNameSchema, invitationSchema, memberSchema, roleSchema } from '../../../schemas/accounts.js';
 import { authProblems, problems } from '../../../schemas/problem.js';
-import { roleSchema } from '../../../services/account-service.js';
 import { auditEvent } from './context.js';
 
 const userParams = z.object({ user_id: z.string() });
