@@ -9,7 +9,8 @@ import { DEFAULT_LIMITS, type AttachmentLimits } from '../schemas/vocabulary.js'
 import type { AgentService } from './agent-service.js';
 import type { Actor, AuditService } from './audit-service.js';
 import { assertUnmanaged, managedMark } from '../provisioning/managed.js';
-import { maskConfig, resolveProvider, type ConnectorService, type RequestContext } from './connector-service.js';
+import { maskConfig, resolveProvider, type ConnectorService } from './connector-service.js';
+import type { RequestContext } from './context.js';
 
 export interface AttachInput {
   agent_id: string;

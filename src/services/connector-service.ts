@@ -9,9 +9,10 @@ import { PatchbayError, validationError, type FieldError } from '../errors.js';
 import type { ProviderHarness, TestResult } from '../providers/harness.js';
 import { destinationFieldNames, getProvider, parseConfig, providerIds, secretFieldNames } from '../providers/registry.js';
 import type { Provider, ProviderType } from '../providers/types.js';
-import { assertUnmanaged, managedMark, type ManagedOptions } from '../provisioning/managed.js';
+import { assertUnmanaged, managedMark } from '../provisioning/managed.js';
 import { connectorTypes, MASK } from '../schemas/vocabulary.js';
-import type { Actor, AuditService } from './audit-service.js';
+import type { AuditService } from './audit-service.js';
+import type { RequestContext } from './context.js';
 import { keysetPage } from './cursor.js';
 import { connectorSummary, type HealthService, type RecordOutcome } from './health-service.js';
 import type { WebhookService } from './webhook-service.js';
@@ -41,12 +42,6 @@ export interface ListConnectorsFilter {
   status?: string;
   limit: number;
   cursor?: string;
-}
-
-export interface RequestContext extends ManagedOptions {
-  organizationId: string;
-  actor: Actor;
-  requestId?: string;
 }
 
 

@@ -4,7 +4,8 @@ import type { ProviderHarness, TestResult } from '../providers/harness.js';
 import type { AuditService } from './audit-service.js';
 import { destinationFieldNames } from '../providers/registry.js';
 import { MASK } from '../schemas/vocabulary.js';
-import { refuseSecretsFollowingDestination, resolveProvider, type ConnectorService, type RequestContext } from './connector-service.js';
+import { refuseSecretsFollowingDestination, resolveProvider, type ConnectorService } from './connector-service.js';
+import type { RequestContext } from './context.js';
 
 /** How many of a connector's latest checks the list carries, for its badge's sparkline. */
 export const RECENT_CHECKS = 20;
