@@ -10,7 +10,7 @@ import type { AgentService } from './agent-service.js';
 import type { Actor, AuditService } from './audit-service.js';
 import { assertUnmanaged, managedMark } from '../provisioning/managed.js';
 import { maskConfig, resolveProvider, type ConnectorService } from './connector-service.js';
-import type { RequestContext } from './context.js';
+import { auditEvent, type RequestContext } from './context.js';
 
 export interface AttachInput {
   agent_id: string;
@@ -299,15 +299,6 @@ export class AttachmentService {
   }
 
   private audit(ctx: RequestContext, action: string, targetId: string, detail: Record<string, unknown>) {
-    return this.deps.audit.record({
-      organization_id: ctx.organizationId,
-      actor: ctx.actor as Actor,
-      action,
-      target_type: 'connector_instance',
-      target_id: targetId,
-      outcome: 'success',
-      detail,
-      request_id: ctx.requestId,
-    });
+    return this.deps.audit.record(auditEvent(ctx, { action, target_type: 'connector_instance', target_id: targetId, detail }));
   }
 }

@@ -12,7 +12,7 @@ import type { Provider, ProviderType } from '../providers/types.js';
 import { assertUnmanaged, managedMark } from '../provisioning/managed.js';
 import { connectorTypes, MASK } from '../schemas/vocabulary.js';
 import type { AuditService } from './audit-service.js';
-import type { RequestContext } from './context.js';
+import { auditEvent, type RequestContext } from './context.js';
 import { keysetPage } from './cursor.js';
 import { connectorSummary, type HealthService, type RecordOutcome } from './health-service.js';
 import type { WebhookService } from './webhook-service.js';
@@ -407,15 +407,6 @@ export class ConnectorService {
   }
 
   private audit(ctx: RequestContext, action: string, targetId: string | undefined, outcome: 'success' | 'failure', detail?: Record<string, unknown>) {
-    return this.deps.audit.record({
-      organization_id: ctx.organizationId,
-      actor: ctx.actor,
-      action,
-      target_type: 'connector',
-      target_id: targetId,
-      outcome,
-      detail,
-      request_id: ctx.requestId,
-    });
+    return this.deps.audit.record(auditEvent(ctx, { action, target_type: 'connector', target_id: targetId, outcome, detail }));
   }
 }
