@@ -11,7 +11,6 @@ import { auditEvent, type ActorContext, type RequestContext } from './context.js
 import { credentialRow, PrincipalCache } from './principal-cache.js';
 import { credentialView, hashSecret, issueSecret, looksLikeSecret, type CredentialView } from './secrets.js';
 
-
 export interface CreatedApiKey extends CredentialView {
   /** Shown once; only its hash is stored. */
   key: string;
