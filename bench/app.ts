@@ -9,6 +9,7 @@ import { buildApp } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
 import { generateKey } from '../src/crypto/fernet.js';
 import { KeyRing } from '../src/crypto/key-ring.js';
+import { inOrganization } from '../test/support/contexts.js';
 
 export async function benchApp(sequelize: Sequelize, databaseUrl: string, poolMax: number, cleanups: (() => Promise<void>)[]) {
   const config = loadConfig({
@@ -27,7 +28,7 @@ export async function benchApp(sequelize: Sequelize, databaseUrl: string, poolMa
     role: 'admin',
   });
   const admin = { organizationId: organization.id, actor: { type: 'user' as const, id: user.id }, role: 'admin' as const };
-  const agent = await agents.create(organization.id, { id: 'bench-agent' }, user.id);
-  const token = await agents.issueToken(agent, {}, user.id);
+  const agent = await agents.create(inOrganization(organization.id, user.id), { id: 'bench-agent' });
+  const token = await agents.issueToken(inOrganization(agent.organization_id, user.id), agent, {});
   return { app, admin, apiKey: apiKey.key, agent, token, key };
 }

@@ -273,7 +273,7 @@ async function seedSoak(sequelize: Sequelize, databaseUrl: string) {
     // Alias c<j> of agent n is connector 10n + j (mod 200): the redis ones are exactly the aliases c0 and c5.
     const agentIds: string[] = [];
     for (let n = 0; n < AGENTS; n += 1) {
-      const agent = await agents.create(admin.organizationId, { id: `soak-agent-${n}` }, admin.actor.id);
+      const agent = await agents.create(admin, { id: `soak-agent-${n}` });
       agentIds.push(agent.agent_id);
       for (let j = 0; j < ALIASES; j += 1) {
         await attachments.attach(admin, connectorIds[(n * ALIASES + j) % CONNECTORS]!, { agent_id: agent.agent_id, alias: `c${j}` });
@@ -286,7 +286,7 @@ async function seedSoak(sequelize: Sequelize, databaseUrl: string) {
           const index = i + k;
           const member = await accounts.addMember({ organization: 'bench', email: `soak-${index}@example.test`, role: 'admin' });
           const agent = await agents.require(admin.organizationId, agentIds[index % AGENTS]!);
-          const token = await agents.issueToken(agent, {}, admin.actor.id);
+          const token = await agents.issueToken(admin, agent, {});
           return { apiKey: member.apiKey.key, token: token.token, agentId: agent.agent_id };
         }),
       );

@@ -6,14 +6,10 @@ import { ConfigError, type Config } from './config.js';
 import { buildApp } from './app.js';
 import { devKeyWarning, loadKeyRing } from './crypto/key-source.js';
 import { migrateUp } from './db/migrator.js';
-import { initModels } from './db/models/index.js';
 import { createSequelize } from './db/sequelize.js';
 import { createLogger } from './logger.js';
 import { catalogueForRegistry } from './providers/catalogue.js';
 import { applyProvisioningDir } from './provisioning/startup.js';
-import { AccountService } from './services/account-service.js';
-import { AgentRegistryService } from './services/agent-registry-service.js';
-import { AuditService } from './services/audit-service.js';
 
 export const INITIAL_ADMIN_KEY_FILE = 'initial-admin-key';
 
@@ -121,30 +117,6 @@ export async function startServer({
     await sequelize.authenticate();
     const applied = await migrateUp(sequelize);
     if (applied.length) logger.info({ migrations: applied }, 'migrations applied');
-
-    const models = initModels(sequelize);
-    const registry = new AgentRegistryService({ models, sequelize, policysynthUserId: config.policysynthUserId });
-    await registry.ensureRegistry();
-    await registry.mirrorProviders(catalogueForRegistry());
-
-    const first = await new AccountService(models, sequelize).bootstrap();
-    if (first) {
-      // The installation's first key, on the operators' record (GET /api/v1/installation/audit-events).
-      await new AuditService(models).record({
-        organization_id: null,
-        actor: { type: 'system', id: null },
-        action: 'api_key.create',
-        target_type: 'api_key',
-        target_id: first.apiKey.id,
-        outcome: 'success',
-        detail: { user_id: first.userId, via: 'bootstrap' },
-      });
-      print(`Created organization "default" with admin ${first.email} (an installation operator).`);
-      print(`Initial admin API key, shown once: ${first.apiKey.key}`);
-      if (config.database.dialect === 'sqlite' && config.database.storage !== ':memory:') {
-        writeInitialAdminKey(path.join(path.dirname(config.database.storage), INITIAL_ADMIN_KEY_FILE), first.apiKey.key, print, logger);
-      }
-    }
   } catch (error) {
     await sequelize.close().catch(() => undefined);
     throw error;
@@ -154,13 +126,23 @@ export async function startServer({
   app.addHook('onClose', async () => sequelize.close());
   // Before the database closes: the checks in flight finish (each within its own deadline) and record.
   app.addHook('preClose', async () => app.services.scheduler.stop());
-  if (config.provisioningDir) {
-    try {
-      await applyProvisioningDir(config.provisioningDir, app.services, { env, log: logger });
-    } catch (error) {
-      await app.close().catch(() => undefined);
-      throw error;
+  try {
+    // Through the app's own services: start-up builds no second set.
+    const { registry, accounts } = app.services;
+    await registry.ensureRegistry();
+    await registry.mirrorProviders(catalogueForRegistry());
+    const first = await accounts.bootstrap();
+    if (first) {
+      print(`Created organization "default" with admin ${first.email} (an installation operator).`);
+      print(`Initial admin API key, shown once: ${first.apiKey.key}`);
+      if (config.database.dialect === 'sqlite' && config.database.storage !== ':memory:') {
+        writeInitialAdminKey(path.join(path.dirname(config.database.storage), INITIAL_ADMIN_KEY_FILE), first.apiKey.key, print, logger);
+      }
     }
+    if (config.provisioningDir) await applyProvisioningDir(config.provisioningDir, app.services, { env, log: logger });
+  } catch (error) {
+    await app.close().catch(() => undefined);
+    throw error;
   }
   await app.listen({ host: config.host, port: config.port });
   if (app.hasRoute({ method: 'GET', url: '/console/' })) {

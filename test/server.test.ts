@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { bearer, build } from './support/app.js';
+import { asUser, installation } from './support/contexts.js';
 
 const assertProblem = (response: { statusCode: number; headers: Record<string, unknown>; json(): unknown }, status: number, code: string) => {
   assert.equal(response.statusCode, status);
@@ -53,11 +54,11 @@ describe('server skeleton', () => {
       assert.match(String(response.headers['www-authenticate']), /^Bearer/, name);
     }
 
-    const second = await ctx.accounts.issueApiKey(userId);
-    await ctx.accounts.revokeApiKey(second.id);
+    const second = await ctx.accounts.issueApiKey(asUser(userId), userId);
+    await ctx.accounts.revokeApiKey(installation, second.id);
     assertProblem(await ctx.app.inject({ method: 'GET', url: '/api/v1/api-keys', headers: bearer(second.key) }), 401, 'unauthenticated');
 
-    const expiring = await ctx.accounts.issueApiKey(userId, { expiresAt: new Date(Date.now() + 60_000) });
+    const expiring = await ctx.accounts.issueApiKey(asUser(userId), userId, { expiresAt: new Date(Date.now() + 60_000) });
     await ctx.models.ApiKey.update({ expires_at: new Date(Date.now() - 1) }, { where: { id: expiring.id } });
     assertProblem(await ctx.app.inject({ method: 'GET', url: '/api/v1/api-keys', headers: bearer(expiring.key) }), 401, 'unauthenticated');
   });

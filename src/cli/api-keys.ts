@@ -1,23 +1,12 @@
 import type { Command } from 'commander';
-import { AccountService } from '../services/account-service.js';
-import { AuditService } from '../services/audit-service.js';
-import { withContext, type CliContext } from './context.js';
+import type { ActorContext } from '../services/context.js';
+import { servicesFor, withContext } from './context.js';
 
 /**
  * A key made or revoked at the command line is an installation event (no organisation): operators list them at
  * GET /api/v1/installation/audit-events. The actor is the installation itself; the user is in the detail.
  */
-function recordCli(context: CliContext, action: 'api_key.create' | 'api_key.revoke', keyId: string, userId: string): Promise<void> {
-  return new AuditService(context.models).record({
-    organization_id: null,
-    actor: { type: 'system', id: null },
-    action,
-    target_type: 'api_key',
-    target_id: keyId,
-    outcome: 'success',
-    detail: { user_id: userId, via: 'cli' },
-  });
-}
+const COMMAND_LINE: ActorContext = { actor: { type: 'system', id: null }, via: 'cli' };
 
 export function register(program: Command): void {
   const keys = program.command('api-keys').description("manage a user's API keys");
@@ -28,10 +17,9 @@ export function register(program: Command): void {
     .option('--name <name>', 'a label for the key')
     .action((options: { email: string; name?: string }) =>
       withContext(async (context) => {
-        const accounts = new AccountService(context.models, context.sequelize);
+        const { accounts } = servicesFor(context);
         const user = await accounts.requireUserByEmail(options.email);
-        const key = await accounts.issueApiKey(user.id, { name: options.name ?? null });
-        await recordCli(context, 'api_key.create', key.id, user.id);
+        const key = await accounts.issueApiKey(COMMAND_LINE, user.id, { name: options.name ?? null });
         console.log(`API key ${key.id} for ${user.email}, shown once:`);
         console.log(key.key);
       }),
@@ -42,7 +30,7 @@ export function register(program: Command): void {
     .requiredOption('--email <email>', "the user's email")
     .action((options: { email: string }) =>
       withContext(async (context) => {
-        const accounts = new AccountService(context.models, context.sequelize);
+        const { accounts } = servicesFor(context);
         const user = await accounts.requireUserByEmail(options.email);
         for (const key of await accounts.listApiKeys(user.id)) {
           const state = key.revoked_at
@@ -59,9 +47,7 @@ export function register(program: Command): void {
     .description('revoke an API key by its id')
     .action((keyId: string) =>
       withContext(async (context) => {
-        const accounts = new AccountService(context.models, context.sequelize);
-        const key = await accounts.revokeApiKey(keyId);
-        await recordCli(context, 'api_key.revoke', key.id, key.user_id);
+        await servicesFor(context).accounts.revokeApiKey(COMMAND_LINE, keyId);
         console.log(`revoked API key ${keyId}`);
       }),
     );

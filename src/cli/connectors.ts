@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { Op } from 'sequelize';
 import type { Connector } from '../db/models/index.js';
-import { AccountService } from '../services/account-service.js';
+import type { Services } from '../services/index.js';
 import { loadKeyRing, servicesFor, withContext, type CliContext } from './context.js';
 
 /** Every connector (of one organisation, with --org), oldest first, a page at a time. */
@@ -24,8 +24,8 @@ async function* connectorsOf(context: CliContext, organizationId?: string): Asyn
   }
 }
 
-async function organizationIdOf(context: CliContext, org: string | undefined): Promise<string | undefined> {
-  return org === undefined ? undefined : (await new AccountService(context.models, context.sequelize).requireOrganization(org)).id;
+async function organizationIdOf(services: Services, org: string | undefined): Promise<string | undefined> {
+  return org === undefined ? undefined : (await services.accounts.requireOrganization(org)).id;
 }
 
 export function register(program: Command): void {
@@ -37,7 +37,7 @@ export function register(program: Command): void {
     .action((options: { org?: string }) =>
       withContext(async (context) => {
         const slugs = new Map((await context.models.Organization.findAll()).map((org) => [org.id, org.slug]));
-        for await (const c of connectorsOf(context, await organizationIdOf(context, options.org))) {
+        for await (const c of connectorsOf(context, await organizationIdOf(servicesFor(context), options.org))) {
           console.log([c.id, slugs.get(c.organization_id) ?? c.organization_id, c.name, c.provider, c.status, c.last_tested_at?.toISOString() ?? 'never'].join('\t'));
         }
       }),
@@ -53,7 +53,7 @@ export function register(program: Command): void {
         const services = servicesFor(context, loadKeyRing(context.config));
         const targets: Connector[] = [];
         if (options.all) {
-          for await (const c of connectorsOf(context, await organizationIdOf(context, options.org))) if (c.enabled) targets.push(c);
+          for await (const c of connectorsOf(context, await organizationIdOf(services, options.org))) if (c.enabled) targets.push(c);
         }
         for (const id of ids) {
           const found = await context.models.Connector.findByPk(id);

@@ -1,6 +1,7 @@
-import pino from 'pino';
+import pino, { type Logger } from 'pino';
 import type { Sequelize } from 'sequelize';
 import { ConfigError, loadConfig, type Config } from '../config.js';
+import { KeyRing } from '../crypto/key-ring.js';
 import { loadKeyRing, type LoadedKeyRing } from '../crypto/key-source.js';
 import { initModels, type Models } from '../db/models/index.js';
 import { migrationStatus } from '../db/migrator.js';
@@ -75,9 +76,17 @@ export async function openContext(options: { allowPending?: boolean } = {}): Pro
   return { config, sequelize, models: initModels(sequelize) };
 }
 
-/** Services for commands that need them (the key ring is loaded only here: most commands need no key). */
-export function servicesFor(context: CliContext, keyRing: LoadedKeyRing): Services {
-  return createServices({ ...context, keyRing: keyRing.ring, log: createLogger({ logLevel: 'warn' }, pino.destination(2)) });
+/**
+ * Every service, from the one composition root the server uses too (services/index.ts). Most commands need no
+ * key: without `keyRing` (a command that needs one loads it first, to fail at once when it is missing) the ring
+ * is read only if a service asks for a key. Logs go to stderr at `warn` unless the command brings its logger.
+ */
+export function servicesFor(context: CliContext, keyRing?: LoadedKeyRing, log?: Logger): Services {
+  return createServices({
+    ...context,
+    keyRing: keyRing?.ring ?? KeyRing.deferred(() => loadKeyRing(context.config).ring),
+    log: log ?? createLogger({ logLevel: 'warn' }, pino.destination(2)),
+  });
 }
 
 export { loadKeyRing };

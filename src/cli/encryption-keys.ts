@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
 import { generateKey } from '../crypto/fernet.js';
-import { ReencryptService } from '../services/reencrypt-service.js';
-import { loadKeyRing, run, withContext } from './context.js';
+import { loadKeyRing, run, servicesFor, withContext } from './context.js';
 
 export function register(program: Command): void {
   const keys = program.command('encryption-keys').description('Fernet keys that encrypt connector configs');
@@ -18,8 +17,7 @@ export function register(program: Command): void {
     .description('how many encrypted values each key id protects')
     .action(() =>
       withContext(async (context) => {
-        const ring = loadKeyRing(context.config).ring;
-        const rows = await new ReencryptService(context.sequelize, ring).status();
+        const rows = await servicesFor(context, loadKeyRing(context.config)).reencrypt.status();
         for (const row of rows) {
           const notes = [row.primary ? 'primary' : '', row.in_ring ? '' : 'NOT IN PATCHBAY_ENCRYPTION_KEYS'].filter(Boolean);
           console.log(`${row.key_id}\t${row.count}${notes.length ? `\t${notes.join(', ')}` : ''}`);
@@ -35,11 +33,11 @@ export function register(program: Command): void {
       withContext(async (context) => {
         const batchSize = Number(options.batchSize);
         if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error('--batch-size must be a positive whole number');
-        const ring = loadKeyRing(context.config).ring;
-        const report = await new ReencryptService(context.sequelize, ring).reencrypt({ batchSize });
+        const keys = loadKeyRing(context.config);
+        const report = await servicesFor(context, keys).reencrypt.reencrypt({ batchSize });
         for (const failure of report.failed) console.error(`cannot re-encrypt ${failure.table} ${failure.id}: ${failure.reason}`);
         console.log(
-          `re-encrypted ${report.reencrypted} value(s) under key ${ring.primaryKeyId}` +
+          `re-encrypted ${report.reencrypted} value(s) under key ${keys.ring.primaryKeyId}` +
             (report.skipped_changed ? `; ${report.skipped_changed} changed meanwhile (run again to check)` : '') +
             (report.failed.length ? `; ${report.failed.length} failed` : ''),
         );

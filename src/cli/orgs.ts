@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
-import { AccountService } from '../services/account-service.js';
-import { withContext } from './context.js';
+import { servicesFor, withContext } from './context.js';
 
 export function register(program: Command): void {
   const orgs = program.command('orgs').description('manage organizations');
@@ -10,7 +9,7 @@ export function register(program: Command): void {
     .option('--name <name>', 'display name (default: the slug)')
     .action((slug: string, options: { name?: string }) =>
       withContext(async (context) => {
-        const org = await new AccountService(context.models, context.sequelize).createOrganization({ slug, name: options.name });
+        const org = await servicesFor(context).accounts.createOrganization({ slug, name: options.name });
         console.log(`created organization ${org.slug} (${org.id})`);
       }),
     );
@@ -19,7 +18,7 @@ export function register(program: Command): void {
     .description('list organizations')
     .action(() =>
       withContext(async (context) => {
-        for (const org of await new AccountService(context.models, context.sequelize).listOrganizations()) {
+        for (const org of await servicesFor(context).accounts.listOrganizations()) {
           console.log(`${org.slug}\t${org.id}\t${org.name}`);
         }
       }),

@@ -1,8 +1,7 @@
 import type { Command } from 'commander';
 import { devKeyWarning } from '../crypto/key-source.js';
 import { createLogger } from '../logger.js';
-import { createServices } from '../services/index.js';
-import { loadKeyRing, openContext, run } from './context.js';
+import { loadKeyRing, openContext, run, servicesFor } from './context.js';
 
 export function register(program: Command): void {
   program
@@ -15,7 +14,7 @@ export function register(program: Command): void {
           const keys = loadKeyRing(context.config);
           const log = createLogger(context.config);
           if (keys.devKeyFile) log.warn({ file: keys.devKeyFile }, devKeyWarning(keys.devKeyFile));
-          const services = createServices({ ...context, keyRing: keys.ring, log });
+          const services = servicesFor(context, keys, log);
           services.scheduler.start();
           const signal = await new Promise<string>((resolve) => {
             process.once('SIGTERM', () => resolve('SIGTERM'));

@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
-import { AccountService } from '../services/account-service.js';
-import { withContext } from './context.js';
+import { servicesFor, withContext } from './context.js';
 
 export function register(program: Command): void {
   const users = program.command('users').description('manage users and memberships');
@@ -14,7 +13,7 @@ export function register(program: Command): void {
     .option('--operator', 'also make the user an installation operator')
     .action((options: { org: string; email: string; role: string; name?: string; operator?: boolean }) =>
       withContext(async (context) => {
-        const result = await new AccountService(context.models, context.sequelize).addMember({
+        const result = await servicesFor(context).accounts.addMember({
           organization: options.org,
           email: options.email,
           role: options.role,

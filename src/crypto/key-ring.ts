@@ -51,7 +51,9 @@ interface RingKey {
 }
 
 export class KeyRing {
-  private constructor(private readonly keys: readonly RingKey[]) {}
+  private loaded: readonly RingKey[] | undefined;
+
+  private constructor(private readonly load: () => readonly RingKey[]) {}
 
   /** Keys in the order configured, primary first; a key listed twice is kept once, at its first position. */
   static fromKeys(keys: string[]): KeyRing {
@@ -69,7 +71,21 @@ export class KeyRing {
       const id = keyId(bytes);
       if (!ring.has(id)) ring.set(id, { id, bytes });
     });
-    return new KeyRing([...ring.values()]);
+    const ringKeys = [...ring.values()];
+    return new KeyRing(() => ringKeys);
+  }
+
+  /**
+   * A ring read on first use: for a command that builds every service but may need no key at all (creating an
+   * organisation), and must then neither require PATCHBAY_ENCRYPTION_KEYS nor write a development key file.
+   */
+  static deferred(read: () => KeyRing): KeyRing {
+    return new KeyRing(() => read().keys);
+  }
+
+  private get keys(): readonly RingKey[] {
+    this.loaded ??= this.load();
+    return this.loaded;
   }
 
   get primaryKeyId(): string {

@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { jsonSchemaTransform } from 'fastify-type-provider-zod';
 import { errorCodes } from '../errors.js';
+import { shownSchema } from '../schemas/documented.js';
 
 /** OpenAPI 3.1 generated from the routes' zod schemas, served at /api/v1/openapi.json with a UI at /docs. */
 export default fp(
@@ -24,7 +25,9 @@ export default fp(
         },
         security: [{ bearer: [] }],
       },
-      transform: jsonSchemaTransform,
+      // A body validated loosely but documented exactly (schemas/documented.ts) is shown as documented.
+      transform: (input) =>
+        jsonSchemaTransform(input.schema?.body ? { ...input, schema: { ...input.schema, body: shownSchema(input.schema.body) } } : input),
     });
     await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list' } });
     app.get('/api/v1/openapi.json', { schema: { hide: true }, config: { access: { scope: 'public' } } }, async () => app.swagger());

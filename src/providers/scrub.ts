@@ -1,7 +1,8 @@
 import type { Bindings, Logger } from 'pino';
+import { MASK } from '../schemas/vocabulary.js';
 
-/** What a secret value becomes in every outward string, the same mask the API shows for a secret field. */
-export const MASK = '********';
+/** What a secret value becomes in every outward string: the mask the API shows for a secret field. */
+export { MASK };
 
 // Shorter values would garble every text they touch (DESIGN.md section 8); the API allows but never scrubs them.
 const MIN_SECRET_LENGTH = 3;

@@ -5,12 +5,11 @@ import type { Provider } from '../providers/types.js';
 import { createAgentBody } from '../schemas/agents.js';
 import { createConnectorBody } from '../schemas/connectors.js';
 import { createWebhookBody } from '../schemas/webhooks.js';
-import { agentIdSchema } from '../services/agent-service.js';
-import { aliasSchema, limitsSchema, modeSchema } from '../services/attachment-service.js';
+import { agentIdSchema, aliasSchema, limitsSchema, modeSchema } from '../schemas/vocabulary.js';
 
 /**
  * The provisioning file, references resolved, as the API's own schemas see it: every field below is the API's
- * (src/schemas, the services' alias, mode and limits, the provider's config schema), so a file is valid exactly
+ * (src/schemas, its vocabulary of alias, mode and limits, the provider's config schema), so a file is valid exactly
  * when the API calls it would make are. The JSON Schema for editors (json-schema.ts) is built from the same parts.
  */
 

@@ -7,8 +7,9 @@ import { PatchbayError, validationError, type FieldError } from '../errors.js';
 import type { AccountService } from '../services/account-service.js';
 import type { AgentService } from '../services/agent-service.js';
 import type { AttachmentService, PatchInstanceInput } from '../services/attachment-service.js';
-import type { Actor, AuditService } from '../services/audit-service.js';
-import type { ConnectorService, RequestContext, UpdateConnectorInput } from '../services/connector-service.js';
+import type { Actor } from '../services/audit-service.js';
+import type { ConnectorService, UpdateConnectorInput } from '../services/connector-service.js';
+import type { RequestContext } from '../services/context.js';
 import type { UpdateWebhookInput, WebhookService } from '../services/webhook-service.js';
 import type { DesiredState } from './desired.js';
 import { CHANGED, diff, planLine, type Change, type CurrentState, type PlanLine } from './plan.js';
@@ -42,7 +43,6 @@ export class ProvisioningService {
       agents: AgentService;
       attachments: AttachmentService;
       webhooks: WebhookService;
-      audit: AuditService;
     },
   ) {}
 
@@ -140,10 +140,8 @@ export class ProvisioningService {
   }
 
   private async execute(ctx: RequestContext & { role: Role | null }, change: Change, connectorIds: Map<string, string>): Promise<void> {
-    const { connectors, agents, attachments, webhooks, audit } = this.deps;
+    const { connectors, agents, attachments, webhooks } = this.deps;
     const at = change.action === 'delete' ? undefined : change.desired.at;
-    const agentAudit = (action: string, agentId: string) =>
-      audit.record({ organization_id: ctx.organizationId, actor: ctx.actor, action, target_type: 'agent', target_id: agentId, outcome: 'success', request_id: ctx.requestId });
     try {
       switch (change.type) {
         case 'connector': {
@@ -169,14 +167,11 @@ export class ProvisioningService {
         case 'agent': {
           if (change.action === 'create') {
             const { id, name, description } = change.desired;
-            await agents.create(ctx.organizationId, { id, ...(name ? { name } : {}), ...(description ? { description } : {}) }, ctx.actor.id, ctx);
-            await agentAudit('agent.create', id);
+            await agents.create(ctx, { id, ...(name ? { name } : {}), ...(description ? { description } : {}) });
           } else if (change.action === 'update') {
-            await agents.update(ctx.organizationId, change.key, { name: change.desired.name, description: change.desired.description }, ctx);
-            await agentAudit('agent.update', change.key);
+            await agents.update(ctx, change.key, { name: change.desired.name, description: change.desired.description });
           } else {
-            await agents.delete(ctx.organizationId, change.key, ctx);
-            await agentAudit('agent.delete', change.key);
+            await agents.delete(ctx, change.key);
           }
           return;
         }

@@ -1,5 +1,15 @@
 import { z } from 'zod';
+import { isOwnId } from '../db/ids.js';
+import { roles, type Role } from '../db/models/accounts.js';
 import { nameString } from './strings.js';
+
+export const slugSchema = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'lower-case letters, digits and dashes, starting with a letter or digit')
+  // X-Organization-Id takes an id or a slug: a slug shaped like an id would make that ambiguous.
+  .refine((slug) => !isOwnId(slug), 'must not look like an organization id');
+export const emailSchema = z.string().trim().toLowerCase().pipe(z.email('not a valid email address'));
+export const roleSchema = z.enum(roles as [Role, ...Role[]], { error: `one of ${roles.join(', ')}` });
 
 /** An API key or agent token as listed: never the secret itself (services/secrets.ts credentialView). */
 export const credentialSchema = (what: 'key' | 'token') =>
@@ -32,11 +42,9 @@ export const memberSchema = z.object({
   user_id: z.string(),
   email: z.string(),
   name: z.string().nullable(),
-  role: z.enum(['admin', 'developer', 'member']),
+  role: roleSchema,
   created_at: z.string(),
 });
-
-const roleEnum = z.enum(['admin', 'developer', 'member']);
 
 /** A person's display name: no control characters (a NUL would cut a SQLite statement short). */
 export const displayNameSchema = z
@@ -50,7 +58,7 @@ export const displayNameSchema = z
 export const invitationSchema = z.object({
   id: z.string(),
   email: z.string(),
-  role: roleEnum,
+  role: roleSchema,
   organization: z.object({ id: z.string(), slug: z.string(), name: z.string() }),
   status: z
     .enum(['pending', 'accepted', 'declined', 'revoked', 'expired'])

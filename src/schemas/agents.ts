@@ -1,8 +1,8 @@
 import { z } from 'zod';
-import { agentIdSchema } from '../services/agent-service.js';
 import { createCredentialBody, credentialSchema } from './accounts.js';
 import { nameString, textString } from './strings.js';
 import { ownedFields } from './owned.js';
+import { agentIdSchema } from './vocabulary.js';
 
 /** `limit` and `cursor` of every paginated list; `cursor` is the `next_cursor` of the previous page. */
 export const pageQuery = z.strictObject({

@@ -1,7 +1,9 @@
 import { z } from 'zod';
-import { connectorTypes } from '../services/connector-service.js';
-import { aliasSchema, limitsSchema, modeSchema } from '../services/attachment-service.js';
+import { describeFields, listProviders } from '../providers/registry.js';
+import type { Provider } from '../providers/types.js';
+import { documentedAs } from './documented.js';
 import { nameString, plainString, storableJsonObject, textString } from './strings.js';
+import { aliasSchema, connectorTypes, limitsSchema, MASK, modeSchema } from './vocabulary.js';
 
 const configObject = z
   .record(z.string(), z.unknown())
@@ -16,17 +18,49 @@ export const managedBySchema = z
   .nullable()
   .describe('"file" when `patchbay apply` created or last changed it: the API then answers 409 conflict to a change or delete unless X-Patchbay-Override-Managed: true');
 
-export const createConnectorBody = z.strictObject({
-  name: nameString(200),
-  connector_type: plainString().describe('database, api, storage or messaging'),
-  provider: plainString().describe('e.g. postgresql, redis, s3'),
-  config: configObject,
-  description: textString(2000).nullable().optional(),
-  enabled: z.boolean().optional().describe('@default true'),
-  health_check_interval_s: z.number().int().min(0).optional().describe('seconds between scheduled checks; 0 = off; @default 300'),
-});
+/**
+ * A body naming its provider, as the OpenAPI document shows it: one variant per provider of the registry, with that
+ * provider's `connector_type` and config schema (secret fields write-only). The route validates `body` itself, whose
+ * config is any object: the service then checks it against the provider's schema and names each wrong field as
+ * `config.<field>`, so the document is exact while validation answers as it always has.
+ */
+function perProvider<T extends z.ZodObject>(body: T): T {
+  const variants = listProviders().map((provider) =>
+    body
+      .extend({ connector_type: z.literal(provider.type), provider: z.literal(provider.id), config: provider.config.strict() })
+      .meta({ title: provider.id, description: provider.description }),
+  );
+  const union = z.discriminatedUnion('provider', variants as unknown as [z.ZodObject, ...z.ZodObject[]]);
+  return documentedAs(body, union.meta({ discriminator: { propertyName: 'provider' } }));
+}
 
-export const updateConnectorBody = z.strictObject({
+/** A provider's config as an update takes it: any field may be left out, null removes an optional one, MASK keeps a secret. */
+function configChangesOf(provider: Provider): z.ZodObject {
+  const fields = new Map(describeFields(provider).map((field) => [field.name, field]));
+  const shape = Object.fromEntries(
+    Object.entries(provider.config.shape).map(([name, field]) => {
+      const { required, secret } = fields.get(name) ?? { required: false, secret: false };
+      const forms = [field as z.ZodType, ...(secret ? [z.literal(MASK).describe('keeps the stored secret')] : []), ...(required ? [] : [z.null()])];
+      if (forms.length === 1) return [name, (field as z.ZodType).optional()];
+      return [name, (secret ? z.union(forms).meta({ writeOnly: true }) : z.union(forms)).optional()];
+    }),
+  );
+  return z.strictObject(shape).meta({ title: provider.id });
+}
+
+export const createConnectorBody = perProvider(
+  z.strictObject({
+    name: nameString(200),
+    connector_type: plainString().describe('database, api, storage or messaging'),
+    provider: plainString().describe('e.g. postgresql, redis, s3'),
+    config: configObject,
+    description: textString(2000).nullable().optional(),
+    enabled: z.boolean().optional().describe('@default true'),
+    health_check_interval_s: z.number().int().min(0).optional().describe('seconds between scheduled checks; 0 = off; @default 300'),
+  }),
+);
+
+const updateConnectorFields = z.strictObject({
   name: nameString(200).optional(),
   description: textString(2000).nullable().optional(),
   enabled: z.boolean().optional(),
@@ -36,6 +70,17 @@ export const updateConnectorBody = z.strictObject({
     .optional()
     .describe('Merged key by key: send only what changes; "********" keeps a stored secret; null removes an optional field'),
 });
+
+/** Validated as above (the service checks the merged config); documented with the fields of every provider's config. */
+export const updateConnectorBody = documentedAs(
+  updateConnectorFields,
+  updateConnectorFields.extend({
+    config: z
+      .union(listProviders().map(configChangesOf))
+      .optional()
+      .describe(`${updateConnectorFields.shape.config.description}; the fields are those of the connector's provider`),
+  }),
+);
 
 export const connectorSchema = z.object({
   id: z.string(),
@@ -74,11 +119,13 @@ export const testResultSchema = z.object({
   error_code: z.string().optional(),
 });
 
-export const testUnsavedBody = z.strictObject({
-  connector_type: plainString(),
-  provider: plainString(),
-  config: configObject,
-});
+export const testUnsavedBody = perProvider(
+  z.strictObject({
+    connector_type: plainString(),
+    provider: plainString(),
+    config: configObject,
+  }),
+);
 
 export const healthQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(200).default(50),

@@ -1,8 +1,8 @@
 import { z } from 'zod';
 import { webhookEvents } from '../db/models/webhooks.js';
-import { MASK } from '../services/connector-service.js';
 import { CONTROL_MESSAGE, hasControlCharacters, textString } from './strings.js';
 import { ownedFields } from './owned.js';
+import { MASK } from './vocabulary.js';
 
 export const webhookEventEnum = z.enum(webhookEvents);
 

@@ -1,25 +1,16 @@
 import { Op, UniqueConstraintError, type Sequelize, type Transaction } from 'sequelize';
-import { z } from 'zod';
+import type { z } from 'zod';
 import type { Invitation, InvitationStatus, Membership, Models, Organization, Role, User } from '../db/models/index.js';
-import { roles } from '../db/models/index.js';
 import { isPostgres } from '../db/sequelize.js';
 import { writeTransaction } from '../db/write-transaction.js';
-import { newId } from '../db/ids.js';
+import { isOwnId, newId } from '../db/ids.js';
 import { PatchbayError } from '../errors.js';
+import { emailSchema, roleSchema, slugSchema } from '../schemas/accounts.js';
+import { AuditService } from './audit-service.js';
+import { auditEvent, type ActorContext, type RequestContext } from './context.js';
 import { credentialRow, PrincipalCache } from './principal-cache.js';
 import { credentialView, hashSecret, issueSecret, looksLikeSecret, type CredentialView } from './secrets.js';
 import type { Principal } from './runtime-types.js';
-
-// Every id of ours is a UUID (db/ids.ts): anything else (a NUL byte included) does not exist, and is not looked up.
-const isOwnId = (id: string): boolean => /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(id);
-
-export const slugSchema = z
-  .string()
-  .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'lower-case letters, digits and dashes, starting with a letter or digit')
-  // X-Organization-Id takes an id or a slug: a slug shaped like an id would make that ambiguous.
-  .refine((slug) => !isOwnId(slug), 'must not look like an organization id');
-export const emailSchema = z.string().trim().toLowerCase().pipe(z.email('not a valid email address'));
-export const roleSchema = z.enum(roles as [Role, ...Role[]], { error: `one of ${roles.join(', ')}` });
 
 export interface CreatedApiKey extends CredentialView {
   /** Shown once; only its hash is stored. */
@@ -100,18 +91,20 @@ export interface RedeemedInvitation {
   apiKey: CreatedApiKey;
 }
 
-/**
- * What redeeming a token led to. An email that already has an account is not joined by the token alone: its
- * owner accepts with their own key. The token's holder learns that the account exists, which the inviting admin
- * (who also holds the token) can learn only by trying, recorded in the audit log.
- */
-export type RedeemOutcome = ({ kind: 'redeemed' } & RedeemedInvitation) | { kind: 'existing_account'; invitation: InvitationView };
+/** What redeeming a token led to; an email that already has an account is not joined by the token alone. */
+type RedeemOutcome = ({ kind: 'redeemed' } & RedeemedInvitation) | { kind: 'existing_account'; invitation: InvitationView };
 
 // Expired, used, revoked and unknown tokens answer alike.
 const invalidToken = () => new PatchbayError('not_found', 'no such invitation: the token is unknown, used, revoked or expired');
 const noSuchInvitation = () => new PatchbayError('not_found', 'no such invitation');
 const answered = () => new PatchbayError('conflict', 'the invitation was answered at the same moment');
 
+
+/** The installation acting on its own (first start). */
+const INSTALLATION: ActorContext = { actor: { type: 'system', id: null } };
+
+/** A key made or revoked for a user by the installation (`patchbay api-keys`): its event names the user and the way in. */
+const ownerDetail = (ctx: ActorContext, userId: string) => (ctx.via ? { user_id: userId, via: ctx.via } : undefined);
 
 function parse<T>(schema: z.ZodType<T>, value: unknown, path: string): T {
   const result = schema.safeParse(value);
@@ -130,6 +123,8 @@ export class AccountService {
       ttlMs: 0,
       touchDirect: async (_kind, id, at) => void (await models.ApiKey.update({ last_used_at: at }, { where: { id } })),
     }),
+    /** Without one (a service used alone), each event is its own INSERT. */
+    private readonly audit = new AuditService(models),
   ) {}
 
   async createOrganization(input: { slug: string; name?: string }): Promise<Organization> {
@@ -194,7 +189,7 @@ export class AccountService {
         { user_id: user.id, organization_id: organization.id, role },
         { transaction },
       );
-      const apiKey = await this.issueApiKey(user.id, { name: `${organization.slug} ${role}` }, transaction);
+      const apiKey = await this.createApiKey(user.id, { name: `${organization.slug} ${role}` }, transaction);
       return { user, membership, organization, apiKey, created };
     });
   }
@@ -214,22 +209,25 @@ export class AccountService {
     return memberView(membership, membership.user);
   }
 
-  async updateMembership(organizationId: string, userId: string, role: string): Promise<MemberView> {
+  async updateMembership(ctx: RequestContext, userId: string, role: string): Promise<MemberView> {
     const parsedRole = parse(roleSchema, role, 'role');
-    return writeTransaction(this.sequelize, async (transaction) => {
-      const membership = await this.requireMembership(organizationId, userId, transaction);
-      if (membership.role === 'admin' && parsedRole !== 'admin') await this.assertNotLastAdmin(organizationId, transaction);
+    const member = await writeTransaction(this.sequelize, async (transaction) => {
+      const membership = await this.requireMembership(ctx.organizationId, userId, transaction);
+      if (membership.role === 'admin' && parsedRole !== 'admin') await this.assertNotLastAdmin(ctx.organizationId, transaction);
       await membership.update({ role: parsedRole }, { transaction });
       return memberView(membership, membership.user);
     });
+    await this.audit.record(auditEvent(ctx, { action: 'membership.update', target_type: 'user', target_id: member.user_id, detail: { role: member.role } }));
+    return member;
   }
 
-  async removeMembership(organizationId: string, userId: string): Promise<void> {
+  async removeMembership(ctx: RequestContext, userId: string): Promise<void> {
     await writeTransaction(this.sequelize, async (transaction) => {
-      const membership = await this.requireMembership(organizationId, userId, transaction);
-      if (membership.role === 'admin') await this.assertNotLastAdmin(organizationId, transaction);
+      const membership = await this.requireMembership(ctx.organizationId, userId, transaction);
+      if (membership.role === 'admin') await this.assertNotLastAdmin(ctx.organizationId, transaction);
       await membership.destroy({ transaction });
     });
+    await this.audit.record(auditEvent(ctx, { action: 'membership.delete', target_type: 'user', target_id: userId }));
   }
 
   private async requireMembership(organizationId: string, userId: string, transaction?: Transaction): Promise<Membership & { user: User }> {
@@ -261,12 +259,13 @@ export class AccountService {
    * or not: nothing here looks at accounts outside the organisation. A member of the organisation, or an email
    * with an open invitation, is a conflict (the admin sees both already).
    */
-  async invite(organizationId: string, input: { email: string; role: string; name?: string }, invitedBy: string | null): Promise<CreatedInvitation> {
+  async invite(ctx: RequestContext, input: { email: string; role: string; name?: string }): Promise<CreatedInvitation> {
+    const { organizationId } = ctx;
     const role = parse(roleSchema, input.role, 'role');
     const email = parse(emailSchema, input.email, 'email');
     const secret = issueSecret('pbi');
     // Another process invited the same email at the same moment (PostgreSQL: the partial unique index).
-    return this.conflictOnDuplicate(`${email} already has an open invitation`, () =>
+    const invitation = await this.conflictOnDuplicate(`${email} already has an open invitation`, () =>
       writeTransaction(this.sequelize, async (transaction) => {
         const now = new Date();
         const organization = await this.models.Organization.findByPk(organizationId, { transaction });
@@ -290,7 +289,7 @@ export class AccountService {
             role,
             name: input.name?.trim() || null,
             token_hash: secret.hash,
-            invited_by: invitedBy,
+            invited_by: ctx.actor.id,
             expires_at: new Date(now.getTime() + INVITATION_TTL_MS),
           },
           { transaction },
@@ -298,6 +297,8 @@ export class AccountService {
         return { ...invitationView(Object.assign(invitation, { organization }), now), token: secret.value };
       }),
     );
+    await this.audit.record(auditEvent(ctx, { action: 'invitation.create', target_type: 'invitation', target_id: invitation.id, detail: { role: invitation.role } }));
+    return invitation;
   }
 
   /** The organisation's unanswered invitations (expired ones included, marked so), oldest first. */
@@ -312,14 +313,16 @@ export class AccountService {
   }
 
   /** An admin takes back an unanswered invitation: its token stops working. */
-  async revokeInvitation(organizationId: string, invitationId: string): Promise<InvitationView> {
-    return writeTransaction(this.sequelize, async (transaction) => {
-      const invitation = isOwnId(invitationId) ? await this.findInvitation({ id: invitationId, organization_id: organizationId }, transaction) : null;
+  async revokeInvitation(ctx: RequestContext, invitationId: string): Promise<InvitationView> {
+    const revoked = await writeTransaction(this.sequelize, async (transaction) => {
+      const invitation = isOwnId(invitationId) ? await this.findInvitation({ id: invitationId, organization_id: ctx.organizationId }, transaction) : null;
       if (!invitation) throw noSuchInvitation();
       if (invitation.status !== 'pending') throw new PatchbayError('conflict', `the invitation is already ${invitation.status}`);
       await invitation.update({ status: 'revoked', responded_at: new Date() }, { transaction });
       return invitationView(invitation);
     });
+    await this.audit.record(auditEvent(ctx, { action: 'invitation.revoke', target_type: 'invitation', target_id: revoked.id }));
+    return revoked;
   }
 
   /** The invitations open to this account (by its email): what its owner may accept or decline. */
@@ -334,8 +337,13 @@ export class AccountService {
   }
 
   /** The account joins the organisation with the invitation's role; only the invited email's own key may. */
-  async acceptInvitation(user: Pick<User, 'id' | 'email'>, invitationId: string): Promise<{ invitation: InvitationView; member: MemberView }> {
-    return this.conflictOnDuplicate('you are already a member of this organization', () => this.acceptInTransaction(user, invitationId));
+  async acceptInvitation(ctx: ActorContext, user: Pick<User, 'id' | 'email'>, invitationId: string): Promise<{ invitation: InvitationView; member: MemberView }> {
+    const accepted = await this.conflictOnDuplicate('you are already a member of this organization', () => this.acceptInTransaction(user, invitationId));
+    const { invitation } = accepted;
+    await this.audit.record(
+      auditEvent(ctx, { organization_id: invitation.organization.id, action: 'invitation.accept', target_type: 'invitation', target_id: invitation.id, detail: { role: invitation.role } }),
+    );
+    return accepted;
   }
 
   private acceptInTransaction(user: Pick<User, 'id' | 'email'>, invitationId: string): Promise<{ invitation: InvitationView; member: MemberView }> {
@@ -358,22 +366,43 @@ export class AccountService {
     });
   }
 
-  async declineInvitation(user: Pick<User, 'id' | 'email'>, invitationId: string): Promise<InvitationView> {
-    return writeTransaction(this.sequelize, async (transaction) => {
+  async declineInvitation(ctx: ActorContext, user: Pick<User, 'id' | 'email'>, invitationId: string): Promise<InvitationView> {
+    const declined = await writeTransaction(this.sequelize, async (transaction) => {
       const invitation = await this.requireOpenInvitationFor(user, invitationId, transaction);
       const now = new Date();
       await this.claimInvitation(invitation, { status: 'declined', user_id: user.id, responded_at: now }, transaction, answered);
       return invitationView(invitation, now);
     });
+    await this.audit.record(auditEvent(ctx, { organization_id: declined.organization.id, action: 'invitation.decline', target_type: 'invitation', target_id: declined.id }));
+    return declined;
   }
 
   /**
    * A new person, without a key, turns the one-time token into their account, membership and first API key.
-   * The token works once, until it expires or is revoked; an email that already has an account is not joined.
+   * The token works once, until it expires or is revoked. An email that already has an account is not joined by
+   * the token alone (409): its owner accepts with their own key. The token's holder learns that the account
+   * exists, which the inviting admin (who also holds the token) can learn only by trying, recorded as denied.
    */
-  async redeemInvitation(input: { token: string; name?: string }): Promise<RedeemOutcome> {
+  async redeemInvitation(ctx: Pick<ActorContext, 'requestId'>, input: { token: string; name?: string }): Promise<RedeemedInvitation> {
     if (!looksLikeSecret(input.token, 'pbi')) throw invalidToken();
     const tokenHash = hashSecret(input.token);
+    const outcome = await this.redeemInTransaction(tokenHash, input);
+    const { invitation } = outcome;
+    const audited = { organization_id: invitation.organization.id, action: 'invitation.redeem', target_type: 'invitation', target_id: invitation.id };
+    if (outcome.kind === 'existing_account') {
+      await this.audit.record(
+        auditEvent({ ...ctx, actor: { type: 'user', id: null } }, { ...audited, outcome: 'denied', detail: { reason: 'existing_account' } }),
+      );
+      throw new PatchbayError('conflict', 'this email already has an account: sign in with its API key and accept the invitation (GET /api/v1/invitations)');
+    }
+    const { member, apiKey } = outcome;
+    await this.audit.record(
+      auditEvent({ ...ctx, actor: { type: 'user', id: member.user_id } }, { ...audited, detail: { role: invitation.role, user_id: member.user_id, api_key_id: apiKey.id } }),
+    );
+    return { invitation, member, apiKey };
+  }
+
+  private redeemInTransaction(tokenHash: string, input: { name?: string }): Promise<RedeemOutcome> {
     // The email got an account between the check and the insert (an operator's `users create`, on PostgreSQL).
     return this.conflictOnDuplicate('an account with this email exists: accept the invitation with its API key', () =>
       writeTransaction(this.sequelize, async (transaction) => {
@@ -394,7 +423,7 @@ export class AccountService {
           { user_id: user.id, organization_id: invitation.organization_id, role: invitation.role },
           { transaction },
         );
-        const apiKey = await this.issueApiKey(user.id, { name: `${invitation.organization.slug} ${invitation.role}` }, transaction);
+        const apiKey = await this.createApiKey(user.id, { name: `${invitation.organization.slug} ${invitation.role}` }, transaction);
         return { kind: 'redeemed' as const, invitation: invitationView(invitation, now), member: memberView(membership, user), apiKey };
       }),
     );
@@ -443,12 +472,20 @@ export class AccountService {
     Object.assign(invitation, change);
   }
 
-  async issueApiKey(
-    userId: string,
-    options: { name?: string | null; expiresAt?: Date | null } = {},
-    transaction?: Transaction,
-  ): Promise<CreatedApiKey> {
-    if (!transaction) return writeTransaction(this.sequelize, (own) => this.issueApiKey(userId, options, own));
+  /**
+   * A new API key for a user: by the user (over HTTP), or by the installation (`patchbay api-keys`, whose audit
+   * event names the user). 422 for an expiry that is not in the future.
+   */
+  async issueApiKey(ctx: ActorContext, userId: string, options: { name?: string | null; expiresAt?: Date | null } = {}): Promise<CreatedApiKey> {
+    if (options.expiresAt && options.expiresAt <= new Date()) {
+      throw new PatchbayError('validation_failed', 'expires_at must be in the future', { errors: [{ path: 'expires_at', message: 'must be in the future' }] });
+    }
+    const key = await writeTransaction(this.sequelize, (transaction) => this.createApiKey(userId, options, transaction));
+    await this.audit.record(auditEvent(ctx, { action: 'api_key.create', target_type: 'api_key', target_id: key.id, detail: ownerDetail(ctx, userId) }));
+    return key;
+  }
+
+  private async createApiKey(userId: string, options: { name?: string | null; expiresAt?: Date | null }, transaction: Transaction): Promise<CreatedApiKey> {
     const secret = issueSecret('pbk');
     const record = await this.models.ApiKey.create(
       {
@@ -470,14 +507,16 @@ export class AccountService {
     return keys.map(credentialView);
   }
 
-  /** Revokes one key; with userId, only a key of that user (a user manages only their own keys). */
-  async revokeApiKey(keyId: string, userId?: string): Promise<CredentialView & { user_id: string }> {
-    return writeTransaction(this.sequelize, async (transaction) => {
-      const key = isOwnId(keyId) ? await this.models.ApiKey.findOne({ where: userId ? { id: keyId, user_id: userId } : { id: keyId }, transaction }) : null;
+  /** Revokes one key; with ownerId, only a key of that user (a user manages only their own keys). */
+  async revokeApiKey(ctx: ActorContext, keyId: string, ownerId?: string): Promise<CredentialView & { user_id: string }> {
+    const revoked = await writeTransaction(this.sequelize, async (transaction) => {
+      const key = isOwnId(keyId) ? await this.models.ApiKey.findOne({ where: ownerId ? { id: keyId, user_id: ownerId } : { id: keyId }, transaction }) : null;
       if (!key) throw new PatchbayError('not_found', `no API key ${keyId}`);
       if (!key.revoked_at) await key.update({ revoked_at: new Date() }, { transaction });
       return { ...credentialView(key), user_id: key.user_id };
     });
+    await this.audit.record(auditEvent(ctx, { action: 'api_key.revoke', target_type: 'api_key', target_id: revoked.id, detail: ownerDetail(ctx, revoked.user_id) }));
+    return revoked;
   }
 
   /** Resolves an API key to its user and memberships; null for anything that is not a live key. From memory when cached. */
@@ -516,6 +555,10 @@ export class AccountService {
     try {
       const organization = await this.createOrganization({ slug: 'default', name: 'Default organization' });
       const { apiKey, user } = await this.addMember({ organization: 'default', email: 'admin@patchbay.local', role: 'admin', operator: true });
+      // The installation's first key, on the operators' record (GET /api/v1/installation/audit-events).
+      await this.audit.record(
+        auditEvent(INSTALLATION, { action: 'api_key.create', target_type: 'api_key', target_id: apiKey.id, detail: { user_id: user.id, via: 'bootstrap' } }),
+      );
       return { organization, email: user.email, userId: user.id, apiKey };
     } catch (error) {
       // Another process bootstrapped at the same moment: its admin key is the one printed.

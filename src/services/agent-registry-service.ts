@@ -8,6 +8,8 @@ import type {
   PsAgentRegistry,
 } from '../db/models/index.js';
 import { PatchbayError } from '../errors.js';
+import { AuditService } from './audit-service.js';
+import { auditEvent, type ActorContext } from './context.js';
 
 /** The installation-wide registry: one row, the same uuid in every Patchbay installation. */
 export const REGISTRY_UUID = '0e3e7223-e398-4908-a93b-6adcc28296ed';
@@ -73,6 +75,8 @@ export interface AgentRegistryServiceOptions {
   sequelize: Sequelize;
   /** Written as user_id into every PolicySynth row Patchbay makes (PATCHBAY_POLICYSYNTH_USER_ID). */
   policysynthUserId: number;
+  /** @default direct INSERTs (a service used alone) */
+  audit?: AuditService;
 }
 
 const classView = (row: PsAgentClass | PsAgentConnectorClass): RegistryClass => ({
@@ -100,12 +104,14 @@ async function ignoringDuplicate(write: () => Promise<unknown>): Promise<void> {
 export class AgentRegistryService {
   private readonly models: Models;
   private readonly policysynthUserId: number;
+  private readonly audit: AuditService;
   /** class_base_ids this process mirrored: the catalogue owns those classes. */
   private readonly catalogueClassIds = new Set<string>();
 
-  constructor({ models, policysynthUserId }: AgentRegistryServiceOptions) {
+  constructor({ models, policysynthUserId, audit }: AgentRegistryServiceOptions) {
     this.models = models;
     this.policysynthUserId = policysynthUserId;
+    this.audit = audit ?? new AuditService(models);
   }
 
   /** Finds or creates the registry row; safe when several processes start together. */
@@ -163,7 +169,7 @@ export class AgentRegistryService {
     return rows.map(classView);
   }
 
-  async createAgentClass(input: NewAgentClass): Promise<RegistryClass> {
+  async createAgentClass(ctx: ActorContext, input: NewAgentClass): Promise<RegistryClass> {
     const row = await this.models.PsAgentClass.create({
       name: input.name,
       version: input.version,
@@ -171,36 +177,41 @@ export class AgentRegistryService {
       available: input.available,
       user_id: this.policysynthUserId,
     });
+    await this.audit.record(auditEvent(ctx, { action: 'agent_class.create', target_type: 'agent_class', target_id: row.uuid }));
     return classView(row);
   }
 
-  async addAgentClass(uuid: string): Promise<RegistryClass> {
+  async addAgentClass(ctx: ActorContext, uuid: string): Promise<RegistryClass> {
     const row = await this.findClass(this.models.PsAgentClass, uuid, 'agent class');
     const registry = await this.ensureRegistry();
     await ignoringDuplicate(() => registry.addAgent(row));
+    await this.audit.record(auditEvent(ctx, { action: 'registry.agent_class.add', target_type: 'agent_class', target_id: row.uuid }));
     return classView(row);
   }
 
-  async removeAgentClass(uuid: string): Promise<void> {
+  async removeAgentClass(ctx: ActorContext, uuid: string): Promise<void> {
     const row = await this.findClass(this.models.PsAgentClass, uuid, 'agent class');
     const registry = await this.ensureRegistry();
     await registry.removeAgent(row);
+    await this.audit.record(auditEvent(ctx, { action: 'registry.agent_class.remove', target_type: 'agent_class', target_id: uuid }));
   }
 
-  async addConnectorClass(uuid: string): Promise<RegistryClass> {
+  async addConnectorClass(ctx: ActorContext, uuid: string): Promise<RegistryClass> {
     const row = await this.findClass(this.models.PsAgentConnectorClass, uuid, 'connector class');
     const registry = await this.ensureRegistry();
     await ignoringDuplicate(() => registry.addConnector(row));
+    await this.audit.record(auditEvent(ctx, { action: 'registry.connector_class.add', target_type: 'connector_class', target_id: row.uuid }));
     return classView(row);
   }
 
-  async removeConnectorClass(uuid: string): Promise<void> {
+  async removeConnectorClass(ctx: ActorContext, uuid: string): Promise<void> {
     const row = await this.findClass(this.models.PsAgentConnectorClass, uuid, 'connector class');
     if (this.catalogueClassIds.has(row.class_base_id) || row.configuration.managed_by === 'patchbay') {
       throw new PatchbayError('conflict', 'the provider catalogue owns this connector class');
     }
     const registry = await this.ensureRegistry();
     await registry.removeConnector(row);
+    await this.audit.record(auditEvent(ctx, { action: 'registry.connector_class.remove', target_type: 'connector_class', target_id: uuid }));
   }
 
   private async upsertProviderClass(provider: CatalogueProvider): Promise<PsAgentConnectorClass> {

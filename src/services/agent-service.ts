@@ -1,18 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import { UniqueConstraintError } from 'sequelize';
-import { z } from 'zod';
 import type { Agent, AgentToken, Models, Organization } from '../db/models/index.js';
 import { PatchbayError } from '../errors.js';
 import type { AgentPrincipal } from '../plugins/auth.js';
-import { assertUnmanaged, managedMark, type ManagedOptions } from '../provisioning/managed.js';
+import { agentIdSchema } from '../schemas/vocabulary.js';
+import { assertUnmanaged, managedMark } from '../provisioning/managed.js';
+import type { AuditService } from './audit-service.js';
+import { auditEvent, type RequestContext } from './context.js';
 import { keysetPage } from './cursor.js';
 import { credentialRow, PrincipalCache } from './principal-cache.js';
 import { credentialView, hashSecret, issueSecret, looksLikeSecret } from './secrets.js';
-
-/** The client-chosen public id of an agent (DESIGN.md section 5). */
-export const agentIdSchema = z
-  .string()
-  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'letters, digits, dot, dash and underscore, up to 64, starting with a letter or digit');
 
 export const agentView = (agent: Agent) => ({
   id: agent.agent_id,
@@ -28,6 +25,7 @@ export const agentView = (agent: Agent) => ({
 export class AgentService {
   constructor(
     private readonly models: Models,
+    private readonly audit: AuditService,
     /** Without one (a service used alone), every call reads the database. */
     private readonly principals = new PrincipalCache({
       ttlMs: 0,
@@ -35,12 +33,7 @@ export class AgentService {
     }),
   ) {}
 
-  async create(
-    organizationId: string,
-    input: { id?: string; name?: string; description?: string },
-    createdBy: string | null,
-    managed?: ManagedOptions,
-  ): Promise<Agent> {
+  async create(ctx: RequestContext, input: { id?: string; name?: string; description?: string }): Promise<Agent> {
     const agentId = input.id ?? `agt_${randomBytes(9).toString('base64url').replace(/[-_]/g, 'x')}`;
     const parsed = agentIdSchema.safeParse(agentId);
     if (!parsed.success) {
@@ -48,19 +41,22 @@ export class AgentService {
         errors: [{ path: 'id', message: parsed.error.issues[0]?.message ?? 'invalid' }],
       });
     }
+    let agent: Agent;
     try {
-      return await this.models.Agent.create({
-        organization_id: organizationId,
+      agent = await this.models.Agent.create({
+        organization_id: ctx.organizationId,
         agent_id: agentId,
         name: input.name ?? null,
         description: input.description ?? null,
-        created_by: createdBy,
-        ...managedMark(managed),
+        created_by: ctx.actor.id,
+        ...managedMark(ctx),
       });
     } catch (error) {
       if (error instanceof UniqueConstraintError) throw new PatchbayError('conflict', `agent ${agentId} already exists`);
       throw error;
     }
+    await this.audit.record(auditEvent(ctx, { action: 'agent.create', target_type: 'agent', target_id: agent.agent_id }));
+    return agent;
   }
 
   async find(organizationId: string, agentId: string): Promise<Agent | null> {
@@ -86,21 +82,24 @@ export class AgentService {
   }
 
   /** Name and description (no HTTP endpoint yet: `patchbay apply` uses it). */
-  async update(organizationId: string, agentId: string, input: { name?: string | null; description?: string | null }, managed?: ManagedOptions): Promise<Agent> {
-    const agent = await this.require(organizationId, agentId);
-    assertUnmanaged(agent, `agent ${agentId}`, managed);
-    return agent.update({ ...input, ...managedMark(managed) });
-  }
-
-  /** Its attachments and tokens go with it (foreign keys cascade). */
-  async delete(organizationId: string, agentId: string, managed?: ManagedOptions): Promise<Agent> {
-    const agent = await this.require(organizationId, agentId);
-    assertUnmanaged(agent, `agent ${agentId}`, managed);
-    await agent.destroy();
+  async update(ctx: RequestContext, agentId: string, input: { name?: string | null; description?: string | null }): Promise<Agent> {
+    const agent = await this.require(ctx.organizationId, agentId);
+    assertUnmanaged(agent, `agent ${agentId}`, ctx);
+    await agent.update({ ...input, ...managedMark(ctx) });
+    await this.audit.record(auditEvent(ctx, { action: 'agent.update', target_type: 'agent', target_id: agentId }));
     return agent;
   }
 
-  async issueToken(agent: Agent, input: { name?: string; expires_at?: string }, createdBy: string | null) {
+  /** Its attachments and tokens go with it (foreign keys cascade). */
+  async delete(ctx: RequestContext, agentId: string): Promise<Agent> {
+    const agent = await this.require(ctx.organizationId, agentId);
+    assertUnmanaged(agent, `agent ${agentId}`, ctx);
+    await agent.destroy();
+    await this.audit.record(auditEvent(ctx, { action: 'agent.delete', target_type: 'agent', target_id: agent.agent_id }));
+    return agent;
+  }
+
+  async issueToken(ctx: RequestContext, agent: Agent, input: { name?: string; expires_at?: string }) {
     const expiresAt = input.expires_at ? new Date(input.expires_at) : null;
     if (expiresAt && expiresAt <= new Date()) {
       throw new PatchbayError('validation_failed', 'expires_at must be in the future', {
@@ -114,11 +113,12 @@ export class AgentService {
       name: input.name ?? null,
       prefix: secret.prefix,
       token_hash: secret.hash,
-      created_by: createdBy,
+      created_by: ctx.actor.id,
       last_used_at: null,
       expires_at: expiresAt,
       revoked_at: null,
     });
+    await this.audit.record(auditEvent(ctx, { action: 'agent_token.create', target_type: 'agent_token', target_id: token.id, detail: { agent_id: agent.agent_id } }));
     return { ...credentialView(token), token: secret.value, agent_id: agent.agent_id };
   }
 
@@ -127,10 +127,11 @@ export class AgentService {
     return tokens.map(credentialView);
   }
 
-  async revokeToken(agent: Agent, tokenId: string) {
+  async revokeToken(ctx: RequestContext, agent: Agent, tokenId: string) {
     const token = await this.models.AgentToken.findOne({ where: { id: tokenId, agent_id: agent.id } });
     if (!token) throw new PatchbayError('not_found', `no token ${tokenId}`);
     if (!token.revoked_at) await token.update({ revoked_at: new Date() });
+    await this.audit.record(auditEvent(ctx, { action: 'agent_token.revoke', target_type: 'agent_token', target_id: token.id, detail: { agent_id: agent.agent_id } }));
     return credentialView(token);
   }
 

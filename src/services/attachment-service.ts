@@ -1,33 +1,16 @@
 import { isDeepStrictEqual } from 'node:util';
 import { UniqueConstraintError } from 'sequelize';
-import { z } from 'zod';
 import type { Agent, AttachmentMode, Connector, ConnectorInstance, Models, Role } from '../db/models/index.js';
 import { PatchbayError, validationError } from '../errors.js';
 import { boundaryViolation, escapedBoundaries, isBoundaryField, wideningIssues } from '../providers/boundaries.js';
 import { getProvider, overridableFieldNames } from '../providers/registry.js';
 import type { Limits } from '../providers/types.js';
+import { DEFAULT_LIMITS, type AttachmentLimits } from '../schemas/vocabulary.js';
 import type { Actor, AuditService } from './audit-service.js';
 import type { AgentLookup } from './runtime-types.js';
 import { assertUnmanaged, managedMark } from '../provisioning/managed.js';
-import { maskConfig, resolveProvider, type ConnectorService, type RequestContext } from './connector-service.js';
-
-/** The global defaults of DESIGN.md section 7; raising any of them on an attachment needs an admin. */
-export const DEFAULT_LIMITS = { max_rows: 1_000, timeout_ms: 10_000, max_bytes: 1_048_576 } as const;
-
-export const aliasSchema = z
-  .string()
-  .regex(/^[a-z][a-z0-9_]{0,39}$/, 'lower-case letter, then letters, digits or underscores, up to 40')
-  .refine((alias) => !alias.includes('__'), 'must not contain "__" (it separates alias and operation in tool names)');
-
-export const limitsSchema = z.strictObject({
-  max_rows: z.number().int().min(1).max(1_000_000).optional().describe(`@default ${DEFAULT_LIMITS.max_rows}`),
-  timeout_ms: z.number().int().min(100).max(600_000).optional().describe(`@default ${DEFAULT_LIMITS.timeout_ms}`),
-  max_bytes: z.number().int().min(1024).max(104_857_600).optional().describe(`@default ${DEFAULT_LIMITS.max_bytes}`),
-  rate_per_minute: z.number().int().min(1).max(1_000_000).optional().describe('calls per minute for this attachment; none by default'),
-});
-export type AttachmentLimits = z.infer<typeof limitsSchema>;
-
-export const modeSchema = z.enum(['read', 'read_write']);
+import { maskConfig, resolveProvider, type ConnectorService } from './connector-service.js';
+import { auditEvent, type RequestContext } from './context.js';
 
 export interface AttachInput {
   agent_id: string;
@@ -316,15 +299,6 @@ export class AttachmentService {
   }
 
   private audit(ctx: RequestContext, action: string, targetId: string, detail: Record<string, unknown>) {
-    return this.deps.audit.record({
-      organization_id: ctx.organizationId,
-      actor: ctx.actor as Actor,
-      action,
-      target_type: 'connector_instance',
-      target_id: targetId,
-      outcome: 'success',
-      detail,
-      request_id: ctx.requestId,
-    });
+    return this.deps.audit.record(auditEvent(ctx, { action, target_type: 'connector_instance', target_id: targetId, detail }));
   }
 }

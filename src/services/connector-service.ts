@@ -9,16 +9,13 @@ import { PatchbayError, validationError, type FieldError } from '../errors.js';
 import type { ProviderHarness, TestResult } from '../providers/harness.js';
 import { destinationFieldNames, getProvider, parseConfig, providerIds, secretFieldNames } from '../providers/registry.js';
 import type { Provider, ProviderType } from '../providers/types.js';
-import { assertUnmanaged, managedMark, type ManagedOptions } from '../provisioning/managed.js';
-import type { Actor, AuditService } from './audit-service.js';
+import { assertUnmanaged, managedMark } from '../provisioning/managed.js';
+import { connectorTypes, MASK } from '../schemas/vocabulary.js';
+import type { AuditService } from './audit-service.js';
+import { auditEvent, type RequestContext } from './context.js';
 import { keysetPage } from './cursor.js';
 import { connectorSummary, type HealthService, type RecordOutcome } from './health-service.js';
 import type { WebhookService } from './webhook-service.js';
-
-/** What a response shows in place of every secret value. */
-export const MASK = '********';
-
-export const connectorTypes: readonly ProviderType[] = ['database', 'api', 'storage', 'messaging'];
 
 export interface CreateConnectorInput {
   name: string;
@@ -45,12 +42,6 @@ export interface ListConnectorsFilter {
   status?: string;
   limit: number;
   cursor?: string;
-}
-
-export interface RequestContext extends ManagedOptions {
-  organizationId: string;
-  actor: Actor;
-  requestId?: string;
 }
 
 
@@ -458,15 +449,6 @@ export class ConnectorService {
   }
 
   private audit(ctx: RequestContext, action: string, targetId: string | undefined, outcome: 'success' | 'failure', detail?: Record<string, unknown>) {
-    return this.deps.audit.record({
-      organization_id: ctx.organizationId,
-      actor: ctx.actor,
-      action,
-      target_type: 'connector',
-      target_id: targetId,
-      outcome,
-      detail,
-      request_id: ctx.requestId,
-    });
+    return this.deps.audit.record(auditEvent(ctx, { action, target_type: 'connector', target_id: targetId, outcome, detail }));
   }
 }

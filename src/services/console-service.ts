@@ -3,7 +3,9 @@ import { QueryTypes, type Sequelize } from 'sequelize';
 import type { ProviderHarness, TestResult } from '../providers/harness.js';
 import type { AuditService } from './audit-service.js';
 import { destinationFieldNames } from '../providers/registry.js';
-import { MASK, refuseSecretsFollowingDestination, resolveProvider, type ConnectorService, type RequestContext } from './connector-service.js';
+import { MASK } from '../schemas/vocabulary.js';
+import { refuseSecretsFollowingDestination, resolveProvider, type ConnectorService } from './connector-service.js';
+import { auditEvent, type RequestContext } from './context.js';
 
 /** How many of a connector's latest checks the list carries, for its badge's sparkline. */
 export const RECENT_CHECKS = 20;
@@ -77,16 +79,15 @@ export class ConsoleService {
     const destinationChanged = destinationFieldNames(provider).some((name) => !isDeepStrictEqual(merged[name], stored[name]));
     const config = connectors.parseConfigOrThrow(provider, merged);
     const result = await this.deps.harness.test(provider.id, config);
-    await this.deps.audit.record({
-      organization_id: ctx.organizationId,
-      actor: ctx.actor,
-      action: 'connector.test_draft',
-      target_type: 'connector',
-      target_id: connector.id,
-      outcome: result.success ? 'success' : 'failure',
-      detail: { destination_changed: destinationChanged, ...(result.error_code ? { error_code: result.error_code } : {}) },
-      request_id: ctx.requestId,
-    });
+    await this.deps.audit.record(
+      auditEvent(ctx, {
+        action: 'connector.test_draft',
+        target_type: 'connector',
+        target_id: connector.id,
+        outcome: result.success ? 'success' : 'failure',
+        detail: { destination_changed: destinationChanged, ...(result.error_code ? { error_code: result.error_code } : {}) },
+      }),
+    );
     return result;
   }
 }

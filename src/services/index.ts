@@ -60,10 +60,10 @@ export function createServices(deps: ServiceDeps) {
   const changes = new ChangeFeed({ sequelize, models, databaseUrl: config.database.dialect === 'postgres' ? config.database.url : undefined, log });
   const runtime = new PrincipalCache({ feed: changes, writer, ttlMs: config.cacheTtlMs });
   const audit = new AuditService(models, writer);
-  const accounts = new AccountService(models, sequelize, runtime);
-  const sessions = new SessionService(models, clock);
-  const agents = new AgentService(models, runtime);
-  const registry = new AgentRegistryService({ models, sequelize, policysynthUserId: config.policysynthUserId });
+  const accounts = new AccountService(models, sequelize, runtime, audit);
+  const sessions = new SessionService(models, clock, audit);
+  const agents = new AgentService(models, audit, runtime);
+  const registry = new AgentRegistryService({ models, sequelize, policysynthUserId: config.policysynthUserId, audit });
   const webhooks = new WebhookService({ models, sequelize, keyRing, audit, config, log, metrics, clock });
   const health = new HealthService({ models, sequelize, audit, webhooks, config, clock });
   const connectors = new ConnectorService({ models, sequelize, keyRing, harness, audit, config, health, webhooks });
@@ -71,10 +71,10 @@ export function createServices(deps: ServiceDeps) {
   const rateLimits = new RateLimitService({ sequelize, clock, writer, statements });
   const execution = new ExecutionService({ connectors, attachments, harness, audit, rateLimits, runtime });
   const tools = new ToolService({ attachments, agents, runtime });
-  const mcp = new McpService({ tools, execution, attachments });
+  const mcp = new McpService({ tools, execution, attachments, audit });
   const reencrypt = new ReencryptService(sequelize, keyRing, () => changes.invalidate(['connector:*']));
   const consoleViews = new ConsoleService({ sequelize, connectors, harness, audit });
-  const provisioning = new ProvisioningService({ sequelize, models, keyRing, accounts, connectors, agents, attachments, webhooks, audit });
+  const provisioning = new ProvisioningService({ sequelize, models, keyRing, accounts, connectors, agents, attachments, webhooks });
   const retention = new RetentionService({ sequelize, config, clock });
   // Built, not started: `patchbay serve` (unless --no-scheduler) and `patchbay scheduler` start it.
   const scheduler = new HealthScheduler({ health, connectors, webhooks, retention, log, metrics, options: { concurrency: config.health.concurrency } });

@@ -8,7 +8,9 @@ import { PatchbayError, publicDetail } from '../errors.js';
 import type { ExecuteResult } from '../providers/harness.js';
 import { packageVersion } from '../version.js';
 import type { AttachmentService } from './attachment-service.js';
-import type { ExecutionService, RuntimeContext } from './execution-service.js';
+import type { AuditService } from './audit-service.js';
+import { auditEvent } from './context.js';
+import type { ClientInfo, ExecutionService, RuntimeContext } from './execution-service.js';
 import { parseToolName, RETRYABLE_CODES, type ToolDefinition, type ToolService } from './tool-service.js';
 import { countRows } from './use-audit.js';
 
@@ -44,7 +46,7 @@ const INSTRUCTIONS =
  * and calls go to ExecutionService.executeRuntime, the REST run-time path's own policy pipeline.
  */
 export class McpService {
-  constructor(private readonly deps: { tools: ToolService; execution: ExecutionService; attachments: AttachmentService }) {}
+  constructor(private readonly deps: { tools: ToolService; execution: ExecutionService; attachments: AttachmentService; audit: AuditService }) {}
 
   /**
    * Answers one HTTP request; `parsedBody` is the JSON the web framework already read (and bounded). The answer's
@@ -52,6 +54,19 @@ export class McpService {
    * so closing does not abort their (finished) handlers, which cost a DOMException with its stack per request.
    */
   async handle(request: Request, parsedBody: unknown, call: McpCall): Promise<McpAnswer> {
+    // A stateless server meets a client's name only in its initialize request: the audit log keeps it there, with
+    // the token; tool calls name the client by its User-Agent.
+    const initializing = initializeClient(parsedBody);
+    if (initializing) {
+      await this.deps.audit.record(
+        auditEvent(call.ctx, {
+          action: 'agent.mcp_initialize',
+          target_type: 'agent',
+          target_id: call.agentId,
+          detail: { client_name: initializing.name, client_version: initializing.version ?? null },
+        }),
+      );
+    }
     const server = this.createServer(call);
     const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
     try {
@@ -100,6 +115,19 @@ export class McpService {
       'rather than asking for everything.'
     );
   }
+}
+
+/** The `clientInfo` of an MCP `initialize` request (alone or in a batch); undefined for any other body. */
+function initializeClient(body: unknown): ClientInfo | undefined {
+  const messages: unknown[] = Array.isArray(body) ? body : [body];
+  for (const message of messages) {
+    const { method, params } = (message ?? {}) as { method?: unknown; params?: { clientInfo?: { name?: unknown; version?: unknown } } };
+    const info = params?.clientInfo;
+    if (method === 'initialize' && typeof info?.name === 'string') {
+      return { name: info.name.slice(0, 200), ...(typeof info.version === 'string' ? { version: info.version.slice(0, 100) } : {}) };
+    }
+  }
+  return undefined;
 }
 
 function mcpTool(tool: ToolDefinition): Tool {

@@ -3,6 +3,8 @@ import { Op } from 'sequelize';
 import type { Membership, Models, Organization } from '../db/models/index.js';
 import { hashSecret } from './secrets.js';
 import type { Principal } from './account-service.js';
+import { AuditService } from './audit-service.js';
+import { auditEvent, type ActorContext, type AuditedAction } from './context.js';
 
 /** A session lives this long without a request… */
 export const SESSION_IDLE_MS = 30 * 60_000;
@@ -20,17 +22,34 @@ export interface StartedSession {
   absoluteExpiresAt: Date;
 }
 
+/** The request a sign-in or sign-out came with; the actor is the user whose session it is. */
+type SessionRequest = Pick<ActorContext, 'requestId'>;
+
 /**
  * Web console sessions (DESIGN.md section 3, issue 13): an API key is traded once for a random cookie value. Every
- * request re-checks the API key the session came from, so revoking or expiring the key ends its sessions.
+ * request re-checks the API key the session came from, so revoking or expiring the key ends its sessions. Signing
+ * in and out are audit events in each of the user's organisations, so their admins see them; a failed sign-in
+ * has no organisation.
  */
 export class SessionService {
   constructor(
-    private readonly models: Pick<Models, 'ConsoleSession' | 'ApiKey' | 'User' | 'Membership' | 'Organization'>,
+    private readonly models: Pick<Models, 'ConsoleSession' | 'ApiKey' | 'User' | 'Membership' | 'Organization' | 'AuditEvent'>,
     private readonly clock: () => Date = () => new Date(),
+    /** Without one (a service used alone), each event is its own INSERT. */
+    private readonly audit = new AuditService(models),
   ) {}
 
-  async start(principal: Pick<Principal, 'user' | 'apiKeyId'>): Promise<StartedSession> {
+  /** A key that is not live was offered to sign in with. */
+  async refuseSignIn(ctx: SessionRequest): Promise<void> {
+    await this.audit.record(
+      auditEvent(
+        { ...ctx, actor: { type: 'user', id: null } },
+        { action: 'session.login_failed', target_type: 'session', outcome: 'failure', detail: { reason: 'unknown, revoked or expired API key' } },
+      ),
+    );
+  }
+
+  async start(ctx: SessionRequest, principal: Pick<Principal, 'user' | 'apiKeyId' | 'memberships'>): Promise<StartedSession> {
     // Sign-ins are rare: a good moment to drop the rows that expired meanwhile.
     await this.prune();
     const now = this.clock();
@@ -43,6 +62,7 @@ export class SessionService {
       idle_expires_at: new Date(Math.min(now.getTime() + SESSION_IDLE_MS, absoluteExpiresAt.getTime())),
       absolute_expires_at: absoluteExpiresAt,
     });
+    await this.recordInOrganizations(ctx, principal, { action: 'session.login', target_type: 'session', target_id: row.id, detail: { api_key_id: principal.apiKeyId } });
     return { token, id: row.id, absoluteExpiresAt };
   }
 
@@ -77,13 +97,21 @@ export class SessionService {
     return session ? { expiresAt: session.absolute_expires_at } : null;
   }
 
-  /** Ends the session this cookie value names; returns its user id, or null when there was none. */
-  async end(token: string): Promise<{ userId: string; sessionId: string } | null> {
-    if (!TOKEN_PATTERN.test(token)) return null;
+  /** Ends the session this cookie value names, if there is one; a live one's end is audited. */
+  async end(ctx: SessionRequest, token: string): Promise<void> {
+    if (!TOKEN_PATTERN.test(token)) return;
+    const principal = await this.authenticate(token);
     const session = await this.models.ConsoleSession.findOne({ where: { token_hash: hashSecret(token) } });
-    if (!session) return null;
+    if (!session) return;
     await session.destroy();
-    return { userId: session.user_id, sessionId: session.id };
+    if (principal) await this.recordInOrganizations(ctx, principal, { action: 'session.logout', target_type: 'session', target_id: session.id });
+  }
+
+  private async recordInOrganizations(ctx: SessionRequest, principal: Pick<Principal, 'user' | 'memberships'>, action: AuditedAction): Promise<void> {
+    const organizations = principal.memberships.length ? principal.memberships.map((m) => m.organization.id) : [undefined];
+    for (const organizationId of organizations) {
+      await this.audit.record(auditEvent({ ...ctx, actor: { type: 'user', id: principal.user.id }, organizationId }, action));
+    }
   }
 
   /** Deletes expired sessions (they would never authenticate again). */

@@ -12,8 +12,9 @@ import { EgressGuard } from '../net/egress.js';
 import { HttpClient } from '../net/http-client.js';
 import { failureSummary } from '../net/network-errors.js';
 import { MASK, scrubber } from '../providers/scrub.js';
-import { assertUnmanaged, managedMark, type ManagedOptions } from '../provisioning/managed.js';
-import type { Actor, AuditService } from './audit-service.js';
+import { assertUnmanaged, managedMark } from '../provisioning/managed.js';
+import type { AuditService } from './audit-service.js';
+import type { RequestContext as WebhookContext } from './context.js';
 import { keysetPage } from './cursor.js';
 import type { Metrics } from './metrics.js';
 
@@ -67,12 +68,6 @@ export interface UpdateWebhookInput {
   secret?: string;
   enabled?: boolean;
   description?: string | null;
-}
-
-interface WebhookContext extends ManagedOptions {
-  organizationId: string;
-  actor: Actor;
-  requestId?: string;
 }
 
 interface ClaimedDelivery {

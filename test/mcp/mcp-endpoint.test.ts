@@ -8,6 +8,7 @@ import { redisCommand } from '../support/redis.js';
 import { uniqueIdentifier } from '../support/names.js';
 import { requireServer } from '../support/servers.js';
 import { agentWorld, mcpOutcome, restOutcome, type AgentWorld } from './support.js';
+import { inOrganization } from '../support/contexts.js';
 
 const peer = await startRestPeer();
 after(() => peer.stop());
@@ -172,13 +173,13 @@ describe('the MCP endpoint of an agent', () => {
 
     const services = w.ctx.app.services;
     const agent1 = await services.agents.require(w.admin.orgId, w.agentId);
-    const revoked = await services.agents.issueToken(agent1, {}, w.admin.userId);
-    await services.agents.revokeToken(agent1, revoked.id);
+    const revoked = await services.agents.issueToken(inOrganization(agent1.organization_id, w.admin.userId), agent1, {});
+    await services.agents.revokeToken(inOrganization(agent1.organization_id), agent1, revoked.id);
     await answer(await post(w, listRequest, { authorization: `Bearer ${revoked.token}` }), 401, 'unauthenticated');
 
     // Another agent's endpoint, or another organisation's: "not found".
-    const agent2 = await services.agents.create(w.admin.orgId, { id: 'agent-2' }, w.admin.userId);
-    const other = await services.agents.issueToken(agent2, {}, w.admin.userId);
+    const agent2 = await services.agents.create(inOrganization(w.admin.orgId, w.admin.userId), { id: 'agent-2' });
+    const other = await services.agents.issueToken(inOrganization(agent2.organization_id, w.admin.userId), agent2, {});
     const auth = { authorization: `Bearer ${w.token}` };
     await answer(await post(w, listRequest, auth, '/agents/agent-2/mcp'), 404, 'not_found');
     await answer(await post(w, listRequest, { authorization: `Bearer ${other.token}` }), 404, 'not_found');

@@ -5,9 +5,11 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { getProvider } from '../../src/providers/registry.js';
-import type { AttachmentLimits } from '../../src/services/attachment-service.js';
+import type { AttachmentLimits } from '../../src/schemas/vocabulary.js';
 import { build, type BuildOptions, type TestApp } from '../support/app.js';
+import type { Dialect } from '../support/db.js';
 import { client as restClient, type Reply } from '../support/http.js';
+import { inOrganization } from '../support/contexts.js';
 
 /**
  * An agent's world for the MCP and parity suites: the app listening on 127.0.0.1 at a free port, an admin, agent
@@ -45,8 +47,8 @@ export async function agentWorld(t: TestContext, options: BuildOptions = {}): Pr
   const admin = await ctx.user('admin');
   const context = { organizationId: admin.orgId, actor: { type: 'user' as const, id: admin.userId }, role: 'admin' as const };
   const agentId = 'agent-1';
-  const agent = await services.agents.create(admin.orgId, { id: agentId }, admin.userId);
-  const { token } = await services.agents.issueToken(agent, {}, admin.userId);
+  const agent = await services.agents.create(inOrganization(admin.orgId, admin.userId), { id: agentId });
+  const { token } = await services.agents.issueToken(inOrganization(agent.organization_id, admin.userId), agent, {});
   const asAgent = restClient(ctx.app, token);
   worlds += 1;
   let connectors = 0;

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { dialects } from '../support/db.js';
 import { applyHere, planHere, provisioningSetup, storedConfig } from './support.js';
+import { inOrganization } from '../support/contexts.js';
 
 const file = (org: string, options: { withCache?: boolean } = {}) => `# patchbay.yaml
 organization: ${org}
@@ -110,7 +111,7 @@ for (const dialect of dialects) {
       const path = setup.write('patchbay.yaml', file(setup.organization.slug));
       await applyHere(setup, path, secrets);
       // A resource made through the API (unmanaged) is exported too.
-      await setup.services.agents.create(setup.organization.id, { id: 'hand-made', name: 'By hand' }, null);
+      await setup.services.agents.create(inOrganization(setup.organization.id), { id: 'hand-made', name: 'By hand' });
 
       const exported = setup.cli(['export', '--org', setup.organization.slug]);
       assert.equal(exported.code, 0, exported.stderr);

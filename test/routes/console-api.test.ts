@@ -12,6 +12,7 @@ import { build, type TestApp } from '../support/app.js';
 import { client, ok, problem } from '../support/http.js';
 import { closedPort } from '../support/listeners.js';
 import { requireServer } from '../support/servers.js';
+import { asUser, installation } from '../support/contexts.js';
 
 const pg = { host: '127.0.0.1', port: 5432, database: 'test', username: 'postgres' };
 const LOOPBACK = 'http://127.0.0.1';
@@ -107,10 +108,10 @@ describe('console sessions', () => {
     for (const event of failed) assert.ok(!JSON.stringify(event.toJSON()).includes(wrong), 'the presented value is not recorded');
     assert.ok(!ctx.logs.text.includes(wrong), 'nor logged');
 
-    const key = await ctx.accounts.issueApiKey(admin.userId);
+    const key = await ctx.accounts.issueApiKey(asUser(admin.userId), admin.userId);
     const { cookie } = await signIn(ctx.app, key.key);
     ok(await cookieCall(ctx.app, cookie)('GET', '/me'));
-    await ctx.accounts.revokeApiKey(key.id);
+    await ctx.accounts.revokeApiKey(installation, key.id);
     problem(await cookieCall(ctx.app, cookie)('GET', '/me'), 401, 'unauthenticated');
   });
 
@@ -122,7 +123,7 @@ describe('console sessions', () => {
     const sessions = new SessionService(ctx.models, () => now);
     const principal = (await ctx.accounts.authenticate(admin.key))!;
 
-    const idle = await sessions.start(principal);
+    const idle = await sessions.start({}, principal);
     now = new Date(now.getTime() + SESSION_IDLE_MS - 1000);
     assert.ok(await sessions.authenticate(idle.token), 'still live just before the idle limit');
     now = new Date(now.getTime() + SESSION_IDLE_MS - 1000);
@@ -130,7 +131,7 @@ describe('console sessions', () => {
     now = new Date(now.getTime() + SESSION_IDLE_MS + 1000);
     assert.equal(await sessions.authenticate(idle.token), null, 'idle too long');
 
-    const busy = await sessions.start(principal);
+    const busy = await sessions.start({}, principal);
     const end = now.getTime() + SESSION_ABSOLUTE_MS;
     while (now.getTime() < end - SESSION_IDLE_MS / 2) {
       now = new Date(now.getTime() + SESSION_IDLE_MS / 2);
@@ -139,7 +140,7 @@ describe('console sessions', () => {
     now = new Date(end + 1);
     assert.equal(await sessions.authenticate(busy.token), null, 'past the absolute lifetime');
     // The next sign-in sweeps both expired rows away.
-    await sessions.start(principal);
+    await sessions.start({}, principal);
     assert.equal(await ctx.models.ConsoleSession.count(), 1);
   });
 

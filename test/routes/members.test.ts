@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { build } from '../support/app.js';
 import { client, ok, problem } from '../support/http.js';
+import { inOrganization } from '../support/contexts.js';
 
 interface Member {
   user_id: string;
@@ -225,8 +226,8 @@ describe('members routes', () => {
     problem(await client(ctx.app, undefined)('POST', '/invitations/redeem', { token: toDecline.token }), 404, 'not_found');
 
     // Agent tokens have no invitations.
-    const agent = await ctx.app.services.agents.create(existing.orgId, { id: 'agent-x' }, existing.userId);
-    const token = await ctx.app.services.agents.issueToken(agent, {}, existing.userId);
+    const agent = await ctx.app.services.agents.create(inOrganization(existing.orgId, existing.userId), { id: 'agent-x' });
+    const token = await ctx.app.services.agents.issueToken(inOrganization(agent.organization_id, existing.userId), agent, {});
     problem(await client(ctx.app, token.token)('GET', '/invitations'), 403, 'forbidden');
 
     const events = await ctx.models.AuditEvent.findAll({ where: { organization_id: admin.orgId } });

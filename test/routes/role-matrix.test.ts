@@ -3,6 +3,7 @@ import { describe, it, type TestContext } from 'node:test';
 import { build, type TestApp } from '../support/app.js';
 import { client, registeredRoutes, type Call, type Method } from '../support/http.js';
 import { requireServer } from '../support/servers.js';
+import { asUser, inOrganization, installation } from '../support/contexts.js';
 
 /**
  * Every endpoint of the API × every kind of caller, in the order of DESIGN.md section 5: 401 for a missing or
@@ -313,7 +314,7 @@ const rows: Row[] = [
   {
     route: 'POST /api/v1/sessions',
     expect: '201 201 201 201 201 201 201 201 201',
-    request: async (f) => ({ url: '/sessions', body: { api_key: (await f.ctx.accounts.issueApiKey(f.userIds.admin as string)).key } }),
+    request: async (f) => ({ url: '/sessions', body: { api_key: (await f.ctx.accounts.issueApiKey(installation, f.userIds.admin as string)).key } }),
     invalid: { body: { api_key: 42 } },
   },
   { route: 'DELETE /api/v1/sessions/current', expect: '204 204 204 204 204 204 204 204 204', request: () => ({ url: '/sessions/current' }) },
@@ -464,16 +465,16 @@ async function setup(t: TestContext): Promise<Fixture | undefined> {
   const member = await ctx.user('member', { org: admin.orgSlug });
   const spare = await ctx.user('member', { org: admin.orgSlug });
   const stranger = await ctx.user('admin');
-  const revokedKey = await ctx.accounts.issueApiKey(admin.userId);
-  await ctx.accounts.revokeApiKey(revokedKey.id);
+  const revokedKey = await ctx.accounts.issueApiKey(asUser(admin.userId), admin.userId);
+  await ctx.accounts.revokeApiKey(installation, revokedKey.id);
 
   const context = { organizationId: admin.orgId, actor: { type: 'user' as const, id: admin.userId }, role: 'admin' as const };
-  const agent1 = await services.agents.create(admin.orgId, { id: 'agent-1' }, admin.userId);
-  const agent2 = await services.agents.create(admin.orgId, { id: 'agent-2' }, admin.userId);
-  const token1 = await services.agents.issueToken(agent1, {}, admin.userId);
-  const token2 = await services.agents.issueToken(agent2, {}, admin.userId);
-  const revokedToken = await services.agents.issueToken(agent1, {}, admin.userId);
-  await services.agents.revokeToken(agent1, revokedToken.id);
+  const agent1 = await services.agents.create(inOrganization(admin.orgId, admin.userId), { id: 'agent-1' });
+  const agent2 = await services.agents.create(inOrganization(admin.orgId, admin.userId), { id: 'agent-2' });
+  const token1 = await services.agents.issueToken(inOrganization(agent1.organization_id, admin.userId), agent1, {});
+  const token2 = await services.agents.issueToken(inOrganization(agent2.organization_id, admin.userId), agent2, {});
+  const revokedToken = await services.agents.issueToken(inOrganization(agent1.organization_id, admin.userId), agent1, {});
+  await services.agents.revokeToken(inOrganization(agent1.organization_id), agent1, revokedToken.id);
 
   let counter = 0;
   const seq = () => ++counter;
@@ -488,7 +489,7 @@ async function setup(t: TestContext): Promise<Fixture | undefined> {
     ).id;
   const connectorId = await newConnector();
   const instance = await services.attachments.attach(context, connectorId, { agent_id: 'agent-1', alias: 'db' });
-  const agentClass = await services.registry.createAgentClass({
+  const agentClass = await services.registry.createAgentClass(installation, {
     name: 'Fixture',
     version: 1,
     configuration: {},
@@ -539,18 +540,18 @@ async function setup(t: TestContext): Promise<Fixture | undefined> {
     fresh: {
       webhook: newWebhook,
       connector: newConnector,
-      agent: async () => (await services.agents.create(admin.orgId, {}, admin.userId)).agent_id,
+      agent: async () => (await services.agents.create(inOrganization(admin.orgId, admin.userId), {})).agent_id,
       instance: async () =>
         (await services.attachments.attach(context, connectorId, { agent_id: 'agent-1', alias: `fresh_${seq()}` })).id,
-      token: async () => (await services.agents.issueToken(agent1, {}, admin.userId)).id,
+      token: async () => (await services.agents.issueToken(inOrganization(agent1.organization_id, admin.userId), agent1, {})).id,
       member: async () => (await ctx.user('member', { org: admin.orgSlug })).userId,
       // A user revokes their own key; callers without a user get one of the admin's.
-      apiKey: async (caller) => (await ctx.accounts.issueApiKey(userIds[caller] ?? admin.userId)).id,
-      invitation: async () => services.accounts.invite(admin.orgId, { email: `invited-${seq()}@example.test`, role: 'member' }, admin.userId),
+      apiKey: async (caller) => (await ctx.accounts.issueApiKey(installation, userIds[caller] ?? admin.userId)).id,
+      invitation: async () => services.accounts.invite(inOrganization(admin.orgId, admin.userId), { email: `invited-${seq()}@example.test`, role: 'member' }),
       invitationFor: async (caller) => {
         const user = await ctx.models.User.findByPk(userIds[caller] ?? admin.userId);
         const host = await ctx.accounts.createOrganization({ slug: `host-${process.pid}-${seq()}` });
-        return (await services.accounts.invite(host.id, { email: user?.email ?? '', role: 'developer' }, null)).id;
+        return (await services.accounts.invite(inOrganization(host.id), { email: user?.email ?? '', role: 'developer' })).id;
       },
     },
     seq,

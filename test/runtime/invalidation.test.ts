@@ -5,6 +5,7 @@ import { build, type TestApp } from '../support/app.js';
 import { dialects } from '../support/db.js';
 import { client, type Reply } from '../support/http.js';
 import { requireServer } from '../support/servers.js';
+import { asUser, inOrganization, installation } from '../support/contexts.js';
 
 /**
  * The run-time caches (services/principal-cache.ts) in one process: every change that affects a cached
@@ -22,8 +23,8 @@ async function world(t: TestContext, dialect: 'sqlite' | 'postgres') {
   const { services } = ctx.app;
   const admin = await ctx.user('admin');
   const context = { organizationId: admin.orgId, actor: { type: 'user' as const, id: admin.userId }, role: 'admin' as const };
-  const agent = await services.agents.create(admin.orgId, { id: 'agent-1' }, admin.userId);
-  const token = await services.agents.issueToken(agent, {}, admin.userId);
+  const agent = await services.agents.create(inOrganization(admin.orgId, admin.userId), { id: 'agent-1' });
+  const token = await services.agents.issueToken(inOrganization(agent.organization_id, admin.userId), agent, {});
   const connector = await services.connectors.create(context, {
     name: 'target',
     connector_type: 'database',
@@ -60,14 +61,12 @@ for (const dialect of dialects) {
       const w = await world(t, dialect);
       if (!w) return;
       await cached(w.ctx, () => w.execute());
-      await w.services.agents.revokeToken(w.agent, w.token.id);
+      await w.services.agents.revokeToken(inOrganization(w.agent.organization_id), w.agent, w.token.id);
       assert.equal(codeOf(await w.execute()), 'unauthenticated', 'revoked');
 
-      const expiring = await w.services.agents.issueToken(
-        w.agent,
-        { expires_at: new Date(Date.now() + 1500).toISOString() },
-        null,
-      );
+      const expiring = await w.services.agents.issueToken(inOrganization(w.agent.organization_id), w.agent, {
+        expires_at: new Date(Date.now() + 1500).toISOString(),
+      });
       await cached(w.ctx, () => w.execute('db', expiring.token));
       await sleep(1600);
       assert.equal(
@@ -76,14 +75,14 @@ for (const dialect of dialects) {
         'expired: checked on every use from the cached row',
       );
 
-      const bulk = await w.services.agents.issueToken(w.agent, {}, null);
+      const bulk = await w.services.agents.issueToken(inOrganization(w.agent.organization_id), w.agent, {});
       await cached(w.ctx, () => w.execute('db', bulk.token));
       await w.ctx.app.db.models.AgentToken.update({ revoked_at: new Date() }, { where: { id: bulk.id } });
       assert.equal(codeOf(await w.execute('db', bulk.token)), 'unauthenticated', 'revoked by a model bulk update');
 
-      const last = await w.services.agents.issueToken(w.agent, {}, null);
+      const last = await w.services.agents.issueToken(inOrganization(w.agent.organization_id), w.agent, {});
       await cached(w.ctx, () => w.execute('db', last.token));
-      await w.services.agents.delete(w.admin.orgId, 'agent-1');
+      await w.services.agents.delete(inOrganization(w.admin.orgId), 'agent-1');
       assert.equal(codeOf(await w.execute('db', last.token)), 'unauthenticated', 'agent deleted');
     });
 
@@ -94,19 +93,19 @@ for (const dialect of dialects) {
       const createAgent = (key: string, id: string) => client(w.ctx.app, key)('POST', '/agents', { id });
       await cached(w.ctx, () => client(w.ctx.app, developer.key)('GET', '/agents'));
       assert.equal(codeOf(await createAgent(developer.key, 'by-developer')), 'ok');
-      await w.services.accounts.updateMembership(w.admin.orgId, developer.userId, 'member');
+      await w.services.accounts.updateMembership(inOrganization(w.admin.orgId), developer.userId, 'member');
       assert.equal(codeOf(await createAgent(developer.key, 'by-member')), 'forbidden', 'demoted to member');
 
       assert.equal(codeOf(await client(w.ctx.app, developer.key)('GET', '/agents')), 'ok');
-      await w.services.accounts.removeMembership(w.admin.orgId, developer.userId);
+      await w.services.accounts.removeMembership(inOrganization(w.admin.orgId), developer.userId);
       assert.equal(codeOf(await client(w.ctx.app, developer.key)('GET', '/agents')), 'not_found', 'no longer a member');
 
       const other = await w.ctx.user('admin', { org: w.admin.orgSlug });
       assert.equal(codeOf(await client(w.ctx.app, other.key)('GET', '/agents')), 'ok');
-      await w.services.accounts.revokeApiKey((await w.services.accounts.listApiKeys(other.userId))[0]?.id as string);
+      await w.services.accounts.revokeApiKey(installation, (await w.services.accounts.listApiKeys(other.userId))[0]?.id as string);
       assert.equal(codeOf(await client(w.ctx.app, other.key)('GET', '/agents')), 'unauthenticated', 'revoked');
 
-      const expiring = await w.services.accounts.issueApiKey(w.admin.userId, { expiresAt: new Date(Date.now() + 1500) });
+      const expiring = await w.services.accounts.issueApiKey(asUser(w.admin.userId), w.admin.userId, { expiresAt: new Date(Date.now() + 1500) });
       assert.equal(codeOf(await client(w.ctx.app, expiring.key)('GET', '/agents')), 'ok');
       await sleep(1600);
       assert.equal(codeOf(await client(w.ctx.app, expiring.key)('GET', '/agents')), 'unauthenticated', 'expired');

@@ -9,6 +9,7 @@ import { initModels } from '../../src/db/models/index.js';
 import { createSequelize } from '../../src/db/sequelize.js';
 import { createServices } from '../../src/services/index.js';
 import { freePort, spawnPatchbay } from '../support/cli.js';
+import { inOrganization } from '../support/contexts.js';
 
 /** Services on a Sequelize instance of their own, as another process would have; closed after the test. */
 export function servicesOn(url: string, keyRing: KeyRing, t: TestContext) {
@@ -27,8 +28,8 @@ export async function runtimeWorld(services: ReturnType<typeof createServices>) 
   const org = await services.accounts.createOrganization({ slug: `rt-${Date.now()}-${Math.random().toString(16).slice(2, 8)}` });
   const admin = await services.accounts.addMember({ organization: org.slug, email: 'admin@example.test', role: 'admin' });
   const context = { organizationId: org.id, actor: { type: 'user' as const, id: admin.user.id }, role: 'admin' as const };
-  const agent = await services.agents.create(org.id, { id: 'agent-1' }, admin.user.id);
-  const token = await services.agents.issueToken(agent, {}, admin.user.id);
+  const agent = await services.agents.create(inOrganization(org.id, admin.user.id), { id: 'agent-1' });
+  const token = await services.agents.issueToken(inOrganization(agent.organization_id, admin.user.id), agent, {});
   const connector = await services.connectors.create(context, {
     name: 'target',
     connector_type: 'database',

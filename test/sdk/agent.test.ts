@@ -11,6 +11,7 @@ import { RATE_WINDOW_MS } from '../../src/services/rate-limit-service.js';
 import { client, ok } from '../support/http.js';
 import { closedPort } from '../support/listeners.js';
 import { recordingFetch, sdkWorld } from './support.js';
+import { inOrganization } from '../support/contexts.js';
 
 interface Rows {
   rows: Record<string, unknown>[];
@@ -106,8 +107,8 @@ describe('@patchbay/sdk against a running server', () => {
     // A revoked token: unauthenticated, and the agent id is asked again on the next call (nothing cached).
     const services = w.ctx.app.services;
     const owner = await services.agents.require(w.admin.orgId, w.agentId);
-    const revoked = await services.agents.issueToken(owner, {}, w.admin.userId);
-    await services.agents.revokeToken(owner, revoked.id);
+    const revoked = await services.agents.issueToken(inOrganization(owner.organization_id, w.admin.userId), owner, {});
+    await services.agents.revokeToken(inOrganization(owner.organization_id), owner, revoked.id);
     const whoamiRecorder = recordingFetch();
     const revokedAgent = new PatchbayAgent({ baseUrl: w.base, token: revoked.token, fetch: whoamiRecorder.fetch });
     const unauthenticated = await failure(revokedAgent.listAttachments(), 'unauthenticated', 401);

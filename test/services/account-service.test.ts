@@ -5,6 +5,7 @@ import { initModels } from '../../src/db/models/index.js';
 import { AccountService } from '../../src/services/account-service.js';
 import { PatchbayError } from '../../src/errors.js';
 import { dialects, migratedDatabase } from '../support/db.js';
+import { asUser, inOrganization, installation } from '../support/contexts.js';
 
 const rejectsWith = (code: string) => (error: unknown) => {
   assert.ok(error instanceof PatchbayError, `expected PatchbayError, got ${String(error)}`);
@@ -61,11 +62,11 @@ for (const dialect of dialects) {
 
       assert.equal(await accounts.authenticate('pbk_' + 'A'.repeat(43)), null);
       assert.equal(await accounts.authenticate('not-a-key'), null);
-      await accounts.revokeApiKey(first.apiKey.id);
+      await accounts.revokeApiKey(installation, first.apiKey.id);
       assert.equal(await accounts.authenticate(first.apiKey.key), null);
       assert.ok(await accounts.authenticate(second.apiKey.key));
 
-      const expiring = await accounts.issueApiKey(first.user.id, { expiresAt: new Date(Date.now() + 60_000) });
+      const expiring = await accounts.issueApiKey(asUser(first.user.id), first.user.id, { expiresAt: new Date(Date.now() + 60_000) });
       assert.ok(await accounts.authenticate(expiring.key));
       await models.ApiKey.update({ expires_at: new Date(Date.now() - 1000) }, { where: { id: expiring.id } });
       assert.equal(await accounts.authenticate(expiring.key), null);
@@ -78,12 +79,12 @@ for (const dialect of dialects) {
       await accounts.createOrganization({ slug: 'solo' });
       const admin = await accounts.addMember({ organization: 'solo', email: 'a@example.test', role: 'admin' });
       const org = await accounts.requireOrganization('solo');
-      await assert.rejects(accounts.updateMembership(org.id, admin.user.id, 'member'), rejectsWith('conflict'));
-      await assert.rejects(accounts.removeMembership(org.id, admin.user.id), rejectsWith('conflict'));
+      await assert.rejects(accounts.updateMembership(inOrganization(org.id), admin.user.id, 'member'), rejectsWith('conflict'));
+      await assert.rejects(accounts.removeMembership(inOrganization(org.id), admin.user.id), rejectsWith('conflict'));
       await accounts.addMember({ organization: 'solo', email: 'b@example.test', role: 'admin' });
-      await accounts.updateMembership(org.id, admin.user.id, 'member');
+      await accounts.updateMembership(inOrganization(org.id), admin.user.id, 'member');
       assert.deepEqual((await accounts.listMembers(org.id)).map((m) => m.role).sort(), ['admin', 'member']);
-      await accounts.removeMembership(org.id, admin.user.id);
+      await accounts.removeMembership(inOrganization(org.id), admin.user.id);
       assert.equal((await accounts.listMembers(org.id)).length, 1);
     });
 
@@ -96,14 +97,14 @@ for (const dialect of dialects) {
       const first = await accounts.addMember({ organization: 'zulu', email: 'u@example.test', role: 'member' });
       const mike = await accounts.requireOrganization('mike');
       const alpha = await accounts.requireOrganization('alpha');
-      const invited = await accounts.invite(mike.id, { email: 'U@example.test', role: 'developer' }, null);
-      await accounts.acceptInvitation(first.user, invited.id);
+      const invited = await accounts.invite(inOrganization(mike.id), { email: 'U@example.test', role: 'developer' });
+      await accounts.acceptInvitation(asUser(first.user.id), first.user, invited.id);
       await accounts.addMember({ organization: 'alpha', email: 'u@example.test', role: 'admin' });
       const principal = await accounts.authenticate(first.apiKey.key);
       assert.deepEqual(principal?.memberships.map((m) => m.organization.slug), ['zulu', 'mike', 'alpha']);
       // Leaving the first makes the next one joined the default.
       await accounts.addMember({ organization: 'zulu', email: 'keeper@example.test', role: 'admin' });
-      await accounts.removeMembership(principal?.memberships[0]?.organization.id ?? '', first.user.id);
+      await accounts.removeMembership(inOrganization(principal?.memberships[0]?.organization.id ?? ''), first.user.id);
       assert.deepEqual((await accounts.authenticate(first.apiKey.key))?.memberships.map((m) => m.organization.id), [mike.id, alpha.id]);
     });
 
@@ -120,14 +121,14 @@ for (const dialect of dialects) {
       };
 
       // The same email ten times at once: one invitation, nine conflicts (the check, or the unique index).
-      const invites = await settle(Array.from({ length: 10 }, () => accounts.invite(org.id, { email: 'same@example.test', role: 'member' }, null)));
+      const invites = await settle(Array.from({ length: 10 }, () => accounts.invite(inOrganization(org.id), { email: 'same@example.test', role: 'member' })));
       assert.deepEqual(invites.codes, ['conflict', 'conflict', 'conflict', 'conflict', 'conflict', 'conflict', 'conflict', 'conflict', 'conflict', 'ok']);
       const created = invites.results.find((r) => r.status === 'fulfilled');
       assert.ok(created?.status === 'fulfilled');
       assert.equal(created.value.token.slice(0, 4), 'pbi_');
 
       // One token redeemed eight times at once: one account, seven "no such invitation".
-      const redeems = await settle(Array.from({ length: 8 }, () => accounts.redeemInvitation({ token: created.value.token })));
+      const redeems = await settle(Array.from({ length: 8 }, () => accounts.redeemInvitation({}, { token: created.value.token })));
       assert.deepEqual(redeems.codes, ['not_found', 'not_found', 'not_found', 'not_found', 'not_found', 'not_found', 'not_found', 'ok']);
       assert.equal(await models.User.count({ where: { email: 'same@example.test' } }), 1);
       assert.equal(await models.ApiKey.count(), 1);
@@ -135,12 +136,12 @@ for (const dialect of dialects) {
       // Two admins removing each other at once: one goes, the other stays.
       const a = await accounts.addMember({ organization: 'busy', email: 'a@example.test', role: 'admin' });
       const b = await accounts.addMember({ organization: 'busy', email: 'b@example.test', role: 'admin' });
-      const removals = await settle([accounts.removeMembership(org.id, a.user.id), accounts.removeMembership(org.id, b.user.id)]);
+      const removals = await settle([accounts.removeMembership(inOrganization(org.id), a.user.id), accounts.removeMembership(inOrganization(org.id), b.user.id)]);
       assert.deepEqual(removals.codes, ['conflict', 'ok']);
       assert.equal(await models.Membership.count({ where: { organization_id: org.id, role: 'admin' } }), 1);
 
       // Revoking an API key names its owner (for the audit log).
-      assert.equal((await accounts.revokeApiKey(a.apiKey.id)).user_id, a.user.id);
+      assert.equal((await accounts.revokeApiKey(installation, a.apiKey.id)).user_id, a.user.id);
     });
 
     it('bootstraps organisation default with an operator admin once', async (t) => {

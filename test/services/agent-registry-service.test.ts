@@ -10,6 +10,7 @@ import {
   type CatalogueProvider,
 } from '../../src/services/agent-registry-service.js';
 import { dialects, migratedDatabase, type Dialect } from '../support/db.js';
+import { installation } from '../support/contexts.js';
 
 const USER_ID = 42;
 
@@ -115,13 +116,13 @@ for (const dialect of dialects) {
       if (!ctx) return;
       const { service } = ctx;
       await service.mirrorProviders(providers);
-      const agentClass = await service.createAgentClass({
+      const agentClass = await service.createAgentClass(installation, {
         name: 'Summariser',
         version: 2,
         configuration: { description: 'summarises' },
         available: true,
       });
-      await service.addAgentClass(agentClass.uuid);
+      await service.addAgentClass(installation, agentClass.uuid);
 
       const registry = await service.getRegistry();
       assert.deepEqual(Object.keys(registry).sort(), ['agent_classes', 'configuration', 'connector_classes', 'uuid']);
@@ -147,20 +148,20 @@ for (const dialect of dialects) {
       const ctx = await setup(t, dialect);
       if (!ctx) return;
       const { models, service } = ctx;
-      const created = await service.createAgentClass({ name: 'Planner', version: 1, configuration: { a: 1 }, available: false });
+      const created = await service.createAgentClass(installation, { name: 'Planner', version: 1, configuration: { a: 1 }, available: false });
       assert.deepEqual(await service.listAgentClasses(), [created]);
       assert.equal((await models.PsAgentClass.findOne({ where: { uuid: created.uuid } }))?.user_id, USER_ID);
 
-      await service.addAgentClass(created.uuid);
-      await service.addAgentClass(created.uuid);
+      await service.addAgentClass(installation, created.uuid);
+      await service.addAgentClass(installation, created.uuid);
       assert.deepEqual(
         (await service.getRegistry()).agent_classes.map((c) => c.uuid),
         [created.uuid],
       );
       assert.equal(await models.AgentRegistryAgents.count(), 1);
 
-      await service.removeAgentClass(created.uuid);
-      await service.removeAgentClass(created.uuid);
+      await service.removeAgentClass(installation, created.uuid);
+      await service.removeAgentClass(installation, created.uuid);
       assert.deepEqual((await service.getRegistry()).agent_classes, []);
       assert.deepEqual(await service.listAgentClasses(), [created], 'the class itself stays');
     });
@@ -176,14 +177,14 @@ for (const dialect of dialects) {
         configuration: { classType: 'docs' },
         available: true,
       });
-      await service.addConnectorClass(theirs.uuid);
-      await service.addConnectorClass(theirs.uuid);
+      await service.addConnectorClass(installation, theirs.uuid);
+      await service.addConnectorClass(installation, theirs.uuid);
       assert.deepEqual(
         (await service.getRegistry()).connector_classes.map((c) => c.uuid),
         [theirs.uuid],
       );
-      await service.removeConnectorClass(theirs.uuid);
-      await service.removeConnectorClass(theirs.uuid);
+      await service.removeConnectorClass(installation, theirs.uuid);
+      await service.removeConnectorClass(installation, theirs.uuid);
       assert.deepEqual((await service.getRegistry()).connector_classes, []);
     });
 
@@ -191,9 +192,9 @@ for (const dialect of dialects) {
       const ctx = await setup(t, dialect);
       if (!ctx) return;
       const [mirrored] = await ctx.service.mirrorProviders(providers);
-      await assert.rejects(ctx.service.removeConnectorClass(mirrored!.uuid), hasCode('conflict'));
+      await assert.rejects(ctx.service.removeConnectorClass(installation, mirrored!.uuid), hasCode('conflict'));
       // A process that has not mirrored yet knows the class by its configuration.
-      await assert.rejects(ctx.newService().removeConnectorClass(mirrored!.uuid), hasCode('conflict'));
+      await assert.rejects(ctx.newService().removeConnectorClass(installation, mirrored!.uuid), hasCode('conflict'));
       assert.equal((await ctx.service.getRegistry()).connector_classes.length, providers.length);
     });
 
@@ -202,14 +203,14 @@ for (const dialect of dialects) {
       if (!ctx) return;
       const { service } = ctx;
       for (const uuid of [randomUUID(), 'not-a-uuid']) {
-        await assert.rejects(service.addAgentClass(uuid), hasCode('not_found'));
-        await assert.rejects(service.removeAgentClass(uuid), hasCode('not_found'));
-        await assert.rejects(service.addConnectorClass(uuid), hasCode('not_found'));
-        await assert.rejects(service.removeConnectorClass(uuid), hasCode('not_found'));
+        await assert.rejects(service.addAgentClass(installation, uuid), hasCode('not_found'));
+        await assert.rejects(service.removeAgentClass(installation, uuid), hasCode('not_found'));
+        await assert.rejects(service.addConnectorClass(installation, uuid), hasCode('not_found'));
+        await assert.rejects(service.removeConnectorClass(installation, uuid), hasCode('not_found'));
       }
       // An agent class uuid is not a connector class.
-      const agentClass = await service.createAgentClass({ name: 'x', version: 1, configuration: {}, available: true });
-      await assert.rejects(service.addConnectorClass(agentClass.uuid), hasCode('not_found'));
+      const agentClass = await service.createAgentClass(installation, { name: 'x', version: 1, configuration: {}, available: true });
+      await assert.rejects(service.addConnectorClass(installation, agentClass.uuid), hasCode('not_found'));
     });
   });
 }

@@ -17,6 +17,7 @@ import { RATE_WINDOW_MS, RateLimitService } from '../../src/services/rate-limit-
 import { freePort, spawnPatchbay } from '../support/cli.js';
 import { dialects, migratedDatabase } from '../support/db.js';
 import { requireServer } from '../support/servers.js';
+import { inOrganization } from '../support/contexts.js';
 
 /** Services on a Sequelize instance of their own (their own connections), as another process would have. */
 function servicesOn(url: string, keyRing: KeyRing, t: TestContext) {
@@ -31,8 +32,8 @@ function servicesOn(url: string, keyRing: KeyRing, t: TestContext) {
 async function limitedAttachment(services: ReturnType<typeof createServices>, perMinute: number) {
   const org = await services.accounts.createOrganization({ slug: `rate-${Date.now()}-${Math.random().toString(16).slice(2, 8)}` });
   const context = { organizationId: org.id, actor: { type: 'system' as const, id: null }, role: 'admin' as const };
-  const agent = await services.agents.create(org.id, { id: 'agent-1' }, null);
-  const { token } = await services.agents.issueToken(agent, {}, null);
+  const agent = await services.agents.create(inOrganization(org.id), { id: 'agent-1' });
+  const { token } = await services.agents.issueToken(inOrganization(agent.organization_id), agent, {});
   const connector = await services.connectors.create(context, {
     name: 'limited',
     connector_type: 'database',

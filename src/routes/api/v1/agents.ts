@@ -19,12 +19,12 @@ import { executeSerializerCompiler } from '../../../schemas/execute-result.js';
 import { authProblems, listOf, problems } from '../../../schemas/problem.js';
 import { agentView } from '../../../services/agent-service.js';
 import type { RuntimeAttachment } from '../../../services/principal-cache.js';
-import { auditEvent, requestContext, runtimeContext } from './context.js';
+import { organizationContext, requestContext, runtimeContext } from './context.js';
 
 /** Agents, their tokens, and the run-time endpoints an agent's own token may call (DESIGN.md section 5). */
 const routes: FastifyPluginAsyncZod = async (app) => {
   const tags = ['agents'];
-  const { agents, attachments, audit, execution, tools } = app.services;
+  const { agents, attachments, execution, tools } = app.services;
   const developer = { scope: 'org', role: 'developer' } as const;
 
   const agentOf = (request: FastifyRequest) => agents.require(orgOf(request).organization.id, (request.params as { id: string }).id);
@@ -46,12 +46,7 @@ const routes: FastifyPluginAsyncZod = async (app) => {
       config: { access: developer },
       schema: { tags, summary: 'Create an agent (choose its id, or get an agt_… one)', body: createAgentBody, response: { 201: agentSchema, ...authProblems, ...problems(409, 413, 422) } },
     },
-    async (request, reply) => {
-      const ctx = requestContext(request);
-      const agent = await agents.create(ctx.organizationId, request.body, ctx.actor.id, ctx);
-      await audit.record(auditEvent(request, { action: 'agent.create', target_type: 'agent', target_id: agent.agent_id }));
-      return reply.code(201).send(agentView(agent));
-    },
+    async (request, reply) => reply.code(201).send(agentView(await agents.create(requestContext(request), request.body))),
   );
 
   app.get(
@@ -79,8 +74,7 @@ const routes: FastifyPluginAsyncZod = async (app) => {
       schema: { tags, summary: 'Delete an agent, with its attachments and tokens', params: agentParams, response: { 204: z.null(), ...authProblems } },
     },
     async (request, reply) => {
-      const agent = await agents.delete(orgOf(request).organization.id, request.params.id, requestContext(request));
-      await audit.record(auditEvent(request, { action: 'agent.delete', target_type: 'agent', target_id: agent.agent_id }));
+      await agents.delete(requestContext(request), request.params.id);
       return reply.code(204).send(null);
     },
   );
@@ -97,11 +91,7 @@ const routes: FastifyPluginAsyncZod = async (app) => {
         response: { 201: createdAgentTokenSchema, ...authProblems, ...problems(413, 422) },
       },
     },
-    async (request, reply) => {
-      const token = await agents.issueToken(await agentOf(request), request.body, requestContext(request).actor.id);
-      await audit.record(auditEvent(request, { action: 'agent_token.create', target_type: 'agent_token', target_id: token.id, detail: { agent_id: token.agent_id } }));
-      return reply.code(201).send(token);
-    },
+    async (request, reply) => reply.code(201).send(await agents.issueToken(requestContext(request), await agentOf(request), request.body)),
   );
 
   app.get(
@@ -125,8 +115,7 @@ const routes: FastifyPluginAsyncZod = async (app) => {
       schema: { tags, summary: 'Revoke an agent token', params: agentParams.extend({ token_id: z.string() }), response: { 204: z.null(), ...authProblems } },
     },
     async (request, reply) => {
-      const token = await agents.revokeToken(await agentOf(request), request.params.token_id);
-      await audit.record(auditEvent(request, { action: 'agent_token.revoke', target_type: 'agent_token', target_id: token.id, detail: { agent_id: request.params.id } }));
+      await agents.revokeToken(organizationContext(request), await agentOf(request), request.params.token_id);
       return reply.code(204).send(null);
     },
   );

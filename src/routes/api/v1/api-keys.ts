@@ -1,9 +1,9 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { userOf } from '../../../plugins/auth.js';
-import { PatchbayError } from '../../../errors.js';
 import { apiKeySchema, createApiKeyBody, createdApiKeySchema } from '../../../schemas/accounts.js';
 import { authProblems, problems } from '../../../schemas/problem.js';
+import { userContext } from './context.js';
 
 /** Every user manages their own API keys; no organisation is involved. */
 const routes: FastifyPluginAsyncZod = async (app) => {
@@ -23,22 +23,9 @@ const routes: FastifyPluginAsyncZod = async (app) => {
       schema: { tags, summary: 'Create an API key (shown once)', body: createApiKeyBody, response: { 201: createdApiKeySchema, ...authProblems, ...problems(422) } },
     },
     async (request, reply) => {
-      const caller = userOf(request);
-      const expiresAt = request.body.expires_at ? new Date(request.body.expires_at) : null;
-      if (expiresAt && expiresAt <= new Date()) {
-        throw new PatchbayError('validation_failed', 'expires_at must be in the future', { errors: [{ path: 'expires_at', message: 'must be in the future' }] });
-      }
-      const key = await app.services.accounts.issueApiKey(caller.user.id, { name: request.body.name ?? null, expiresAt });
-      await app.services.audit.record({
-        organization_id: null,
-        actor: { type: 'user', id: caller.user.id },
-        action: 'api_key.create',
-        target_type: 'api_key',
-        target_id: key.id,
-        outcome: 'success',
-        request_id: request.id,
-      });
-      return reply.code(201).send(key);
+      const ctx = userContext(request);
+      const { name, expires_at } = request.body;
+      return reply.code(201).send(await app.services.accounts.issueApiKey(ctx, ctx.user.id, { name: name ?? null, expiresAt: expires_at ? new Date(expires_at) : null }));
     },
   );
 
@@ -49,17 +36,8 @@ const routes: FastifyPluginAsyncZod = async (app) => {
       schema: { tags, summary: 'Revoke one of your API keys', params: z.object({ key_id: z.string() }), response: { 204: z.null(), ...authProblems } },
     },
     async (request, reply) => {
-      const caller = userOf(request);
-      await app.services.accounts.revokeApiKey(request.params.key_id, caller.user.id);
-      await app.services.audit.record({
-        organization_id: null,
-        actor: { type: 'user', id: caller.user.id },
-        action: 'api_key.revoke',
-        target_type: 'api_key',
-        target_id: request.params.key_id,
-        outcome: 'success',
-        request_id: request.id,
-      });
+      const ctx = userContext(request);
+      await app.services.accounts.revokeApiKey(ctx, request.params.key_id, ctx.user.id);
       return reply.code(204).send(null);
     },
   );

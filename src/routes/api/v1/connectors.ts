@@ -23,7 +23,7 @@ import {
 import { connectorListItemSchema } from '../../../schemas/console.js';
 import { executeSerializerCompiler } from '../../../schemas/execute-result.js';
 import { authProblems, listOf, problems } from '../../../schemas/problem.js';
-import { connectorTypes } from '../../../services/connector-service.js';
+import { connectorTypes } from '../../../schemas/vocabulary.js';
 import { requestContext } from './context.js';
 
 const idParams = z.object({ id: z.string() });

@@ -1,9 +1,9 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { PatchbayError } from '../../../errors.js';
 import { userOf } from '../../../plugins/auth.js';
 import { acceptedInvitationSchema, invitationSchema, redeemBody, redeemedInvitationSchema } from '../../../schemas/accounts.js';
 import { authProblems, problems } from '../../../schemas/problem.js';
+import { userContext } from './context.js';
 
 /**
  * The invitee's side of membership (docs/invitations.md). An account sees the invitations sent to its email and
@@ -13,7 +13,7 @@ import { authProblems, problems } from '../../../schemas/problem.js';
 const routes: FastifyPluginAsyncZod = async (app) => {
   const tags = ['invitations'];
   const user = { scope: 'user' } as const;
-  const { accounts, audit } = app.services;
+  const { accounts } = app.services;
   const invitationParams = z.object({ id: z.string() });
 
   app.get(
@@ -41,19 +41,8 @@ const routes: FastifyPluginAsyncZod = async (app) => {
       },
     },
     async (request) => {
-      const caller = userOf(request);
-      const accepted = await accounts.acceptInvitation(caller.user, request.params.id);
-      await audit.record({
-        organization_id: accepted.invitation.organization.id,
-        actor: { type: 'user', id: caller.user.id },
-        action: 'invitation.accept',
-        target_type: 'invitation',
-        target_id: accepted.invitation.id,
-        outcome: 'success',
-        detail: { role: accepted.invitation.role },
-        request_id: request.id,
-      });
-      return accepted;
+      const ctx = userContext(request);
+      return accounts.acceptInvitation(ctx, ctx.user, request.params.id);
     },
   );
 
@@ -69,18 +58,8 @@ const routes: FastifyPluginAsyncZod = async (app) => {
       },
     },
     async (request) => {
-      const caller = userOf(request);
-      const invitation = await accounts.declineInvitation(caller.user, request.params.id);
-      await audit.record({
-        organization_id: invitation.organization.id,
-        actor: { type: 'user', id: caller.user.id },
-        action: 'invitation.decline',
-        target_type: 'invitation',
-        target_id: invitation.id,
-        outcome: 'success',
-        request_id: request.id,
-      });
-      return invitation;
+      const ctx = userContext(request);
+      return accounts.declineInvitation(ctx, ctx.user, request.params.id);
     },
   );
 
@@ -103,32 +82,9 @@ const routes: FastifyPluginAsyncZod = async (app) => {
       },
     },
     async (request, reply) => {
-      const outcome = await accounts.redeemInvitation(request.body);
-      if (outcome.kind === 'existing_account') {
-        // Recorded, so that an admin trying their own token to learn whether an account exists leaves a trace.
-        await audit.record({
-          organization_id: outcome.invitation.organization.id,
-          actor: { type: 'user', id: null },
-          action: 'invitation.redeem',
-          target_type: 'invitation',
-          target_id: outcome.invitation.id,
-          outcome: 'denied',
-          detail: { reason: 'existing_account' },
-          request_id: request.id,
-        });
-        throw new PatchbayError('conflict', 'this email already has an account: sign in with its API key and accept the invitation (GET /api/v1/invitations)');
-      }
-      const { invitation, member, apiKey } = outcome;
-      await audit.record({
-        organization_id: invitation.organization.id,
-        actor: { type: 'user', id: member.user_id },
-        action: 'invitation.redeem',
-        target_type: 'invitation',
-        target_id: invitation.id,
-        outcome: 'success',
-        detail: { role: invitation.role, user_id: member.user_id, api_key_id: apiKey.id },
-        request_id: request.id,
-      });
+      // An email that already has an account answers 409, recorded as denied: an admin trying their own token to
+      // learn whether an account exists leaves a trace.
+      const { invitation, member, apiKey } = await accounts.redeemInvitation({ requestId: request.id }, request.body);
       return reply.code(201).send({ invitation, member, api_key: apiKey });
     },
   );

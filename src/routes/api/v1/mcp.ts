@@ -8,7 +8,7 @@ import { codeForStatus } from '../../../plugins/error-handler.js';
 import { agentParams, mcpBody, toolsQuery } from '../../../schemas/agents.js';
 import { authProblems, problems } from '../../../schemas/problem.js';
 import type { McpAnswer } from '../../../services/mcp-server.js';
-import { auditEvent, initializeClient, runtimeContext } from './context.js';
+import { runtimeContext } from './context.js';
 
 // The answers are JSON-RPC as the MCP SDK writes them; documented, not re-validated.
 const jsonRpcAnswer = z.unknown().describe('JSON-RPC 2.0 response(s)');
@@ -21,7 +21,7 @@ const jsonRpcAnswer = z.unknown().describe('JSON-RPC 2.0 response(s)');
  */
 const routes: FastifyPluginAsyncZod = async (app) => {
   const tags = ['agents'];
-  const { agents, audit, mcp } = app.services;
+  const { agents, mcp } = app.services;
   const allowedOrigins = new Set(app.config.allowedOrigins);
 
   const access = { scope: 'org', role: 'developer', agent: true } as const;
@@ -56,19 +56,6 @@ const routes: FastifyPluginAsyncZod = async (app) => {
       },
     },
     async (request, reply) => {
-      // A stateless server meets a client's name only in its initialize request: the audit log keeps it there,
-      // with the token; tool calls name the client by its User-Agent.
-      const initializing = initializeClient(request.body);
-      if (initializing) {
-        await audit.record(
-          auditEvent(request, {
-            action: 'agent.mcp_initialize',
-            target_type: 'agent',
-            target_id: request.params.id,
-            detail: { client_name: initializing.name, client_version: initializing.version ?? null },
-          }),
-        );
-      }
       const response = await mcp.handle(webRequest(request), request.body, {
         ctx: runtimeContext(request),
         agentId: request.params.id,

@@ -1,11 +1,10 @@
 import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { orgOf, userOf } from '../../../plugins/auth.js';
-import { createdInvitationSchema, displayNameSchema, invitationSchema, memberSchema } from '../../../schemas/accounts.js';
+import { orgOf } from '../../../plugins/auth.js';
+import { createdInvitationSchema, displayNameSchema, invitationSchema, memberSchema, roleSchema } from '../../../schemas/accounts.js';
 import { authProblems, problems } from '../../../schemas/problem.js';
-import { roleSchema } from '../../../services/account-service.js';
-import { auditEvent } from './context.js';
+import { organizationContext } from './context.js';
 
 const userParams = z.object({ user_id: z.string() });
 
@@ -22,7 +21,7 @@ const inviteBody = z.strictObject({
 const routes: FastifyPluginAsyncZod = async (app) => {
   const tags = ['members'];
   const admin = { scope: 'org', role: 'admin' } as const;
-  const { accounts, audit } = app.services;
+  const { accounts } = app.services;
 
   // 404 before 422: the user in the path must be a member of the caller's organisation.
   const memberExists = async (request: FastifyRequest) => {
@@ -54,11 +53,7 @@ const routes: FastifyPluginAsyncZod = async (app) => {
         response: { 201: createdInvitationSchema, ...authProblems, ...problems(409, 413, 422) },
       },
     },
-    async (request, reply) => {
-      const invitation = await accounts.invite(orgOf(request).organization.id, request.body, userOf(request).user.id);
-      await audit.record(auditEvent(request, { action: 'invitation.create', target_type: 'invitation', target_id: invitation.id, detail: { role: invitation.role } }));
-      return reply.code(201).send(invitation);
-    },
+    async (request, reply) => reply.code(201).send(await accounts.invite(organizationContext(request), request.body)),
   );
 
   app.get(
@@ -86,8 +81,7 @@ const routes: FastifyPluginAsyncZod = async (app) => {
       },
     },
     async (request, reply) => {
-      const invitation = await accounts.revokeInvitation(orgOf(request).organization.id, request.params.invitation_id);
-      await audit.record(auditEvent(request, { action: 'invitation.revoke', target_type: 'invitation', target_id: invitation.id }));
+      await accounts.revokeInvitation(organizationContext(request), request.params.invitation_id);
       return reply.code(204).send(null);
     },
   );
@@ -104,11 +98,7 @@ const routes: FastifyPluginAsyncZod = async (app) => {
         response: { 200: memberSchema, ...authProblems, ...problems(409, 413, 422) },
       },
     },
-    async (request) => {
-      const member = await accounts.updateMembership(orgOf(request).organization.id, request.params.user_id, request.body.role);
-      await audit.record(auditEvent(request, { action: 'membership.update', target_type: 'user', target_id: member.user_id, detail: { role: member.role } }));
-      return member;
-    },
+    async (request) => accounts.updateMembership(organizationContext(request), request.params.user_id, request.body.role),
   );
 
   app.delete(
@@ -118,8 +108,7 @@ const routes: FastifyPluginAsyncZod = async (app) => {
       schema: { tags, summary: 'Remove a member (409 for the last admin)', params: userParams, response: { 204: z.null(), ...authProblems, ...problems(409) } },
     },
     async (request, reply) => {
-      await accounts.removeMembership(orgOf(request).organization.id, request.params.user_id);
-      await audit.record(auditEvent(request, { action: 'membership.delete', target_type: 'user', target_id: request.params.user_id }));
+      await accounts.removeMembership(organizationContext(request), request.params.user_id);
       return reply.code(204).send(null);
     },
   );

@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { authProblems, problems } from '../../../schemas/problem.js';
 import { classParams, createAgentClassBody, registryClassSchema, registrySchema } from '../../../schemas/registry.js';
-import { auditEvent } from './context.js';
+import { actorContext } from './context.js';
 
 /**
  * The installation-wide PolicySynth registry (no organisation): any user reads it, operators change it.
@@ -12,7 +12,7 @@ const routes: FastifyPluginAsyncZod = async (app) => {
   const tags = ['registry'];
   const installation = { scope: 'installation' } as const;
   const operator = { scope: 'operator' } as const;
-  const { registry, audit } = app.services;
+  const { registry } = app.services;
 
   app.get(
     '/registry',
@@ -35,11 +35,7 @@ const routes: FastifyPluginAsyncZod = async (app) => {
       config: { access: operator },
       schema: { tags, summary: 'Create an agent class (operators)', body: createAgentClassBody, response: { 201: registryClassSchema, ...authProblems, ...problems(413, 422) } },
     },
-    async (request, reply) => {
-      const created = await registry.createAgentClass(request.body);
-      await audit.record(auditEvent(request, { action: 'agent_class.create', target_type: 'agent_class', target_id: created.uuid }));
-      return reply.code(201).send(created);
-    },
+    async (request, reply) => reply.code(201).send(await registry.createAgentClass(actorContext(request), request.body)),
   );
 
   // Adding and removing are idempotent: a class already in (or already out of) the registry answers the same.
@@ -49,11 +45,7 @@ const routes: FastifyPluginAsyncZod = async (app) => {
       config: { access: operator },
       schema: { tags, summary: 'Add an agent class to the registry (operators)', params: classParams, response: { 200: registryClassSchema, ...authProblems } },
     },
-    async (request) => {
-      const added = await registry.addAgentClass(request.params.uuid);
-      await audit.record(auditEvent(request, { action: 'registry.agent_class.add', target_type: 'agent_class', target_id: added.uuid }));
-      return added;
-    },
+    async (request) => registry.addAgentClass(actorContext(request), request.params.uuid),
   );
 
   app.delete(
@@ -63,8 +55,7 @@ const routes: FastifyPluginAsyncZod = async (app) => {
       schema: { tags, summary: 'Remove an agent class from the registry (operators)', params: classParams, response: { 204: z.null(), ...authProblems } },
     },
     async (request, reply) => {
-      await registry.removeAgentClass(request.params.uuid);
-      await audit.record(auditEvent(request, { action: 'registry.agent_class.remove', target_type: 'agent_class', target_id: request.params.uuid }));
+      await registry.removeAgentClass(actorContext(request), request.params.uuid);
       return reply.code(204).send(null);
     },
   );
@@ -75,11 +66,7 @@ const routes: FastifyPluginAsyncZod = async (app) => {
       config: { access: operator },
       schema: { tags, summary: 'Add a connector class to the registry (operators)', params: classParams, response: { 200: registryClassSchema, ...authProblems } },
     },
-    async (request) => {
-      const added = await registry.addConnectorClass(request.params.uuid);
-      await audit.record(auditEvent(request, { action: 'registry.connector_class.add', target_type: 'connector_class', target_id: added.uuid }));
-      return added;
-    },
+    async (request) => registry.addConnectorClass(actorContext(request), request.params.uuid),
   );
 
   app.delete(
@@ -94,8 +81,7 @@ const routes: FastifyPluginAsyncZod = async (app) => {
       },
     },
     async (request, reply) => {
-      await registry.removeConnectorClass(request.params.uuid);
-      await audit.record(auditEvent(request, { action: 'registry.connector_class.remove', target_type: 'connector_class', target_id: request.params.uuid }));
+      await registry.removeConnectorClass(actorContext(request), request.params.uuid);
       return reply.code(204).send(null);
     },
   );

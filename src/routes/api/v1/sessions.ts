@@ -1,4 +1,3 @@
-import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { PatchbayError } from '../../../errors.js';
@@ -6,7 +5,6 @@ import type { Caller } from '../../../plugins/auth.js';
 import { assertConsoleRequest, assertSameOrigin, clearSessionCookie, readSessionCookie, setSessionCookie } from '../../../plugins/console-session.js';
 import { createSessionBody, type meSchema, sessionSchema } from '../../../schemas/console.js';
 import { problems } from '../../../schemas/problem.js';
-import type { AuditInput } from '../../../services/audit-service.js';
 
 type UserCaller = Omit<Extract<Caller, { kind: 'user' }>, 'kind'>;
 
@@ -21,20 +19,12 @@ export function meView(caller: UserCaller, session: { expiresAt: Date } | null):
 }
 
 /**
- * Web console sign-in and sign-out (plugins/console-session.ts has the cookie and the CSRF rule). Signing in and
- * out are audit events in each of the user's organisations, so their admins see them; a failed sign-in has no
- * organisation.
+ * Web console sign-in and sign-out (plugins/console-session.ts has the cookie and the CSRF rule; SessionService
+ * audits both, and a failed sign-in).
  */
 const routes: FastifyPluginAsyncZod = async (app) => {
   const tags = ['sessions'];
-  const { accounts, sessions, audit } = app.services;
-
-  const recordInOrgs = async (request: FastifyRequest, caller: UserCaller, event: Omit<AuditInput, 'organization_id' | 'actor' | 'outcome' | 'request_id'>) => {
-    const organizations = caller.memberships.length ? caller.memberships.map((m) => m.organization.id) : [null];
-    for (const organizationId of organizations) {
-      await audit.record({ organization_id: organizationId, actor: { type: 'user', id: caller.user.id }, outcome: 'success', request_id: request.id, ...event });
-    }
-  };
+  const { accounts, sessions } = app.services;
 
   app.post(
     '/',
@@ -55,20 +45,11 @@ const routes: FastifyPluginAsyncZod = async (app) => {
       const principal = await accounts.authenticate(request.body.api_key);
       if (!principal) {
         limits.failed(request, request.body.api_key);
-        await audit.record({
-          organization_id: null,
-          actor: { type: 'user', id: null },
-          action: 'session.login_failed',
-          target_type: 'session',
-          outcome: 'failure',
-          detail: { reason: 'unknown, revoked or expired API key' },
-          request_id: request.id,
-        });
+        await sessions.refuseSignIn({ requestId: request.id });
         throw new PatchbayError('unauthenticated', 'unknown, revoked or expired API key');
       }
       limits.succeeded(request.body.api_key);
-      const session = await sessions.start(principal);
-      await recordInOrgs(request, principal, { action: 'session.login', target_type: 'session', target_id: session.id, detail: { api_key_id: principal.apiKeyId } });
+      const session = await sessions.start({ requestId: request.id }, principal);
       setSessionCookie(request, reply, session.token, session.absoluteExpiresAt);
       return reply.code(201).send(meView(principal, { expiresAt: session.absoluteExpiresAt }));
     },
@@ -88,11 +69,7 @@ const routes: FastifyPluginAsyncZod = async (app) => {
       const token = readSessionCookie(request);
       if (token !== undefined) {
         assertConsoleRequest(request);
-        const principal = await sessions.authenticate(token);
-        const ended = await sessions.end(token);
-        if (principal && ended) {
-          await recordInOrgs(request, principal, { action: 'session.logout', target_type: 'session', target_id: ended.sessionId });
-        }
+        await sessions.end({ requestId: request.id }, token);
       }
       clearSessionCookie(request, reply);
       return reply.code(204).send(null);
