@@ -4,6 +4,7 @@ import type { Organization, Role, User } from '../db/models/index.js';
 import { PatchbayError } from '../errors.js';
 import { assertConsoleRequest, readSessionCookie } from './console-session.js';
 import type { CredentialLimits } from './limits.js';
+import type { AgentPrincipal } from '../services/runtime-types.js';
 
 /**
  * Who may call a route, declared on the route as `config: { access }`:
@@ -23,13 +24,7 @@ export type Access =
   | { scope: 'any' }
   | { scope: 'org'; role: Role; agent?: boolean };
 
-export interface AgentPrincipal {
-  tokenId: string;
-  /** Surrogate id (pb_agents.id) and public id (agent-123). */
-  agentPk: string;
-  agentId: string;
-  organization: Organization;
-}
+export type { AgentPrincipal } from '../services/runtime-types.js';
 
 export type Caller =
   /** `memberships` in the order joined: the first is the user's default organisation. */

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { ErrorCode, FieldError } from '../errors.js';
 import type { EgressGuard } from '../net/egress.js';
 import type { SecretKind } from './scrub.js';
+import type { ConnectorType } from '../schemas/vocabulary.js';
 
 /**
  * Secret field: encrypted at rest, write-only in OpenAPI, masked in responses, scrubbed from every outward string.
@@ -35,7 +36,8 @@ export const boundary = <T extends z.ZodType>(rule: BoundaryRule, field: T): T =
  */
 export const destination = <T extends z.ZodType>(field: T): T => field.meta({ destination: true }) as T;
 
-export type ProviderType = 'database' | 'api' | 'storage' | 'messaging';
+/** A connector's family, as the API names it (`connector_type`). */
+export type ProviderType = ConnectorType;
 
 /**
  * Whether an operation writes, stated outright: `'never'` (a read), `'always'` (a write: a read attachment does

@@ -9,7 +9,7 @@ const configObject = z
   .record(z.string(), z.unknown())
   .describe('The provider\'s config fields (GET /api/v1/connectors/types lists them). Secret fields are write-only.');
 
-export const connectorTypeEnum = z.enum(connectorTypes as [string, ...string[]]);
+export const connectorTypeEnum = z.enum(connectorTypes);
 export const connectorStatusEnum = z.enum(['untested', 'healthy', 'failing', 'disabled']);
 
 /** On every view of a resource a provisioning file may own (docs/provisioning.md). */

@@ -1,5 +1,4 @@
 import { z } from 'zod';
-import type { ProviderType } from '../providers/types.js';
 
 /**
  * The field vocabulary that request bodies, services and provisioning files share. It imports zod and nothing of
@@ -9,7 +8,10 @@ import type { ProviderType } from '../providers/types.js';
 /** What a response shows in place of every secret value, and what a scrubbed text holds where a secret was. */
 export const MASK = '********';
 
-export const connectorTypes: readonly ProviderType[] = ['database', 'api', 'storage', 'messaging'];
+export const connectorTypes = ['database', 'api', 'storage', 'messaging'] as const;
+
+/** A connector's family: what its provider is (`Provider.type`). */
+export type ConnectorType = (typeof connectorTypes)[number];
 
 /** The client-chosen public id of an agent (DESIGN.md section 5). */
 export const agentIdSchema = z

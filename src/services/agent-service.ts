@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { UniqueConstraintError } from 'sequelize';
 import type { Agent, AgentToken, Models, Organization } from '../db/models/index.js';
 import { PatchbayError } from '../errors.js';
-import type { AgentPrincipal } from '../plugins/auth.js';
+import type { AgentPrincipal } from './runtime-types.js';
 import { agentIdSchema } from '../schemas/vocabulary.js';
 import { assertUnmanaged, managedMark } from '../provisioning/managed.js';
 import type { AuditService } from './audit-service.js';

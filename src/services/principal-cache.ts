@@ -1,5 +1,5 @@
 import type { ApiKey, AgentToken } from '../db/models/index.js';
-import type { AgentPrincipal } from '../plugins/auth.js';
+import type { AgentPrincipal } from './runtime-types.js';
 import type { Principal } from './runtime-types.js';
 import type { AttachmentService, ResolvedAttachment } from './attachment-service.js';
 import { effectiveLimits, parseOverride } from './attachment-service.js';

@@ -17,3 +17,12 @@ export interface Principal {
 export interface AgentLookup {
   require(organizationId: string, agentId: string): Promise<Agent>;
 }
+
+/** An agent authenticated by one of its tokens. */
+export interface AgentPrincipal {
+  tokenId: string;
+  /** Surrogate id (pb_agents.id) and public id (agent-123). */
+  agentPk: string;
+  agentId: string;
+  organization: Organization;
+}

@@ -7,7 +7,6 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { getProvider } from '../../src/providers/registry.js';
 import type { AttachmentLimits } from '../../src/schemas/vocabulary.js';
 import { build, type BuildOptions, type TestApp } from '../support/app.js';
-import type { Dialect } from '../support/db.js';
 import { client as restClient, type Reply } from '../support/http.js';
 import { inOrganization } from '../support/contexts.js';
 
