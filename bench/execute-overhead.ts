@@ -28,7 +28,7 @@ import type { Connector } from '../src/db/models/index.js';
 import { createSequelize } from '../src/db/sequelize.js';
 import { poolKey } from '../src/providers/harness.js';
 import { callSettings, runPipeline } from '../src/providers/postgresql/session.js';
-import { effectiveLimits } from '../src/services/attachment-service.js';
+import { effectiveLimits } from '../src/services/connectors/attachment-service.js';
 import type { Services } from '../src/services/index.js';
 import { createTestDatabase, type Dialect } from '../test/support/db.js';
 import { benchApp } from './app.js';

@@ -13,7 +13,7 @@ import { newId } from '../src/db/ids.js';
 import { migrateUp } from '../src/db/migrator.js';
 import { initModels } from '../src/db/models/index.js';
 import { createSequelize } from '../src/db/sequelize.js';
-import { AccountService } from '../src/services/account-service.js';
+import { AccountService } from '../src/services/accounts/account-service.js';
 import { createTestDatabase, type Dialect } from '../test/support/db.js';
 import { measure, ms } from './stats.js';
 

@@ -31,7 +31,7 @@ import { generateKey } from '../src/crypto/fernet.js';
 import { KeyRing } from '../src/crypto/key-ring.js';
 import { migrateUp } from '../src/db/migrator.js';
 import { createSequelize } from '../src/db/sequelize.js';
-import { ReencryptService } from '../src/services/reencrypt-service.js';
+import { ReencryptService } from '../src/services/connectors/reencrypt-service.js';
 import { servePatchbay, spawnPatchbay, type ServedPatchbay } from '../test/support/cli.js';
 import { createTestDatabase } from '../test/support/db.js';
 import { benchApp } from './app.js';

@@ -15,7 +15,7 @@ import { errorCodes } from '../src/errors.js';
 import { listProviders } from '../src/providers/registry.js';
 import { toolSchema, whoamiSchema } from '../src/schemas/agents.js';
 import { executeResultSchema, instanceSchema } from '../src/schemas/connectors.js';
-import { RETRYABLE_CODES } from '../src/services/tool-service.js';
+import { RETRYABLE_CODES } from '../src/services/runtime/tool-service.js';
 
 type JsonSchema = { [keyword: string]: unknown };
 

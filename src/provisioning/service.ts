@@ -4,13 +4,13 @@ import type { Agent, Connector, ConnectorInstance, Models, Organization, Role } 
 import { takeMigrationLock } from '../db/migrator.js';
 import { writeTransactionScope } from '../db/write-transaction.js';
 import { PatchbayError, validationError, type FieldError } from '../errors.js';
-import type { AccountService } from '../services/account-service.js';
-import type { AgentService } from '../services/agent-service.js';
-import type { AttachmentService, PatchInstanceInput } from '../services/attachment-service.js';
+import type { AccountService } from '../services/accounts/account-service.js';
+import type { AgentService } from '../services/accounts/agent-service.js';
+import type { AttachmentService, PatchInstanceInput } from '../services/connectors/attachment-service.js';
 import type { Actor } from '../services/audit-service.js';
-import type { ConnectorService, UpdateConnectorInput } from '../services/connector-service.js';
+import type { ConnectorService, UpdateConnectorInput } from '../services/connectors/connector-service.js';
 import type { RequestContext } from '../services/context.js';
-import type { UpdateWebhookInput, WebhookService } from '../services/webhook-service.js';
+import type { UpdateWebhookInput, WebhookService } from '../services/health/webhook-service.js';
 import type { DesiredState } from './desired.js';
 import { CHANGED, diff, planLine, type Change, type CurrentState, type PlanLine } from './plan.js';
 

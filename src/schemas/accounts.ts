@@ -11,7 +11,7 @@ export const slugSchema = z
 export const emailSchema = z.string().trim().toLowerCase().pipe(z.email('not a valid email address'));
 export const roleSchema = z.enum(roles as [Role, ...Role[]], { error: `one of ${roles.join(', ')}` });
 
-/** An API key or agent token as listed: never the secret itself (services/secrets.ts credentialView). */
+/** An API key or agent token as listed: never the secret itself (services/connectors/secrets.ts credentialView). */
 export const credentialSchema = (what: 'key' | 'token') =>
   z.object({
     id: z.string(),

@@ -47,7 +47,7 @@ export const toolsQuery = z.strictObject({
 
 const jsonObjectSchema = z.looseObject({ type: z.literal('object') });
 
-/** ToolDefinition of src/services/tool-service.ts, in MCP's own (camelCase) vocabulary. */
+/** ToolDefinition of src/services/runtime/tool-service.ts, in MCP's own (camelCase) vocabulary. */
 export const toolSchema = z.object({
   name: z.string().describe('{alias}__{operation}: lower-case, at most 64 characters'),
   description: z.string(),

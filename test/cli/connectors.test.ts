@@ -6,7 +6,7 @@ import { generateKey } from '../../src/crypto/fernet.js';
 import { KeyRing } from '../../src/crypto/key-ring.js';
 import { initModels } from '../../src/db/models/index.js';
 import { createServices } from '../../src/services/index.js';
-import { pgAt } from '../health/support.js';
+import { pgAt } from '../services/health/support.js';
 import { patchbay } from '../support/cli.js';
 import { migratedDatabase } from '../support/db.js';
 import { closedPort } from '../support/listeners.js';

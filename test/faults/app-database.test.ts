@@ -8,7 +8,7 @@ import pg from 'pg';
 import sqlite3 from 'sqlite3';
 import { PatchbayError } from '../../src/errors.js';
 import { agentWorld, type AgentWorld } from '../mcp/support.js';
-import { until } from '../runtime/support.js';
+import { until } from '../services/runtime/support.js';
 import { build } from '../support/app.js';
 import { backendRunning } from '../support/pg.js';
 import { requireReady } from '../support/server-processes.js';

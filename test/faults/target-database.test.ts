@@ -4,7 +4,7 @@ import { after, describe, test } from 'node:test';
 import pg from 'pg';
 import { PatchbayError } from '../../src/errors.js';
 import { poolKey, type ExecuteRequest, type ProviderHarness } from '../../src/providers/harness.js';
-import { healthSetup } from '../health/support.js';
+import { healthSetup } from '../services/health/support.js';
 import { bearer } from '../support/app.js';
 import { PG_ADMIN_URL } from '../support/db.js';
 import { backendRunning, targetDatabase } from '../support/pg.js';

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Logger } from 'pino';
-import { HealthScheduler } from '../../src/services/scheduler.js';
-import { WebhookService, type WebhookOptions } from '../../src/services/webhook-service.js';
-import { healthSetup, pgAt } from '../health/support.js';
-import { until } from '../runtime/support.js';
+import { HealthScheduler } from '../../src/services/health/scheduler.js';
+import { WebhookService, type WebhookOptions } from '../../src/services/health/webhook-service.js';
+import { healthSetup, pgAt } from '../services/health/support.js';
+import { until } from '../services/runtime/support.js';
 import { client, ok } from '../support/http.js';
 import { closedPort, resettingListener, silentListener, type Listener } from '../support/listeners.js';
 

@@ -7,7 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
 import { SECURE_COOKIE, PLAIN_COOKIE } from '../../src/plugins/console-session.js';
 import { catalogueForRegistry } from '../../src/providers/catalogue.js';
-import { SessionService, SESSION_ABSOLUTE_MS, SESSION_IDLE_MS } from '../../src/services/session-service.js';
+import { SessionService, SESSION_ABSOLUTE_MS, SESSION_IDLE_MS } from '../../src/services/accounts/session-service.js';
 import { build, type TestApp } from '../support/app.js';
 import { client, ok, problem } from '../support/http.js';
 import { closedPort } from '../support/listeners.js';

@@ -9,7 +9,7 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import mysql2 from 'mysql2/promise';
 import sqlite3 from 'sqlite3';
 import { getProvider } from '../../src/providers/registry.js';
-import { RATE_WINDOW_MS } from '../../src/services/rate-limit-service.js';
+import { RATE_WINDOW_MS } from '../../src/services/runtime/rate-limit-service.js';
 import { agentWorld, mcpOutcome, notices, restOutcome, type AgentWorld, type Outcome } from '../mcp/support.js';
 import { bearerAllow, startRestPeer } from '../support/http-peers.js';
 import { targetDatabase } from '../support/pg.js';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
 import { catalogueForRegistry } from '../../src/providers/catalogue.js';
-import { REGISTRY_UUID, providerClassBaseId } from '../../src/services/agent-registry-service.js';
+import { REGISTRY_UUID, providerClassBaseId } from '../../src/services/connectors/agent-registry-service.js';
 import { build } from '../support/app.js';
 import { client, ok, problem } from '../support/http.js';
 

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Logger } from 'pino';
-import { ReencryptService } from '../../src/services/reencrypt-service.js';
-import { WebhookService } from '../../src/services/webhook-service.js';
-import { healthSetup, pgAt } from '../health/support.js';
+import { ReencryptService } from '../../src/services/connectors/reencrypt-service.js';
+import { WebhookService } from '../../src/services/health/webhook-service.js';
+import { healthSetup, pgAt } from '../services/health/support.js';
 import { dialects } from '../support/db.js';
 import { client, errorPaths, ok, problem } from '../support/http.js';
 import { closedPort } from '../support/listeners.js';

@@ -7,7 +7,7 @@ import { performance } from 'node:perf_hooks';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { PatchbayAgent, PatchbayError } from '../../packages/sdk/src/index.js';
-import { RATE_WINDOW_MS } from '../../src/services/rate-limit-service.js';
+import { RATE_WINDOW_MS } from '../../src/services/runtime/rate-limit-service.js';
 import { client, ok } from '../support/http.js';
 import { closedPort } from '../support/listeners.js';
 import { recordingFetch, sdkWorld } from './support.js';

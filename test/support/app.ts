@@ -8,7 +8,7 @@ import { generateKey } from '../../src/crypto/fernet.js';
 import { KeyRing } from '../../src/crypto/key-ring.js';
 import type { initModels } from '../../src/db/models/index.js';
 import { loggerOptions } from '../../src/logger.js';
-import type { AccountService } from '../../src/services/account-service.js';
+import type { AccountService } from '../../src/services/accounts/account-service.js';
 import { migratedDatabase, type Dialect } from './db.js';
 
 /** Every log line the app wrote, as text: tests assert no secret ever reaches one. */

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { healthSetup, pgAt } from '../health/support.js';
+import { healthSetup, pgAt } from '../services/health/support.js';
 import { servePatchbay } from '../support/cli.js';
 import { client, ok } from '../support/http.js';
 import { openHarness } from '../support/harness.js';

@@ -6,7 +6,7 @@ import type { Migration } from './types.js';
  * transaction that changes the row, so every other process hears of it once, and only once, it commits; a change
  * that rolls back is never heard. Whoever writes (a route, the CLI, reencrypt, plain SQL) is covered.
  * Updates that change nothing a cache keeps (last_used_at, health columns) notify nobody. SQLite has no
- * NOTIFY: processes there watch `PRAGMA data_version` (services/change-feed.ts).
+ * NOTIFY: processes there watch `PRAGMA data_version` (services/runtime/change-feed.ts).
  */
 const CHANNEL = 'patchbay_changes';
 

@@ -17,8 +17,8 @@ import {
 import { executeBody, executeResultSchema, instanceSchema } from '../../../schemas/connectors.js';
 import { executeSerializerCompiler } from '../../../schemas/execute-result.js';
 import { authProblems, listOf, problems } from '../../../schemas/problem.js';
-import { agentView } from '../../../services/agent-service.js';
-import type { RuntimeAttachment } from '../../../services/principal-cache.js';
+import { agentView } from '../../../services/accounts/agent-service.js';
+import type { RuntimeAttachment } from '../../../services/runtime/principal-cache.js';
 import { organizationContext, requestContext, runtimeContext } from './context.js';
 
 /** Agents, their tokens, and the run-time endpoints an agent's own token may call (DESIGN.md section 5). */

@@ -5,7 +5,7 @@ import { orgOf, userOf } from '../../../plugins/auth.js';
 import { managedOptionsFrom } from '../../../provisioning/managed.js';
 import type { Actor } from '../../../services/audit-service.js';
 import type { ActorContext, RequestContext } from '../../../services/context.js';
-import type { ClientInfo, RuntimeContext } from '../../../services/execution-service.js';
+import type { ClientInfo, RuntimeContext } from '../../../services/runtime/execution-service.js';
 
 /** Who made the request, as the audit log names them: a user, or an agent by the id of the token it used. */
 export function actorOf(request: FastifyRequest): Actor {

@@ -7,7 +7,7 @@ import { orgOf } from '../../../plugins/auth.js';
 import { codeForStatus } from '../../../plugins/error-handler.js';
 import { agentParams, mcpBody, toolsQuery } from '../../../schemas/agents.js';
 import { authProblems, problems } from '../../../schemas/problem.js';
-import type { McpAnswer } from '../../../services/mcp-server.js';
+import type { McpAnswer } from '../../../services/runtime/mcp-server.js';
 import { runtimeContext } from './context.js';
 
 // The answers are JSON-RPC as the MCP SDK writes them; documented, not re-validated.
