@@ -86,9 +86,11 @@ describe('a private PostgreSQL cluster stopped in the middle of an execute', () 
     const text = marker();
     const running = execute(harness, key, config, `SELECT pg_sleep(20) AS ${text}`);
     await backendRunning(admin, text);
+    // Its failure is awaited from now on: the call may fail while the halt is still in progress.
+    const failed = failure(running);
     await cluster.halt();
     t.after(() => cluster.resume().catch(() => undefined));
-    const error = await failure(running);
+    const error = await failed;
     // The server went away mid-call: an upstream failure that says so, never a crash or a 500.
     assert.equal(error.code, 'upstream_error', error.message);
     assert.match(error.message, /terminat/i);

@@ -75,7 +75,8 @@ export function describeConnection(suite: Suite): void {
     fixture.timeout,
     () => {
       suite.it(`a listener that never answers: timeout, within ${TIMEOUT_BOUND_MS} ms`, { peer: false }, async (run, t) => {
-        const address = await silentListener(t);
+        const { host, port } = await silentListener(t);
+        const address = { host, port };
         const config = { ...suite.at('timeout')(address), connect_timeout_ms: SHORT_CONNECT_TIMEOUT_MS };
         for (const path of ['test', 'execute'] as const) {
           const started = performance.now();
@@ -92,7 +93,8 @@ export function describeConnection(suite: Suite): void {
 
   suite.capability('tls_error', fixture.tls, ({ config }) => {
     suite.it('TLS to a plaintext port: tls_error', { peer: true }, async (run, t) => {
-      const result = await run.test(config(await plaintextListener(t)));
+      const { host, port } = await plaintextListener(t);
+      const result = await run.test(config({ host, port }));
       assert.equal(result.error_code, 'tls_error', result.message);
     });
   });
