@@ -1,5 +1,6 @@
 import { Op, type Attributes, type Model, type ModelStatic, type WhereOptions } from 'sequelize';
 import { PatchbayError } from '../errors.js';
+import { hasControlCharacters, MAX_PARAM_LENGTH } from '../schemas/strings.js';
 
 /**
  * Keyset (cursor) pagination over (a time column, id): stable under inserts, O(log n) per page. The cursor is
@@ -20,7 +21,10 @@ function decodeCursor(cursor: string, idKind: 'string' | 'integer'): { at: Date;
   try {
     const [rawAt, rawId] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as [unknown, unknown];
     at = new Date(String(rawAt));
-    if (typeof rawId !== 'string' || Number.isNaN(at.getTime())) throw new Error('shape');
+    // The ids this encodes are ours: a NUL or another control character never is, and would reach the database.
+    if (typeof rawId !== 'string' || rawId.length > MAX_PARAM_LENGTH || hasControlCharacters(rawId) || Number.isNaN(at.getTime())) {
+      throw new Error('shape');
+    }
     id = rawId;
   } catch {
     throw invalidCursor();

@@ -171,6 +171,10 @@ describe('bad input', () => {
     // Health history is keyed by an integer: a cursor with any other id is not one of ours.
     const crafted = Buffer.from(JSON.stringify([new Date().toISOString(), 'not-a-number'])).toString('base64url');
     assert.deepEqual(await invalid(asDeveloper('GET', `/connectors/${connector.id}/health?cursor=${crafted}`)), ['cursor']);
+    // A NUL in a cursor's id never reaches the database (the fuzz test once found it answered 500).
+    const withNul = Buffer.from(JSON.stringify(['2020-01-01T00:00:00Z', 'a\u0000b'])).toString('base64url');
+    assert.deepEqual(await invalid(asDeveloper('GET', `/connectors?cursor=${withNul}`)), ['cursor']);
+    assert.deepEqual(await invalid(asAdmin('GET', `/webhooks?cursor=${withNul}`)), ['cursor']);
   });
 
   it('refuses attachments that break the alias, override and privilege rules', async (t) => {
