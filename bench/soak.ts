@@ -33,6 +33,7 @@ import { benchApp } from './app.js';
 import { connectMcp, httpRequest } from './load.js';
 import { CallLog, driveClients, httpOutcome, mcpOutcome, testSucceeded, weighted, type Call } from './mix.js';
 import { sqliteItemsFile } from './seed.js';
+import { summarize } from './stats.js';
 import { cpuMs, formatGauges, formatSockets, heapProbeEnv, liveHeapMb, rssMb, serverGauges, socketCounts, type ServerGauges, type SocketCounts } from './server-process.js';
 
 const SECONDS = Number(process.env.BENCH_SOAK_SECONDS ?? 60);
@@ -230,7 +231,7 @@ export async function soakBench(): Promise<void> {
     const heapGrowth = heapAfter.heapUsed - heapBefore.heapUsed;
     const rssGrowth = heapAfter.rss / heapBefore.rss - 1;
     const third = Math.floor(rss.length / 3);
-    const rssRise = median(rss.slice(2 * third)) / median(rss.slice(third, 2 * third)) - 1;
+    const rssRise = summarize(rss.slice(2 * third)).median / summarize(rss.slice(third, 2 * third)).median - 1;
     console.log(
       `  after a full collection, before -> after the load: live heap ${heapBefore.heapUsed.toFixed(1)} -> ${heapAfter.heapUsed.toFixed(1)} MB ` +
         `(+${heapGrowth.toFixed(1)}, bound ${LIVE_HEAP_BOUND_MB}), external ${heapBefore.external.toFixed(1)} -> ${heapAfter.external.toFixed(1)} MB, ` +
@@ -330,11 +331,6 @@ async function settle(pid: number, port: number, base: string, before: SocketCou
     await sleep(1000);
   }
 }
-
-const median = (values: number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
-};
 
 /** About `count` samples spread evenly over the series, the last one included. */
 function thin(samples: number[], count: number): number[] {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pino from 'pino';
 import { QueryTypes } from 'sequelize';
@@ -10,7 +10,7 @@ import { initModels } from '../../src/db/models/index.js';
 import { createSequelize } from '../../src/db/sequelize.js';
 import type { AuditInput } from '../../src/services/audit-service.js';
 import { createServices } from '../../src/services/index.js';
-import { dialects, migratedDatabase } from '../support/db.js';
+import { dialects, migratedDatabase, type Dialect } from '../support/db.js';
 
 const event = (index: number, extra: Partial<AuditInput> = {}): AuditInput => ({
   organization_id: 'org-1',
@@ -24,19 +24,27 @@ const event = (index: number, extra: Partial<AuditInput> = {}): AuditInput => ({
   ...extra,
 });
 
+/** A migrated database of `dialect` with the services built on it, or undefined where the test skipped. */
+async function servicesOn(t: TestContext, dialect: Dialect) {
+  const db = await migratedDatabase(t, dialect);
+  if (!db) return undefined;
+  const config = loadConfig({ DATABASE_URL: db.db.url, LOG_LEVEL: 'silent' });
+  const services = createServices({
+    config,
+    sequelize: db.sequelize,
+    models: initModels(db.sequelize),
+    keyRing: KeyRing.fromKeys([generateKey()]),
+    log: pino({ level: 'silent' }),
+  });
+  return { db, config, services };
+}
+
 for (const dialect of dialects) {
   describe(`audit group commit on ${dialect}`, () => {
     it('writes concurrent rows together, each durable when its call resolves, in the order they were recorded', async (t) => {
-      const db = await migratedDatabase(t, dialect);
-      if (!db) return;
-      const config = loadConfig({ DATABASE_URL: db.db.url, LOG_LEVEL: 'silent' });
-      const services = createServices({
-        config,
-        sequelize: db.sequelize,
-        models: initModels(db.sequelize),
-        keyRing: KeyRing.fromKeys([generateKey()]),
-        log: pino({ level: 'silent' }),
-      });
+      const opened = await servicesOn(t, dialect);
+      if (!opened) return;
+      const { config, services } = opened;
       // Another connection reads what is committed, as another process would.
       const reader = createSequelize(config.database);
       t.after(() => reader.close());
@@ -81,16 +89,9 @@ for (const dialect of dialects) {
     });
 
     it('a failed INSERT fails exactly the calls of its batch: a resolved call has its row, a rejected one has none', async (t) => {
-      const db = await migratedDatabase(t, dialect);
-      if (!db) return;
-      const config = loadConfig({ DATABASE_URL: db.db.url, LOG_LEVEL: 'silent' });
-      const services = createServices({
-        config,
-        sequelize: db.sequelize,
-        models: initModels(db.sequelize),
-        keyRing: KeyRing.fromKeys([generateKey()]),
-        log: pino({ level: 'silent' }),
-      });
+      const opened = await servicesOn(t, dialect);
+      if (!opened) return;
+      const { db, services } = opened;
       // A row the table refuses (action is NOT NULL), among good ones.
       const outcomes = await Promise.allSettled(
         Array.from({ length: 60 }, (_, index) =>
